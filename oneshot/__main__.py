@@ -1,0 +1,5 @@
+import sys
+
+from oneshot.cli import main
+
+sys.exit(main())

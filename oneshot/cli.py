@@ -1,0 +1,66 @@
+"""The `oneshot` command: one sub-command per phase, each in its own module with `add_arguments` and `run`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# sub-command -> module providing `add_arguments(parser)` and `run(args) -> int`, plus a one-line help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("oneshot.pipeline", "run every phase of a recipe end to end (default: recipes/digits.yaml)"),
+    "train": ("oneshot.training", "train a supernet from a recipe"),
+    "evaluate": ("oneshot.evaluate", "score subnets of a checkpoint on the holdout split"),
+    "predict": ("oneshot.predict_cli", "fit and cross-validate accuracy predictors on evaluations"),
+    "search": ("oneshot.search", "budgeted Optuna search over a space"),
+    "extract": ("oneshot.export", "extract subnets from a checkpoint into standalone files"),
+    "retrain": ("oneshot.retrain", "retrain subnets standalone and report the proxy-to-real gap"),
+}
+
+
+class UserError(Exception):
+    """An error caused by the user's input: printed as one clear line, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oneshot", description="One-shot neural architecture search.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            p.set_defaults(_missing=module)
+            continue
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch/OpenMP start
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        argv = ["run"]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_missing", None):
+        parser.error(f"command {args.command!r} is not available in this build ({args._missing} missing)")
+    if not hasattr(args, "_run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except (UserError, ValueError, FileNotFoundError) as exc:
+        print(f"oneshot {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"oneshot {args.command}: interrupted; finished work is saved and the next run resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

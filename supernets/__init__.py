@@ -1,0 +1,25 @@
+"""Search spaces, subnets and weight-sharing supernets, with exact extraction of standalone subnets."""
+
+from .base import Cost, FamilyConfig, Supernet
+from .cost import cost, count_cost
+from .extract import extract, load_subnet, save_subnet
+from .mbv3 import MBV3Config, MBV3Supernet, StageSpec
+from .nb201 import NB201Config, NB201Supernet
+from .registry import (
+    config_from_dict,
+    create_supernet,
+    get_config,
+    get_space,
+    list_supernets,
+    register_supernet,
+    space_from_dict,
+    space_to_dict,
+)
+from .space import Arch, Choice, Decision, SearchSpace
+
+__all__ = [
+    "Arch", "Choice", "Cost", "Decision", "FamilyConfig", "MBV3Config", "MBV3Supernet", "NB201Config",
+    "NB201Supernet", "SearchSpace", "StageSpec", "Supernet", "config_from_dict", "cost", "count_cost",
+    "create_supernet", "extract", "get_config", "get_space", "list_supernets", "load_subnet",
+    "register_supernet", "save_subnet", "space_from_dict", "space_to_dict",
+]

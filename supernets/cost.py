@@ -1,0 +1,62 @@
+"""What a subnet costs: counted on the extracted module with torch's flop counter, or analytically and cached."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from .base import Cost, FamilyConfig
+from .registry import config_from_dict
+from .space import Arch
+
+__all__ = ["Cost", "count_cost", "cost"]
+
+
+def count_cost(module: nn.Module, input_shape: tuple[int, ...]) -> Cost:
+    """Count MACs of one sample and parameters by running `module` once under torch's FlopCounterMode.
+
+    As NAS-Bench-201 counts them: multiply-accumulates of conv and linear layers, plus one per output element for
+    a layer's bias add (the flop counter itself ignores biases); pooling, normalization and activations are free.
+    """
+    bias_adds = 0
+
+    def count_bias(mod: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
+        nonlocal bias_adds
+        bias_adds += out.numel()
+
+    hooks = [
+        m.register_forward_hook(count_bias)
+        for m in module.modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None
+    ]
+    was_training = module.training
+    module.eval()
+    try:
+        param = next(module.parameters(), None)
+        x = torch.zeros((1, *input_shape), device=param.device if param is not None else "cpu")
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            module(x)
+    finally:
+        module.train(was_training)
+        for h in hooks:
+            h.remove()
+    macs = counter.get_total_flops() // 2 + bias_adds
+    return Cost(macs=macs, params=sum(p.numel() for p in module.parameters()))
+
+
+@lru_cache(maxsize=None)
+def _config(family: str, config_json: str) -> FamilyConfig:
+    import json
+
+    return config_from_dict(family, json.loads(config_json))
+
+
+@lru_cache(maxsize=1 << 16)
+def cost(arch: Arch) -> Cost:
+    """Fast path for search: the family's analytic formula, memoized; equal to `count_cost` on the extracted net."""
+    space = arch.space
+    return _config(space.family, space.config).cost(arch)

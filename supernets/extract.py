@@ -1,0 +1,93 @@
+"""Turn a subnet into a plain standalone module with its inherited weights, and save/load it as one file."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .base import Supernet, crop_to
+from .registry import config_from_dict, space_from_dict, space_to_dict
+from .space import Arch
+
+__all__ = ["extract", "save_subnet", "load_subnet", "atomic_write_bytes"]
+
+SUBNET_FORMAT = "oneshot-subnet"
+SUBNET_VERSION = 1
+
+
+def extract(supernet: Supernet, arch: Arch) -> nn.Module:
+    """A standalone `nn.Module` for `arch` holding exactly the supernet weights (and BN statistics) it uses."""
+    supernet.check_arch(arch)
+    sub = supernet.config.build_subnet(arch)
+    source = supernet.state_dict()
+    state = {}
+    for name, tensor in sub.state_dict().items():
+        src = supernet.weight_source(name, arch)
+        if src not in source:
+            raise KeyError(f"supernet has no tensor {src!r} for subnet tensor {name!r}")
+        state[name] = crop_to(source[src], tensor.shape).clone()
+    sub.load_state_dict(state)
+    ref = next(supernet.parameters())
+    return sub.to(device=ref.device, dtype=ref.dtype).eval()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write a file so that readers see either the old or the new content, never a torn one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_subnet(module: nn.Module, arch: Arch, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
+    """Save a standalone subnet as one self-describing file: arch string, space config, weights, free metadata."""
+    space = arch.space
+    payload = {
+        "format": SUBNET_FORMAT,
+        "version": SUBNET_VERSION,
+        "space": space_to_dict(space),
+        "arch": str(arch),
+        "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
+        "meta": dict(meta or {}),
+    }
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)
+
+
+def load_subnet(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[nn.Module, Arch, dict]:
+    """Load a file written by `save_subnet` without the supernet or recipe: (module in eval mode, arch, meta)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"subnet file {str(path)!r} does not exist")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        raise ValueError(f"{str(path)!r} is not a readable oneshot subnet file (corrupt or truncated?): {exc}") from None
+    if not isinstance(payload, dict) or payload.get("format") != SUBNET_FORMAT:
+        raise ValueError(f"{str(path)!r} is not a oneshot subnet file (no '{SUBNET_FORMAT}' header)")
+    if payload.get("version") != SUBNET_VERSION:
+        raise ValueError(f"{str(path)!r} has subnet format version {payload.get('version')}, expected {SUBNET_VERSION}")
+    space = space_from_dict(payload["space"])
+    arch = Arch.from_str(space, payload["arch"])
+    module = config_from_dict(space.family, payload["space"]["config"]).build_subnet(arch)
+    try:
+        module.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise ValueError(f"weights in {str(path)!r} do not fit subnet {arch}: {exc}") from None
+    return module.to(map_location).eval(), arch, payload["meta"]

@@ -1,0 +1,117 @@
+"""Find spaces and supernets by name: a tiny function per variant, registered with a decorator (as timm does)."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any, Callable
+
+from .base import FamilyConfig, Supernet
+from .mbv3 import MBV3Config, StageSpec
+from .nb201 import NB201Config
+from .space import SearchSpace
+
+__all__ = [
+    "register_supernet", "list_supernets", "get_config", "get_space", "create_supernet",
+    "config_from_dict", "space_from_dict", "space_to_dict",
+]
+
+_VARIANTS: dict[str, Callable[[], FamilyConfig]] = {}
+_FAMILIES: dict[str, type[FamilyConfig]] = {"mbv3": MBV3Config, "nb201": NB201Config}
+
+
+def register_supernet(fn: Callable[[], FamilyConfig]) -> Callable[[], FamilyConfig]:
+    """Register a variant under its function's name; the function returns the variant's default config."""
+    if fn.__name__ in _VARIANTS:
+        raise ValueError(f"supernet {fn.__name__!r} is already registered")
+    _VARIANTS[fn.__name__] = fn
+    return fn
+
+
+def list_supernets(pattern: str = "*") -> list[str]:
+    """Registered variant names matching a shell-style pattern, sorted."""
+    return sorted(n for n in _VARIANTS if fnmatch.fnmatch(n, pattern))
+
+
+def get_config(name: str, **overrides: Any) -> FamilyConfig:
+    """The variant's config with some fields replaced (e.g. `num_classes=10`, `image_size=16`)."""
+    try:
+        cfg = _VARIANTS[name]()
+    except KeyError:
+        raise ValueError(f"unknown supernet {name!r}; registered: {list_supernets()}") from None
+    return cfg.replace(**overrides) if overrides else cfg
+
+
+def get_space(name: str, **overrides: Any) -> SearchSpace:
+    """The search space of a registered variant, without building any torch module."""
+    return get_config(name, **overrides).search_space(name)
+
+
+def create_supernet(name: str, **overrides: Any) -> Supernet:
+    """Build a registered supernet, e.g. `create_supernet("mbv3", num_classes=10)`."""
+    return get_config(name, **overrides).build_supernet(name)
+
+
+def config_from_dict(family: str, data: dict[str, Any]) -> FamilyConfig:
+    """Rebuild a family config saved with a checkpoint or subnet file."""
+    try:
+        cls = _FAMILIES[family]
+    except KeyError:
+        raise ValueError(f"unknown supernet family {family!r}; known: {sorted(_FAMILIES)}") from None
+    return cls.from_dict(data)
+
+
+def space_to_dict(space: SearchSpace) -> dict[str, Any]:
+    """`{"name", "family", "config"}`: enough to rebuild the space (and its supernet) anywhere."""
+    import json
+
+    return {"name": space.name, "family": space.family, "config": json.loads(space.config)}
+
+
+def space_from_dict(data: dict[str, Any]) -> SearchSpace:
+    """Rebuild a space from `{"name", "family", "config"}` as stored in files."""
+    return config_from_dict(data["family"], data["config"]).search_space(data["name"])
+
+
+# --------------------------------------------------------------------------- registered variants
+@register_supernet
+def mbv3() -> MBV3Config:
+    """Once-for-All MobileNetV3 space for 224 px ImageNet."""
+    return MBV3Config()
+
+
+@register_supernet
+def mbv3_tiny() -> MBV3Config:
+    """Small mbv3 space for 16-32 px inputs (the digits default): 3 stages, elastic width, depth, kernel, expand."""
+    return MBV3Config(
+        stages=(StageSpec(16, 1, False, "relu"), StageSpec(32, 2, True, "relu"), StageSpec(48, 2, True, "hard_swish")),
+        depths=(1, 2, 3), kernels=(3, 5, 7), expands=(2, 3, 4), width_mults=(0.5, 0.75, 1.0),
+        num_classes=10, stem_width=16, stem_stride=1, head_width=128, divisor=4, image_size=16,
+    )
+
+
+@register_supernet
+def mbv3_test() -> MBV3Config:
+    """Minimal mbv3 space for unit tests (8 px inputs)."""
+    return MBV3Config(
+        stages=(StageSpec(8, 1, False, "relu"), StageSpec(16, 2, True, "hard_swish")),
+        depths=(1, 2), kernels=(3, 5), expands=(2, 3), width_mults=(0.5, 1.0),
+        num_classes=10, stem_width=8, stem_stride=1, head_width=32, divisor=4, image_size=8,
+    )
+
+
+@register_supernet
+def nb201() -> NB201Config:
+    """NAS-Bench-201 skeleton exactly as the benchmark (C=16, N=5, 32 px, 10 classes)."""
+    return NB201Config()
+
+
+@register_supernet
+def nb201_small() -> NB201Config:
+    """NAS-Bench-201 cell space on a narrow, shallow skeleton (C=8, N=1) for CPU runs."""
+    return NB201Config(channels=8, cells=1, image_size=16)
+
+
+@register_supernet
+def nb201_test() -> NB201Config:
+    """Minimal NAS-Bench-201 skeleton for unit tests (C=4, N=1, 8 px)."""
+    return NB201Config(channels=4, cells=1, image_size=8)
