@@ -1,0 +1,164 @@
+"""Supernets, exact extraction, subnet files and the cost model."""
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from supernets import (
+    Arch,
+    cost,
+    count_cost,
+    create_supernet,
+    extract,
+    get_config,
+    get_space,
+    list_supernets,
+    load_subnet,
+    save_subnet,
+)
+
+TEST_NETS = ["mbv3_test", "nb201_test"]
+
+
+def _randomize_bn(net: torch.nn.Module, seed: int = 0) -> None:
+    """Give every BN non-trivial statistics so extraction must copy the right slices of them too."""
+    g = torch.Generator().manual_seed(seed)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+
+
+@pytest.mark.parametrize("name", TEST_NETS + ["mbv3_tiny", "nb201_small"])
+def test_extracted_subnet_equals_supernet_path(name, rng):
+    torch.manual_seed(0)
+    net = create_supernet(name).eval()
+    _randomize_bn(net)
+    size = net.config.image_size
+    x = torch.randn(4, 3, size, size)
+    archs = [net.space.smallest(), net.space.largest()] + [net.space.sample(rng) for _ in range(8)]
+    for arch in archs:
+        sub = extract(net, arch)
+        with torch.no_grad():
+            diff = (sub(x) - net(x, arch)).abs().max().item()
+        assert diff < 1e-5, (str(arch), diff)
+        # No supernet machinery inside, and only the weights this subnet uses.
+        assert not any(type(m).__name__.startswith(("_Dynamic", "_Super", "Dynamic")) for m in sub.modules())
+        assert count_cost(sub, (3, size, size)).params <= count_cost(extract(net, net.space.largest()), (3, size, size)).params
+
+
+def test_different_subnets_give_different_outputs(rng):
+    torch.manual_seed(0)
+    net = create_supernet("mbv3_test").eval()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        outs = {str(a): net(x, a) for a in [net.space.sample(rng) for _ in range(5)]}
+    values = list(outs.values())
+    assert any((values[0] - v).abs().max() > 1e-4 for v in values[1:])
+
+
+def test_supernet_refuses_arch_of_another_space():
+    net = create_supernet("nb201_test")
+    other = get_space("nb201_small").smallest()
+    with pytest.raises(ValueError, match="not to this supernet's space"):
+        net(torch.zeros(1, 3, 8, 8), other)
+    with pytest.raises(ValueError, match="belongs to space"):
+        extract(net, other)
+
+
+def test_no_active_subnet_state_survives_a_call():
+    net = create_supernet("mbv3_test").eval()
+    x = torch.randn(2, 3, 8, 8)
+    a, b = net.space.smallest(), net.space.largest()
+    with torch.no_grad():
+        ya = net(x, a)
+        net(x, b)
+        assert torch.equal(net(x, a), ya)
+
+
+def test_training_step_updates_only_used_slices():
+    torch.manual_seed(0)
+    net = create_supernet("mbv3_test").train()
+    arch = net.space.smallest()  # width 0.5, depth 1, kernel 3, expand 2
+    net(torch.randn(4, 3, 8, 8), arch).sum().backward()
+    block = net.stages[0][0]
+    g = block.conv_dw.weight.grad  # (hid_max, 1, 5, 5); kernel 3 is the centre crop
+    assert g[:, :, 1:4, 1:4].abs().sum() > 0
+    assert g[:, :, 0].abs().sum() == 0 and g[:, :, :, 4].abs().sum() == 0
+    assert net.stages[0][1].conv_pw.weight.grad is None  # block removed by depth gets nothing
+
+
+@pytest.mark.parametrize("name", TEST_NETS)
+def test_subnet_file_round_trip_without_supernet(name, tmp_path, rng):
+    net = create_supernet(name).eval()
+    _randomize_bn(net)
+    arch = net.space.sample(rng)
+    sub = extract(net, arch)
+    path = save_subnet(sub, arch, tmp_path / "sub.pt", meta={"holdout_acc": 0.5})
+    del net
+    loaded, arch2, meta = load_subnet(path)
+    assert arch2 == arch and meta == {"holdout_acc": 0.5}
+    x = torch.randn(3, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), sub(x))
+    assert not list(tmp_path.glob(".*"))  # atomic write left no temp file
+
+
+def test_corrupt_or_foreign_subnet_file_gives_clear_error(tmp_path):
+    net = create_supernet("nb201_test")
+    arch = net.space.largest()
+    path = save_subnet(extract(net, arch), arch, tmp_path / "sub.pt")
+    data = path.read_bytes()
+    (tmp_path / "torn.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        load_subnet(tmp_path / "torn.pt")
+    torch.save({"hello": 1}, tmp_path / "foreign.pt")
+    with pytest.raises(ValueError, match="not a oneshot subnet file"):
+        load_subnet(tmp_path / "foreign.pt")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_subnet(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("name", TEST_NETS + ["mbv3_tiny", "nb201_small"])
+def test_fast_cost_equals_flop_counter(name, rng):
+    cfg = get_config(name)
+    space = get_space(name)
+    for arch in [space.smallest(), space.largest()] + [space.sample(rng) for _ in range(15)]:
+        counted = count_cost(cfg.build_subnet(arch), (cfg.in_chans, cfg.image_size, cfg.image_size))
+        assert cost(arch) == counted, str(arch)
+
+
+def test_nb201_matches_the_benchmark_counts():
+    space = get_space("nb201")
+    largest = cost(space.largest())
+    assert round(largest.params / 1e6, 6) == 1.531546
+    assert round(largest.macs / 1e6, 5) == 220.11969
+    smallest = cost(space.smallest())
+    assert round(smallest.params / 1e6, 6) == 0.073306
+    assert round(smallest.macs / 1e6, 5) == 7.78305
+    # And the counted module agrees, so the fast path is not the only witness.
+    counted = count_cost(get_config("nb201").build_subnet(space.largest()), (3, 32, 32))
+    assert counted == largest
+
+
+def test_cost_grows_with_choices():
+    space = get_space("mbv3_tiny")
+    assert cost(space.smallest()).macs < cost(space.largest()).macs
+    assert cost(space.smallest()).params < cost(space.largest()).params
+
+
+def test_registry():
+    assert {"mbv3", "mbv3_tiny", "nb201"} <= set(list_supernets())
+    assert list_supernets("nb201*") == ["nb201", "nb201_small", "nb201_test"]
+    net = create_supernet("mbv3", num_classes=10, image_size=32)
+    assert net.classifier.out_features == 10 and net.config.image_size == 32
+    with pytest.raises(ValueError, match="unknown supernet 'resnet'"):
+        create_supernet("resnet")
+    with pytest.raises(ValueError, match="unknown mbv3 config key"):
+        create_supernet("mbv3", num_class=10)
+    with pytest.raises(ValueError, match="same network"):
+        create_supernet("mbv3_test", width_mults=(0.9, 1.0))
