@@ -1,0 +1,165 @@
+"""The run report: a Markdown summary and PNG plots that show what the run found and how far to trust it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["write_report", "pareto_mask"]
+
+
+def pareto_mask(cost: Sequence[float], score: Sequence[float]) -> np.ndarray:
+    """True for points no other point beats on both lower cost and higher score."""
+    c, s = np.asarray(cost, float), np.asarray(score, float)
+    order = np.lexsort((-s, c))  # by cost, best score first among equal costs
+    mask = np.zeros(len(c), bool)
+    best = -np.inf
+    for i in order:
+        if s[i] > best:
+            mask[i], best = True, s[i]
+    return mask
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _plots(out: Path, summary: dict[str, Any]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    evals = summary.get("evaluations", [])
+    chosen = summary.get("budgets", [])
+    if evals:
+        fig, ax = plt.subplots(figsize=(6.4, 4.4))
+        x = np.array([r["flops"] for r in evals], float) / 1e6
+        y = np.array([r["holdout_acc"] for r in evals], float)
+        ax.scatter(x, y, s=10, alpha=0.45, label="evaluated subnets (supernet, holdout)")
+        m = pareto_mask(x, y)
+        order = np.argsort(x[m])
+        ax.plot(x[m][order], y[m][order], "-o", ms=3, color="tab:orange", label="Pareto front")
+        for row in chosen:
+            ax.scatter([row["flops"] / 1e6], [row["supernet_acc"]], marker="*", s=160, color="tab:red", zorder=5)
+            ax.axvline(row["budget"] / 1e6 if row["budget_key"] == "flops" else np.nan, ls=":", color="grey", lw=0.8)
+        ax.scatter([], [], marker="*", s=120, color="tab:red", label="chosen per budget")
+        ax.set_xlabel("MFLOPs (2 x MACs)")
+        ax.set_ylabel("holdout accuracy")
+        ax.legend(fontsize=8, loc="lower right")
+        ax.set_title("Accuracy vs cost")
+        fig.tight_layout()
+        fig.savefig(out / "accuracy_vs_flops.png", dpi=110)
+        plt.close(fig)
+        made.append("accuracy_vs_flops.png")
+    pred = summary.get("predictor_oof", {})
+    if pred:
+        fig, axes = plt.subplots(1, len(pred), figsize=(4.2 * len(pred), 4), squeeze=False)
+        for ax, (name, data) in zip(axes[0], pred.items()):
+            yt, yp, ys = (np.asarray(data[k], float) for k in ("true", "mean", "std"))
+            ax.errorbar(yt, yp, yerr=ys, fmt="o", ms=3, alpha=0.6, elinewidth=0.6)
+            lo, hi = float(min(yt.min(), yp.min())), float(max(yt.max(), yp.max()))
+            ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+            ax.set_xlabel("measured")
+            ax.set_ylabel("predicted (out-of-fold, ±std)")
+            ax.set_title(f"{name}: tau={data.get('kendall_tau', float('nan')):.3f}")
+        fig.tight_layout()
+        fig.savefig(out / "predictor_predicted_vs_measured.png", dpi=110)
+        plt.close(fig)
+        made.append("predictor_predicted_vs_measured.png")
+    hist = summary.get("search_history", [])
+    if hist:
+        fig, ax = plt.subplots(figsize=(6.4, 4))
+        for label, values in _group(hist).items():
+            v = np.asarray(values, float)
+            ax.plot(np.arange(1, len(v) + 1), v, ".", ms=4, alpha=0.5)
+            ax.plot(np.arange(1, len(v) + 1), np.fmax.accumulate(v), "-", label=f"{label} best so far")
+        ax.set_xlabel("query (distinct subnet evaluated)")
+        ax.set_ylabel("objective")
+        ax.legend(fontsize=8)
+        ax.set_title("Search history")
+        fig.tight_layout()
+        fig.savefig(out / "search_history.png", dpi=110)
+        plt.close(fig)
+        made.append("search_history.png")
+    return made
+
+
+def _group(hist: list[dict[str, Any]]) -> dict[str, list[float]]:
+    groups: dict[str, list[float]] = {}
+    for h in hist:
+        groups.setdefault(str(h.get("study", "search")), []).append(h["value"])
+    return groups
+
+
+def write_report(out_dir: str | Path, summary: dict[str, Any]) -> Path:
+    """Write `report.md`, `summary.json` and plots into `out_dir`; returns the Markdown path.
+
+    `summary` keys (all optional but `title`): recipe, phases {name: seconds}, budgets [rows], predictors {name:
+    metrics}, predictor_oof, rank {kendall_tau, spearman, n}, evaluations, search_history, notes [str].
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    plots = _plots(out, summary)
+    lines = [f"# {summary.get('title', 'oneshot run')}", ""]
+    for key in ("what", "provenance"):
+        if summary.get(key):
+            lines += [summary[key], ""]
+    phases = summary.get("phases", {})
+    if phases:
+        lines += ["## Compute per phase", "", "| phase | seconds |", "|---|---:|"]
+        lines += [f"| {k} | {v:.1f} |" for k, v in phases.items()]
+        lines += [f"| **total** | **{sum(phases.values()):.1f}** |", ""]
+    rows = summary.get("budgets", [])
+    if rows:
+        lines += ["## Chosen subnet per budget", "",
+                  "| budget | arch | MFLOPs | params | supernet holdout acc | standalone test acc |",
+                  "|---|---|---:|---:|---:|---:|"]
+        for r in rows:
+            lines.append(
+                f"| {r['budget_key']} ≤ {r['budget'] / 1e6:.3g}M | `{r['arch']}` | {r['flops'] / 1e6:.3f} | "
+                f"{r['params']:,} | {_fmt(r.get('supernet_acc'))} | {_fmt(r.get('standalone_test_acc'))} |"
+            )
+        lines.append("")
+    rank = summary.get("rank")
+    if rank:
+        lines += ["## Does the supernet rank subnets like standalone training does?", "",
+                  f"Over {rank['n']} subnets retrained from scratch: Kendall tau = {_fmt(rank.get('kendall_tau'), 3)}"
+                  f" (p = {_fmt(rank.get('kendall_p'), 3)}), Spearman = {_fmt(rank.get('spearman'), 3)}. "
+                  "This is the proxy-to-real gap of one-shot NAS: a low tau means the supernet's ordering should "
+                  "not be trusted for fine distinctions.", ""]
+        if rank.get("rows"):
+            lines += ["| arch | MFLOPs | supernet holdout acc | standalone test acc |", "|---|---:|---:|---:|"]
+            lines += [f"| `{r['arch']}` | {r['flops'] / 1e6:.3f} | {_fmt(r['supernet_acc'])} | "
+                      f"{_fmt(r['standalone_test_acc'])} |" for r in rank["rows"]]
+            lines.append("")
+    preds = summary.get("predictors", {})
+    if preds:
+        keys = ["kendall_tau", "spearman", "precision_at_k", "rmse"]
+        lines += ["## Accuracy predictors (cross-validated)", "", "| model | " + " | ".join(keys) + " |",
+                  "|---|" + "---:|" * len(keys)]
+        for name, m in preds.items():
+            cells = []
+            for k in keys:
+                v = m.get(k)
+                std = m.get(f"{k}_std")
+                cells.append(f"{_fmt(v, 3)} ± {_fmt(std, 3)}" if std is not None else _fmt(v, 3))
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if plots:
+        lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
+    for note in summary.get("notes", []):
+        lines.append(f"- {note}")
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    serializable = {k: v for k, v in summary.items()}
+    (out / "summary.json").write_text(json.dumps(serializable, indent=2, default=str))
+    return path
