@@ -42,9 +42,15 @@ def _plots(out: Path, summary: dict[str, Any]) -> list[str]:
     chosen = summary.get("budgets", [])
     if evals:
         fig, ax = plt.subplots(figsize=(6.4, 4.4))
+        searched = summary.get("searched", [])
         x = np.array([r["flops"] for r in evals], float) / 1e6
         y = np.array([r["holdout_acc"] for r in evals], float)
-        ax.scatter(x, y, s=10, alpha=0.45, label="evaluated subnets (supernet, holdout)")
+        ax.scatter(x, y, s=10, alpha=0.45, label="random subnets (supernet, holdout)")
+        if searched:
+            xs = np.array([r["flops"] for r in searched], float) / 1e6
+            ys = np.array([r["holdout_acc"] for r in searched], float)
+            ax.scatter(xs, ys, s=10, alpha=0.45, marker="s", color="tab:green", label="subnets proposed by search")
+            x, y = np.concatenate([x, xs]), np.concatenate([y, ys])
         m = pareto_mask(x, y)
         order = np.argsort(x[m])
         ax.plot(x[m][order], y[m][order], "-o", ms=3, color="tab:orange", label="Pareto front")
@@ -104,7 +110,8 @@ def write_report(out_dir: str | Path, summary: dict[str, Any]) -> Path:
     """Write `report.md`, `summary.json` and plots into `out_dir`; returns the Markdown path.
 
     `summary` keys (all optional but `title`): recipe, phases {name: seconds}, budgets [rows], predictors {name:
-    metrics}, predictor_oof, rank {kendall_tau, spearman, n}, evaluations, search_history, notes [str].
+    metrics}, predictor_oof, rank {kendall_tau, spearman, n}, evaluations and searched [{arch, flops,
+    holdout_acc}], search_history [{study, value}], notes [str].
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,114 @@
+"""The end-to-end `oneshot run` on a tiny recipe, plus extraction to files and standalone retraining."""
+
+import json
+
+import pytest
+import torch
+
+from oneshot.cli import main
+from oneshot.export import export_subnets, read_manifest
+from oneshot.recipe import load_recipe
+from oneshot.retrain import rank_agreement
+from supernets import cost, load_subnet
+
+TINY = {
+    "supernet.name": "mbv3_test",
+    "data.image_size": 8,
+    "train.epochs": 1,
+    "train.max_steps": 6,
+    "train.threads": 1,
+    "evaluate.num_subnets": 8,
+    "evaluate.calib_batches": 2,
+    "predict.folds": 2,
+    "search.n_trials": 6,
+    "search.budgets": {"flops": [0.5e6, 1.0e6]},
+    "retrain.epochs": 1,
+    "retrain.extra_subnets": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    args = ["run", "digits", "--no-progress", "--set", f"output_dir={out}"]
+    for k, v in TINY.items():
+        args += ["--set", f"{k}={json.dumps(v)}"]
+    assert main(args) == 0
+    return out / "digits"
+
+
+def test_run_writes_report_with_per_budget_table(run_dir):
+    report = (run_dir / "report" / "report.md").read_text()
+    for heading in ("Compute per phase", "Chosen subnet per budget", "Accuracy predictors", "Kendall tau"):
+        assert heading in report
+    for png in ("accuracy_vs_flops.png", "predictor_predicted_vs_measured.png", "search_history.png"):
+        assert (run_dir / "report" / png).stat().st_size > 1000
+    summary = json.loads((run_dir / "report" / "summary.json").read_text())
+    assert set(summary["phases"]) == {"train", "evaluate", "predict", "search", "extract", "retrain"}
+    rows = summary["budgets"]
+    assert [r["budget"] for r in rows] == [0.5e6, 1.0e6]
+    for r in rows:
+        assert r["flops"] <= r["budget"]  # the chosen subnet respects its budget
+        assert 0.0 <= r["standalone_test_acc"] <= 1.0 and 0.0 <= r["supernet_acc"] <= 1.0
+    assert summary["rank"]["n"] >= 3
+
+
+def test_extracted_files_match_manifest_and_budgets(run_dir):
+    folder, entries = read_manifest(run_dir / "subnets")
+    assert len(entries) == 2
+    for e in entries:
+        module, arch, meta = load_subnet(folder / e["file"])
+        assert str(arch) == e["arch"] and cost(arch).flops == e["flops"] <= e["budget"]
+        assert meta["data"]["name"] == "digits"
+
+
+def test_rerun_resumes_without_redoing_work(run_dir):
+    before = (run_dir / "evaluations.jsonl").read_text().count("\n")
+    retrained = (run_dir / "retrain.jsonl").read_text().count("\n")
+    args = ["run", "digits", "--no-progress", "--set", f"output_dir={run_dir.parent}"]
+    for k, v in TINY.items():
+        args += ["--set", f"{k}={json.dumps(v)}"]
+    assert main(args) == 0
+    assert (run_dir / "evaluations.jsonl").read_text().count("\n") == before  # nothing evaluated twice
+    assert (run_dir / "retrain.jsonl").read_text().count("\n") == retrained  # nothing retrained twice
+
+
+def test_export_recalibrates_bn_so_files_equal_the_supernet_path(run_dir, tmp_path):
+    from oneshot.bn import CalibrationSet, recalibrate_bn
+    from oneshot.checkpoint import load_supernet
+    from oneshot.data import datamodule_from_info
+
+    ckpt = run_dir / "supernet.ckpt"
+    supernet, info = load_supernet(ckpt)
+    arch = supernet.space.largest()
+    manifest = export_subnets(ckpt, [{"arch": str(arch), "name": "big", "supernet_acc": 0.5}], tmp_path,
+                              calib_batches=2, calib_batch_size=32)
+    folder, entries = read_manifest(manifest)
+    module, arch2, meta = load_subnet(folder / entries[0]["file"])
+    assert arch2 == arch and meta["supernet_acc"] == 0.5
+    dm = datamodule_from_info(info["data"])
+    recalibrate_bn(supernet, CalibrationSet.from_datamodule(dm, 2, 32, 0), arch)
+    x = torch.randn(4, supernet.config.in_chans, 8, 8)
+    with torch.no_grad():
+        assert (module(x) - supernet(x, arch)).abs().max() < 1e-5
+
+
+def test_retrain_cli_reports_rank_correlation(run_dir, capsys):
+    assert main(["retrain", str(run_dir / "subnets"), "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "standalone test acc" in out
+    data = json.loads((run_dir / "subnets" / "retrain.json").read_text())
+    assert len(data["subnets"]) == 2
+    assert all(0 <= s["standalone_test_acc"] <= 1 for s in data["subnets"])
+
+
+def test_rank_agreement_values():
+    assert rank_agreement([1, 2, 3, 4], [10, 20, 30, 40])["kendall_tau"] == pytest.approx(1.0)
+    assert rank_agreement([1, 2, 3, 4], [40, 30, 20, 10])["kendall_tau"] == pytest.approx(-1.0)
+
+
+def test_missing_recipe_and_bad_override_give_clear_errors(capsys):
+    assert main(["run", "no_such_recipe"]) == 2
+    assert "not found" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown key"):
+        load_recipe("digits", {"train.epoch": 1})
