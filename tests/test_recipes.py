@@ -1,0 +1,32 @@
+"""Every shipped recipe parses into valid sections, names a registered supernet and dataset, and has budgets."""
+
+from pathlib import Path
+
+import pytest
+
+from oneshot.data import list_datamodules
+from oneshot.recipe import RECIPES_DIR, load_recipe
+from supernets import list_supernets
+
+RECIPES = sorted(p.stem for p in Path(RECIPES_DIR).glob("*.yaml"))
+
+
+def test_shipped_recipes_exist():
+    assert {"digits", "cifar10", "nb201", "nb201_digits"} <= set(RECIPES)
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_recipe_is_valid(name):
+    r = load_recipe(name)
+    assert r.supernet.name in list_supernets()
+    assert r.data.name in list_datamodules()
+    assert r.search.budgets and all(r.search.budgets.values())
+    assert r.train.sampler in ("fair", "uniform", "sandwich")
+
+
+def test_missing_cifar_data_names_the_path(tmp_path):
+    from oneshot.data import datamodule_from_section
+
+    r = load_recipe("cifar10", {"data.path": str(tmp_path / "nowhere")})
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        datamodule_from_section(r.data).setup()
