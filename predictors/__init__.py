@@ -1,0 +1,34 @@
+"""Accuracy predictors over search spaces: encodings, XGBoost and GP regressors with uncertainty, metrics, CV."""
+
+from .auto import AutoPredictor
+from .base import (
+    NotFittedError,
+    Predictor,
+    create_predictor,
+    list_predictors,
+    load_predictor,
+    register_predictor,
+)
+from .encodings import Encoding, get_encoding, list_encodings, register_encoding
+from .gp import GPPredictor
+from .metrics import (
+    CVResult,
+    coverage,
+    cross_validate,
+    kendall_tau,
+    learning_curve,
+    precision_at_k,
+    rmse,
+    score_predictions,
+    spearman,
+    std_error_spearman,
+)
+from .synthetic import make_objective
+from .xgb import XGBPredictor
+
+__all__ = [
+    "AutoPredictor", "CVResult", "Encoding", "GPPredictor", "NotFittedError", "Predictor", "XGBPredictor", "coverage",
+    "create_predictor", "cross_validate", "get_encoding", "kendall_tau", "learning_curve", "list_encodings",
+    "list_predictors", "load_predictor", "make_objective", "precision_at_k", "register_encoding",
+    "register_predictor", "rmse", "score_predictions", "spearman", "std_error_spearman",
+]

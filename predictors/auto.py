@@ -1,0 +1,114 @@
+"""`auto`: XGBoost and GP fitted together and blended with a weight chosen on held-out predictions.
+
+Both members already produce honest predictions of their own training subnets at no extra cost: the GP's
+closed-form leave-one-out means and the XGBoost members' predictions of the fold they did not see. `auto`
+picks the weight w (in steps of 0.1) whose blend `w * xgb + (1 - w) * gp` of those held-out predictions has
+the highest Kendall tau with the scores, so no model is refitted for the choice. Blending happens in the latent
+(rank-Gaussianized) units both members fit; the std is that of the two-component mixture, so disagreement
+between the members widens it.
+
+Modes: "blend" (default), "select" (w restricted to 0 or 1, i.e. choose one model), "mean" (w = 0.5 always).
+What was measured to pick the default is in the report of benchmarks/bench_predictors.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from supernets.space import SearchSpace
+
+from .base import Predictor, register_predictor
+from .gp import GPPredictor
+from .xgb import XGBPredictor
+
+__all__ = ["AutoPredictor"]
+
+MODES = ("blend", "select", "mean")
+
+
+@register_predictor
+class AutoPredictor(Predictor):
+    """XGBoost + GP blend; `mode` says how the weight is chosen, `xgb` and `gp` pass options to the members."""
+
+    name = "auto"
+    default_encoding = "onehot+ordinal"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        encoding: str | None = None,
+        seed: int = 0,
+        target_transform: str = "rank",
+        mode: str = "blend",
+        xgb: dict[str, Any] | None = None,
+        gp: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(space, encoding, seed, target_transform)
+        if mode not in MODES:
+            raise ValueError(f"unknown auto mode {mode!r}; choose from {list(MODES)}")
+        self.hparams = dict(mode=mode, xgb=dict(xgb or {}), gp=dict(gp or {}))
+        self.weight_ = 0.5  # weight of xgb in the blend
+        self.held_out_tau_: dict[str, float] = {}
+        self._members: dict[str, Predictor] = {}
+
+    def get_params(self) -> dict[str, Any]:
+        return {**super().get_params(), **self.hparams}
+
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
+        # Members fit the latent targets directly: the warp is this predictor's, shared by both.
+        common = dict(encoding=self.encoding.name, seed=self.seed)
+        members: dict[str, Predictor] = {
+            "xgb": XGBPredictor(self.space, **{**common, **self.hparams["xgb"]}),
+            "gp": GPPredictor(self.space, **{**common, **self.hparams["gp"]}),
+        }
+        for m in members.values():
+            m._fit(X, y)
+            m.n_train_ = len(y)
+        self._members = members
+        held = {k: m.held_out_ for k, m in members.items()}  # type: ignore[attr-defined]
+        ok = np.isfinite(held["xgb"]) & np.isfinite(held["gp"])
+        mode = self.hparams["mode"]
+        grid = [0.5] if mode == "mean" else [0.0, 1.0] if mode == "select" else np.round(np.linspace(0, 1, 11), 2)
+        taus = {}
+        for w in grid:
+            blend = w * held["xgb"][ok] + (1 - w) * held["gp"][ok]
+            taus[float(w)] = float(stats.kendalltau(y[ok], blend)[0]) if ok.sum() >= 3 else float("nan")
+        finite = {w: t for w, t in taus.items() if np.isfinite(t)}
+        # Best held-out tau; ties go to the weight nearest an even blend, which varies least between samples.
+        self.weight_ = max(finite, key=lambda w: (finite[w], -abs(w - 0.5))) if finite else 0.5
+        self.held_out_tau_ = {"xgb": taus.get(1.0, float("nan")), "gp": taus.get(0.0, float("nan")),
+                              "blend": taus.get(self.weight_, float("nan"))}
+
+    def _predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        w = self.weight_
+        m1, s1 = self._members["xgb"]._predict(X)
+        m2, s2 = self._members["gp"]._predict(X)
+        mean = w * m1 + (1 - w) * m2
+        var = w * s1**2 + (1 - w) * s2**2 + w * (1 - w) * (m1 - m2) ** 2  # two-component mixture
+        return mean, np.sqrt(var)
+
+    @property
+    def members(self) -> dict[str, Predictor]:
+        """The fitted XGBoost and GP members (they predict latent units; use this predictor's `predict`)."""
+        self._check_fitted("members")
+        return dict(self._members)
+
+    def _state(self) -> dict[str, Any]:
+        state = super()._state()
+        state["_members"] = {k: m._state() for k, m in self._members.items()}
+        return state
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        members = state.pop("_members")
+        super()._set_state(state)
+        common = dict(encoding=self.encoding.name, seed=self.seed)
+        self._members = {
+            "xgb": XGBPredictor(self.space, **{**common, **self.hparams["xgb"]}),
+            "gp": GPPredictor(self.space, **{**common, **self.hparams["gp"]}),
+        }
+        for k, m in self._members.items():
+            m._set_state(members[k])
