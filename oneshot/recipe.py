@@ -43,6 +43,11 @@ class DataSection:
     num_workers: int = 0
     max_train_samples: int | None = None  # class-balanced subset, for quick runs on big datasets
     max_eval_samples: int | None = None
+    crop_padding: int | None = None  # largest random shift in pixels when augmenting; None: image_size // 8
+    hflip: bool | None = None  # random horizontal flips; None: the dataset's default (off for digits)
+    mean: list[float] | None = None  # per-channel normalization; None: the dataset's default
+    std: list[float] | None = None
+    split_seed: int = 0  # seeds the train/holdout/test split, independent of the training seed
 
 
 @dataclass
@@ -62,6 +67,10 @@ class TrainSection:
     strategy: str = "auto"
     precision: str = "32-true"
     threads: int | None = None  # torch CPU threads; None picks a sane default
+    label_smoothing: float = 0.0
+    channels_last: bool = True  # NHWC activations: ~2x faster depthwise convs on CPU (oneDNN)
+    checkpoint_every_n_steps: int | None = None  # also save mid-epoch; None: at every epoch end only
+    log_every_n_steps: int = 10
 
 
 @dataclass
@@ -69,9 +78,10 @@ class EvaluateSection:
     """Subnet scoring on the holdout split after BN recalibration."""
 
     num_subnets: int = 100
-    calib_batches: int = 8  # K batches re-estimating BN statistics per subnet
-    calib_batch_size: int = 128
-    batch_size: int = 256
+    calib_batches: int = 4  # K batches re-estimating BN statistics per subnet (README: accuracy vs K)
+    calib_batch_size: int = 64
+    batch_size: int = 256  # holdout images per forward pass
+    seed: int = 0  # fixes the calibration subset and the random subnets drawn
 
 
 @dataclass

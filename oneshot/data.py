@@ -1,0 +1,520 @@
+"""Lightning DataModules with three disjoint splits: supernet training, holdout validation, test.
+
+- `train`   trains the supernet (and is where BN recalibration draws its fixed subset);
+- `holdout` scores subnets during evaluation and search (`val_dataloader`);
+- `test`    is only for final reports (`test_dataloader`); evaluation and search never read it.
+
+Datasets, found by name with `create_datamodule(name, **kwargs)`:
+
+- `digits`      scikit-learn's `load_digits` (1,797 8x8 grey images, shipped with scikit-learn: nothing is
+                downloaded), split stratified into test / holdout / train and resized to `image_size`.
+- `cifar10`     the CIFAR-10 python batches (`data_batch_*`, `test_batch`) from a local folder; train batches are
+                split into train / holdout, `test_batch` is the test split.
+- `imagefolder` a folder of class sub-folders of images; if it has `train/` and `test/` sub-folders those are
+                used, otherwise the one folder is split three ways like digits.
+
+Splits are stratified and drawn with `split_seed`, independent of the training seed, so supernets trained with
+different seeds are scored on the same holdout images. Normalization (`mean`, `std` per channel) defaults to the
+training split's statistics (digits) or the dataset's usual constants, and is saved in checkpoints by `info()`.
+Augmentation (random translation by up to `crop_padding` pixels, i.e. a padded random crop, plus an optional
+horizontal flip) is applied batch-wise on the device during training only, from a generator seeded by
+(seed, step, rank), so resumed runs see the same augmented batches.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Iterator, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+__all__ = [
+    "SplitDataModule", "DigitsDataModule", "Cifar10DataModule", "ImageFolderDataModule", "TensorImageDataset",
+    "FolderImageDataset", "EpochShuffleSampler", "gather", "register_datamodule", "create_datamodule", "list_datamodules",
+    "datamodule_from_info", "datamodule_from_section", "augment_batch",
+]
+
+_DATAMODULES: dict[str, type[SplitDataModule]] = {}
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def register_datamodule(cls: type[SplitDataModule]) -> type[SplitDataModule]:
+    """Class decorator: make a DataModule creatable by its `name`."""
+    _DATAMODULES[cls.name] = cls
+    return cls
+
+
+def list_datamodules(pattern: str = "*") -> list[str]:
+    """Registered dataset names matching a shell-style pattern, sorted."""
+    return sorted(n for n in _DATAMODULES if fnmatch.fnmatch(n, pattern))
+
+
+def create_datamodule(name: str, **kwargs: Any) -> SplitDataModule:
+    """Build a registered DataModule, e.g. `create_datamodule("digits", image_size=16, batch_size=64)`."""
+    try:
+        cls = _DATAMODULES[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; registered: {list_datamodules()}") from None
+    return cls(**kwargs)
+
+
+def datamodule_from_info(info: dict[str, Any], **overrides: Any) -> SplitDataModule:
+    """Rebuild the DataModule described by `SplitDataModule.info()` (as saved in a checkpoint).
+
+    `overrides` replace constructor arguments, e.g. `path=` where the data now lives elsewhere, or batch sizes.
+    """
+    cls = _DATAMODULES.get(info.get("name", ""))
+    if cls is None:
+        raise ValueError(f"unknown dataset {info.get('name')!r} in data info; registered: {list_datamodules()}")
+    kwargs = {k: info[k] for k in cls.init_keys() if k in info}
+    unknown = sorted(set(overrides) - set(cls.init_keys()))
+    if unknown:
+        raise ValueError(f"unknown data override(s) {unknown} for {cls.name!r}; known: {sorted(cls.init_keys())}")
+    kwargs.update(overrides)
+    return cls(**kwargs)
+
+
+def datamodule_from_section(section: Any, seed: int = 0, eval_batch_size: int = 256) -> SplitDataModule:
+    """The DataModule a recipe's `data` section describes (`seed` shuffles and augments, the split has its own)."""
+    return create_datamodule(
+        section.name, path=section.path, image_size=section.image_size, batch_size=section.batch_size,
+        eval_batch_size=eval_batch_size, holdout_fraction=section.holdout_fraction,
+        test_fraction=section.test_fraction, augment=section.augment, crop_padding=section.crop_padding,
+        hflip=section.hflip, mean=section.mean, std=section.std, split_seed=section.split_seed, seed=seed,
+        max_train_samples=section.max_train_samples, max_eval_samples=section.max_eval_samples,
+        num_workers=section.num_workers,
+    )
+
+
+# --------------------------------------------------------------------------- datasets
+class TensorImageDataset(Dataset):
+    """Images held in memory as one tensor (N, C, H, W), raw values times `scale` in [0, 1], normalized on access."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, mean: Sequence[float], std: Sequence[float],
+                 scale: float = 1.0) -> None:
+        self.images, self.labels, self.scale = images, labels.long(), float(scale)
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.images[i].float() * self.scale  # (C, H, W) in [0, 1]
+        return (x - self.mean) / self.std, self.labels[i]
+
+    def take(self, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Many items at once, vectorized: (images (B, C, H, W), labels (B,))."""
+        t = torch.as_tensor(idx, dtype=torch.long)
+        return (self.images[t].float() * self.scale - self.mean) / self.std, self.labels[t]
+
+
+class FolderImageDataset(Dataset):
+    """Image files decoded on access (PIL), converted to RGB, resized to `image_size` square, normalized."""
+
+    def __init__(self, files: Sequence[str], labels: Sequence[int], image_size: int, mean: Sequence[float],
+                 std: Sequence[float]) -> None:
+        self.files, self.labels, self.image_size = list(files), torch.as_tensor(labels).long(), image_size
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        from PIL import Image
+
+        with Image.open(self.files[i]) as im:
+            im = im.convert("RGB")
+            if im.size != (self.image_size, self.image_size):
+                im = im.resize((self.image_size, self.image_size), Image.BILINEAR)
+            x = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).float() / 255.0
+        return (x - self.mean) / self.std, self.labels[i]
+
+
+def gather(dataset: Dataset, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Items `idx` of an (image, label) dataset as two stacked tensors; vectorized where the dataset can `take`."""
+    if hasattr(dataset, "take"):
+        return dataset.take(idx)
+    items = [dataset[int(i)] for i in idx]
+    return torch.stack([x for x, _ in items]), torch.as_tensor([int(y) for _, y in items])
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A random order that is a function of (seed, epoch): Lightning calls `set_epoch`, so resume is exact."""
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        self.n, self.seed, self.epoch = n, int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: int, hflip: bool,
+                  fill: Sequence[float] | torch.Tensor = 0.0) -> torch.Tensor:
+    """Random translation by up to `max_shift` pixels (a padded random crop) and optional horizontal flip.
+
+    x: (B, C, H, W) normalized images; `fill` is the value of uncovered pixels per channel, i.e. a raw 0 (black)
+    after normalization, -mean/std, so padding looks like the background of dark-background data such as digits.
+    The random numbers come from `generator` (CPU), so the result is reproducible. One `grid_sample` with nearest
+    sampling: integer shifts land exactly on pixel centres, so nothing is interpolated.
+    """
+    b, _, h, w = x.shape
+    if max_shift <= 0 and not hflip:
+        return x
+    shift = torch.randint(-max_shift, max_shift + 1, (b, 2), generator=generator).float()  # pixels (dx, dy)
+    flip = (torch.rand(b, generator=generator) < 0.5) if hflip else torch.zeros(b, dtype=torch.bool)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0] = torch.where(flip, -1.0, 1.0)
+    theta[:, 1, 1] = 1.0
+    theta[:, 0, 2] = 2.0 * shift[:, 0] / w
+    theta[:, 1, 2] = 2.0 * shift[:, 1] / h
+    grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+    fill = torch.as_tensor(fill, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
+    return F.grid_sample(x - fill, grid, mode="nearest", padding_mode="zeros", align_corners=False) + fill
+
+
+# --------------------------------------------------------------------------- splitting
+def _stratified_take(labels: np.ndarray, idx: np.ndarray, fraction: float, rng: np.random.Generator
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Split `idx` into (rest, taken) with `fraction` of each class (rounded per class) in `taken`."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"split fraction must be in [0, 1), got {fraction}")
+    taken = []
+    for c in np.unique(labels[idx]):
+        members = rng.permutation(idx[labels[idx] == c])
+        taken.append(members[: int(round(fraction * len(members)))])
+    took = np.sort(np.concatenate(taken)) if taken else np.array([], dtype=np.int64)
+    return np.setdiff1d(idx, took), took
+
+
+def _balanced_subset(labels: np.ndarray, idx: np.ndarray, limit: int | None, rng: np.random.Generator) -> np.ndarray:
+    """At most `limit` indices of `idx`, as equal per class as the classes allow (None: all)."""
+    if limit is None or limit >= len(idx):
+        return idx
+    classes = np.unique(labels[idx])
+    per_class = [rng.permutation(idx[labels[idx] == c]) for c in classes]
+    # round-robin over classes keeps the subset balanced even when `limit` is not a multiple of the class count
+    order = [m[i] for i in range(max(len(m) for m in per_class)) for m in per_class if i < len(m)]
+    return np.sort(np.array(order[:limit], dtype=np.int64))
+
+
+# --------------------------------------------------------------------------- base DataModule
+@dataclass
+class _Source:
+    """Labelled images of one part of a dataset: a tensor (N, C, H, W) or a list of file paths, with labels (N,)."""
+
+    items: Any
+    labels: np.ndarray
+
+
+class SplitDataModule(L.LightningDataModule):
+    """Shared logic of the datasets: splits, normalization, loaders, batch augmentation, `info()`.
+
+    Arguments (units): `path` local data folder (datasets that need one); `image_size` pixels (square);
+    `batch_size` training images per step and rank; `eval_batch_size` images per holdout/test batch;
+    `holdout_fraction` of the training pool held out to score subnets; `test_fraction` of the whole pool for the
+    test split (only where the dataset has no test part of its own); `augment` turns training augmentation on;
+    `crop_padding` largest random shift in pixels (None: image_size // 8); `hflip` random horizontal flips (None:
+    the dataset's default); `mean` / `std` per-channel normalization (None: the dataset's default); `split_seed`
+    seeds the splits and subsets; `seed` the shuffling and augmentation; `max_train_samples` / `max_eval_samples`
+    class-balanced caps on the train and on the holdout and test splits; `num_workers` DataLoader processes.
+    """
+
+    name: ClassVar[str] = ""
+    default_hflip: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        path: str | None = None,
+        image_size: int = 16,
+        batch_size: int = 64,
+        eval_batch_size: int = 256,
+        holdout_fraction: float = 0.2,
+        test_fraction: float = 0.2,
+        augment: bool = True,
+        crop_padding: int | None = None,
+        hflip: bool | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        split_seed: int = 0,
+        seed: int = 0,
+        max_train_samples: int | None = None,
+        max_eval_samples: int | None = None,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if int(image_size) < 4:
+            raise ValueError(f"image_size must be at least 4 pixels, got {image_size}")
+        self.path = None if path is None else str(path)
+        self.image_size, self.batch_size, self.eval_batch_size = int(image_size), int(batch_size), int(eval_batch_size)
+        self.holdout_fraction, self.test_fraction = float(holdout_fraction), float(test_fraction)
+        self.augment = bool(augment)
+        self.crop_padding = self.image_size // 8 if crop_padding is None else int(crop_padding)
+        self.hflip = self.default_hflip if hflip is None else bool(hflip)
+        self._norm_arg = (mean, std)
+        self.split_seed, self.seed = int(split_seed), int(seed)
+        self.max_train_samples, self.max_eval_samples = max_train_samples, max_eval_samples
+        self.num_workers = int(num_workers)
+        self.mean: tuple[float, ...] = ()
+        self.std: tuple[float, ...] = ()
+        self.classes: list[str] = []
+        self.in_chans = 3
+        self.split_indices: dict[str, np.ndarray] = {}
+        self.train_set: Dataset | None = None
+        self.holdout_set: Dataset | None = None
+        self.test_set: Dataset | None = None
+
+    @classmethod
+    def init_keys(cls) -> tuple[str, ...]:
+        """Constructor argument names (what `info()` saves and `datamodule_from_info` passes back)."""
+        return ("path", "image_size", "batch_size", "eval_batch_size", "holdout_fraction", "test_fraction",
+                "augment", "crop_padding", "hflip", "mean", "std", "split_seed", "seed", "max_train_samples",
+                "max_eval_samples", "num_workers")
+
+    # ----------------------------------------------------------------- implemented per dataset
+    def _load(self) -> tuple[_Source, _Source | None]:
+        """(labelled pool, test part or None); sets `in_chans` and `classes`."""
+        raise NotImplementedError
+
+    def _dataset(self, source: _Source, idx: np.ndarray) -> Dataset:
+        """A Dataset of `source`'s items at `idx`, normalized with `self.mean` / `self.std`."""
+        t = torch.from_numpy(idx)
+        return TensorImageDataset(source.items[t], torch.from_numpy(source.labels)[t], self.mean, self.std,
+                                  scale=1 / 255 if source.items.dtype == torch.uint8 else 1.0)
+
+    def _default_norm(self, pool: _Source, train_idx: np.ndarray) -> tuple[Sequence[float], Sequence[float]]:
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- Lightning hooks
+    @property
+    def num_classes(self) -> int:
+        self.setup()
+        return len(self.classes)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load the data and cut the three disjoint splits (idempotent)."""
+        if self.train_set is not None:
+            return
+        pool, test = self._load()
+        rng = np.random.default_rng(self.split_seed)
+        idx = np.arange(len(pool.labels))
+        if test is None:  # no test part of its own: cut it from the pool first, so it never overlaps train/holdout
+            idx, test_idx = _stratified_take(pool.labels, idx, self.test_fraction, rng)
+            test = pool
+        else:
+            test_idx = np.arange(len(test.labels))
+        train_idx, holdout_idx = _stratified_take(pool.labels, idx, self.holdout_fraction, rng)
+        if len(train_idx) == 0 or len(holdout_idx) == 0:
+            raise ValueError(f"{self.name}: {len(pool.labels)} labelled images are too few for train and holdout "
+                             f"splits (holdout_fraction={self.holdout_fraction})")
+        train_idx = _balanced_subset(pool.labels, train_idx, self.max_train_samples, rng)
+        holdout_idx = _balanced_subset(pool.labels, holdout_idx, self.max_eval_samples, rng)
+        test_idx = _balanced_subset(test.labels, test_idx, self.max_eval_samples, rng)
+        mean, std = self._norm_arg
+        if mean is None or std is None:
+            default_mean, default_std = self._default_norm(pool, train_idx)
+            mean = default_mean if mean is None else mean
+            std = default_std if std is None else std
+        self.mean, self.std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
+        if len(self.mean) != self.in_chans or len(self.std) != self.in_chans:
+            raise ValueError(f"{self.name}: mean and std need {self.in_chans} value(s), one per channel; "
+                             f"got {list(self.mean)} and {list(self.std)}")
+        self.split_indices = {"train": train_idx, "holdout": holdout_idx, "test": test_idx}
+        self.train_set = self._dataset(pool, train_idx)
+        self.holdout_set = self._dataset(pool, holdout_idx)
+        self.test_set = self._dataset(test, test_idx)
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled per epoch (seeded), full batches only."""
+        self.setup()
+        if len(self.train_set) < self.batch_size:
+            raise ValueError(f"{self.name}: the train split has {len(self.train_set)} images, fewer than one batch "
+                             f"of {self.batch_size}; lower data.batch_size")
+        return DataLoader(self.train_set, batch_size=self.batch_size, drop_last=True, num_workers=self.num_workers,
+                          sampler=EpochShuffleSampler(len(self.train_set), self.seed),
+                          persistent_workers=self.num_workers > 0)
+
+    def val_dataloader(self) -> DataLoader:
+        """The holdout split, which scores subnets (never the test split)."""
+        self.setup()
+        return DataLoader(self.holdout_set, batch_size=self.eval_batch_size, num_workers=self.num_workers)
+
+    def test_dataloader(self) -> DataLoader:
+        """The test split, for final reports only."""
+        self.setup()
+        return DataLoader(self.test_set, batch_size=self.eval_batch_size, num_workers=self.num_workers)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        trainer = self.trainer
+        if not (self.augment and trainer is not None and trainer.training):
+            return batch
+        x, y = batch
+        g = torch.Generator().manual_seed(int(np.random.SeedSequence(
+            [self.seed, trainer.global_step, trainer.global_rank]).generate_state(1)[0]))
+        fill = [-m / s for m, s in zip(self.mean, self.std)]  # raw 0 after normalization
+        return augment_batch(x, g, self.crop_padding, self.hflip, fill), y
+
+    def info(self) -> dict[str, Any]:
+        """Everything needed to rebuild this DataModule without the recipe (saved in supernet checkpoints)."""
+        self.setup()
+        out: dict[str, Any] = {"name": self.name}
+        for k in self.init_keys():
+            out[k] = list(getattr(self, k)) if k in ("mean", "std") else getattr(self, k)
+        out.update(num_classes=len(self.classes), in_chans=self.in_chans, classes=list(self.classes),
+                   split_sizes={k: int(len(v)) for k, v in self.split_indices.items()})
+        return out
+
+
+# --------------------------------------------------------------------------- digits
+@register_datamodule
+class DigitsDataModule(SplitDataModule):
+    """scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes), bilinearly resized to `image_size`."""
+
+    name = "digits"
+    default_hflip = False  # a mirrored digit is another glyph
+
+    def _load(self) -> tuple[_Source, None]:
+        from sklearn.datasets import load_digits
+
+        if self.path is not None:
+            raise ValueError("digits is embedded in scikit-learn and takes no data.path; remove it from the recipe")
+        d = load_digits()
+        x = torch.from_numpy(d.images).float().unsqueeze(1) / 16.0  # (N, 1, 8, 8) in [0, 1]
+        if self.image_size != 8:
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        self.in_chans, self.classes = 1, [str(c) for c in range(10)]
+        return _Source(x.contiguous(), d.target.astype(np.int64)), None
+
+    def _default_norm(self, pool: _Source, train_idx: np.ndarray) -> tuple[list[float], list[float]]:
+        x = pool.items[torch.from_numpy(train_idx)]
+        return [float(x.mean())], [float(x.std())]
+
+
+# --------------------------------------------------------------------------- CIFAR-10 python batches
+def read_cifar_batch(file: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR python batch file -> (uint8 images (N, 3, 32, 32), int64 labels (N,))."""
+    try:
+        with open(file, "rb") as f:
+            d = pickle.load(f, encoding="bytes")
+        data = d[b"data"] if b"data" in d else d["data"]
+        labels = d[b"labels"] if b"labels" in d else d["labels"]
+        images = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32)
+        labels = np.asarray(labels, dtype=np.int64)
+    except Exception as exc:  # pickle raises many types for foreign or truncated files
+        raise ValueError(f"{str(file)!r} is not a readable CIFAR-10 python batch ({type(exc).__name__}: {exc})"
+                         ) from None
+    if len(images) != len(labels):
+        raise ValueError(f"{str(file)!r} holds {len(images)} images but {len(labels)} labels")
+    return images, labels
+
+
+@register_datamodule
+class Cifar10DataModule(SplitDataModule):
+    """CIFAR-10 from the python-version batches in a local folder (or its `cifar-10-batches-py` sub-folder)."""
+
+    name = "cifar10"
+
+    def _folder(self) -> Path:
+        if self.path is None:
+            raise ValueError("cifar10 needs data.path: a folder with data_batch_1..5 and test_batch (python version)")
+        root = Path(self.path).expanduser()
+        for folder in (root, root / "cifar-10-batches-py"):
+            if (folder / "test_batch").is_file() and any(folder.glob("data_batch_*")):
+                return folder
+        raise FileNotFoundError(
+            f"CIFAR-10 python batches not found in {str(root)!r}: expected data_batch_1..data_batch_5 and test_batch "
+            f"there or in its cifar-10-batches-py/ sub-folder (nothing is downloaded)"
+        )
+
+    def _load(self) -> tuple[_Source, _Source]:
+        folder = self._folder()
+        parts = [read_cifar_batch(f) for f in sorted(folder.glob("data_batch_*"))]
+        train_x, train_y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        test_x, test_y = read_cifar_batch(folder / "test_batch")
+        bad = sorted(set(np.unique(np.concatenate([train_y, test_y])).tolist()) - set(range(10)))
+        if bad:
+            raise ValueError(f"CIFAR-10 batches in {str(folder)!r} have labels {bad} outside 0..9")
+        names = [f"class{i}" for i in range(10)]
+        if (folder / "batches.meta").is_file():
+            with open(folder / "batches.meta", "rb") as f:
+                raw = pickle.load(f, encoding="bytes").get(b"label_names", [])
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in raw] or names
+        self.in_chans, self.classes = 3, names
+        return _Source(self._resize(train_x), train_y), _Source(self._resize(test_x), test_y)
+
+    def _resize(self, images: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(images)  # (N, 3, 32, 32) uint8
+        if self.image_size == 32:
+            return x
+        out = []
+        for chunk in x.split(4096):  # bounds the float copy's memory
+            f = F.interpolate(chunk.float(), size=(self.image_size, self.image_size), mode="bilinear",
+                              align_corners=False, antialias=self.image_size < 32)
+            out.append(f.round().clamp(0, 255).to(torch.uint8))
+        return torch.cat(out)
+
+    def _default_norm(self, pool: _Source, train_idx: np.ndarray) -> tuple[Sequence[float], Sequence[float]]:
+        return CIFAR10_MEAN, CIFAR10_STD
+
+
+# --------------------------------------------------------------------------- image folders
+def _scan_classes(root: Path) -> tuple[list[str], _Source]:
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files, labels = [], []
+    for i, c in enumerate(classes):
+        for f in sorted((root / c).rglob("*")):
+            if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file():
+                files.append(str(f))
+                labels.append(i)
+    if not files:
+        raise FileNotFoundError(f"no images found under {str(root)!r}: expected class sub-folders holding image "
+                                f"files ({', '.join(IMAGE_EXTENSIONS)})")
+    return classes, _Source(files, np.asarray(labels, dtype=np.int64))
+
+
+@register_datamodule
+class ImageFolderDataModule(SplitDataModule):
+    """Any folder of class sub-folders; `train/` + `test/` sub-folders, if present, give the test split."""
+
+    name = "imagefolder"
+
+    def _load(self) -> tuple[_Source, _Source | None]:
+        if self.path is None:
+            raise ValueError("imagefolder needs data.path: a folder of class sub-folders (or with train/ and test/)")
+        root = Path(self.path).expanduser()
+        if not root.is_dir():
+            raise FileNotFoundError(f"image folder {str(root)!r} does not exist")
+        test = None
+        if (root / "train").is_dir() and (root / "test").is_dir():
+            classes, pool = _scan_classes(root / "train")
+            test_classes, test = _scan_classes(root / "test")
+            if test_classes != classes:
+                raise ValueError(f"{str(root)!r}: train/ has classes {classes} but test/ has {test_classes}")
+        else:
+            classes, pool = _scan_classes(root)
+        self.in_chans, self.classes = 3, classes
+        return pool, test
+
+    def _dataset(self, source: _Source, idx: np.ndarray) -> Dataset:
+        return FolderImageDataset([source.items[i] for i in idx], source.labels[idx], self.image_size, self.mean,
+                                  self.std)
+
+    def _default_norm(self, pool: _Source, train_idx: np.ndarray) -> tuple[Sequence[float], Sequence[float]]:
+        return IMAGENET_MEAN, IMAGENET_STD

@@ -1,0 +1,258 @@
+"""Score subnets of a trained supernet on the holdout split, after BN recalibration, and keep every result.
+
+For each subnet: reset and re-estimate its BN statistics on K fixed training batches (`oneshot.bn`), then measure
+holdout accuracy and loss, and add MACs / FLOPs / params from the analytic cost model (`supernets.cost`). The
+test split is never read. Results go to a `ResultTable` (JSON lines) next to the checkpoint, keyed by
+(checkpoint weights, arch string, calibration settings, holdout data): a second call with the same subnets
+evaluates nothing, and a run interrupted part-way resumes where it stopped.
+
+Record fields: key, arch, holdout_acc (fraction correct, 0..1), holdout_loss (mean cross-entropy, nats),
+holdout_size, macs, flops, params, calib_batches, calib_batch_size, seed, checkpoint (weights digest),
+checkpoint_path, data (holdout split digest), code_version, calib_seconds, eval_seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from supernets import Arch, SearchSpace, Supernet, cost
+
+from .bn import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, CalibrationSet, recalibrate_bn
+from .checkpoint import code_version, load_supernet, weights_digest
+from .data import SplitDataModule, datamodule_from_info, gather
+from .table import ResultTable
+from .threads import configure_threads
+
+__all__ = ["evaluate", "sample_archs", "read_archs", "HoldoutSet", "TABLE_NAME", "add_arguments", "run"]
+
+TABLE_NAME = "evaluations.jsonl"
+
+
+class HoldoutSet:
+    """The holdout split as batches of (images, labels) cached on one device, read once for all subnets."""
+
+    def __init__(self, datamodule: SplitDataModule, batch_size: int = 256, device: str | torch.device = "cpu") -> None:
+        datamodule.setup()
+        ds = datamodule.holdout_set
+        x, y = gather(ds, list(range(len(ds))))
+        self.size = len(y)
+        self.batches = [(xb.to(device), yb.to(device)) for xb, yb in zip(x.split(batch_size), y.split(batch_size))]
+
+    @torch.no_grad()
+    def score(self, model: torch.nn.Module, arch: Arch | None = None) -> tuple[float, float]:
+        """(accuracy as a fraction, mean cross-entropy) of `model` in eval mode over the whole holdout split."""
+        model.eval()
+        correct, loss = 0, 0.0
+        for x, y in self.batches:
+            logits = model(x, arch) if arch is not None else model(x)  # (B, num_classes)
+            loss += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(-1) == y).sum())
+        return correct / self.size, loss / self.size
+
+
+def sample_archs(space: SearchSpace, n: int, seed: int = 0, exclude: Iterable[Arch] = ()) -> list[Arch]:
+    """`n` distinct uniformly drawn subnets (fewer only if the space is smaller), none of them in `exclude`."""
+    rng = np.random.default_rng([seed, 0xE7A1])
+    seen, out = set(exclude), []
+    limit = min(n, space.size() - len(seen))
+    tries = 0
+    while len(out) < limit and tries < 100 * n + 1000:
+        arch = space.sample(rng)
+        tries += 1
+        if arch not in seen:
+            seen.add(arch)
+            out.append(arch)
+    return out
+
+
+def read_archs(path: str | os.PathLike, space: SearchSpace) -> list[Arch]:
+    """Arch strings from a text file, one per line (blank lines and `#` comments skipped), or from a JSONL
+    result table (its `arch` fields); errors name the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"arch file {str(path)!r} does not exist")
+    archs = []
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if text.startswith("{"):
+            obj = json.loads(text)
+            if "arch" not in obj:
+                continue  # a table header
+            text = obj["arch"]
+        try:
+            archs.append(Arch.from_str(space, text))
+        except ValueError as exc:
+            raise ValueError(f"{str(path)!r} line {lineno}: {exc}") from None
+    return archs
+
+
+def _key(checkpoint: str, arch: str, calib: dict[str, int], data: str) -> str:
+    blob = json.dumps([checkpoint, arch, calib, data], sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:20]
+
+
+def _data_digest(datamodule: SplitDataModule) -> str:
+    """Identifies the holdout images and their preprocessing (not batch sizes or training-only settings)."""
+    info = datamodule.info()
+    keep = ("name", "path", "image_size", "holdout_fraction", "test_fraction", "mean", "std", "split_seed",
+            "max_eval_samples")
+    return hashlib.sha1(json.dumps({k: info[k] for k in keep}, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _resolve_archs(space: SearchSpace, supernet: Supernet, archs: Iterable[Arch | str] | None) -> list[Arch]:
+    out = []
+    for a in archs or ():
+        if isinstance(a, str):
+            a = Arch.from_str(space, a)
+        supernet.check_arch(a)  # refuses archs of another space, naming both
+        out.append(a)
+    return list(dict.fromkeys(out))  # drop repeats, keep order
+
+
+def evaluate(
+    checkpoint_or_supernet: str | os.PathLike | Supernet,
+    archs: Iterable[Arch | str] | None = None,
+    num_subnets: int | None = None,
+    *,
+    data: SplitDataModule | dict[str, Any] | None = None,
+    calib_batches: int = DEFAULT_CALIB_BATCHES,
+    calib_batch_size: int = DEFAULT_CALIB_BATCH_SIZE,
+    batch_size: int = 256,
+    seed: int = 0,
+    table: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    threads: int | None = None,
+) -> list[dict[str, Any]]:
+    """Holdout accuracy and loss (after BN recalibration), MACs, FLOPs and params of subnets; one record each.
+
+    checkpoint_or_supernet: a checkpoint written by `train` (path), or a `Supernet` in memory.
+    archs:          subnets (Arch objects or arch strings of the supernet's space).
+    num_subnets:    also draw this many distinct random subnets (seeded by `seed`).
+    data:           the DataModule whose holdout split scores the subnets and whose training split feeds the
+                    calibration; required with a Supernet; with a checkpoint, None rebuilds the training data
+                    from the checkpoint, and a dict overrides some of its arguments (e.g. `{"path": ...}`).
+    calib_batches:  K, batches re-estimating BN statistics; calib_batch_size: images per calibration batch.
+    batch_size:     holdout images per forward pass.
+    seed:           fixes the calibration subset (and the random subnets).
+    table:          JSONL result table; default `<checkpoint dir>/evaluations.jsonl` for a checkpoint, none
+                    (nothing stored) for an in-memory supernet.
+    device:         where to run (default: CUDA when available, else CPU).
+    progress:       show a progress bar.
+    threads:        torch CPU threads (None: leave as configured).
+
+    Returns records in the order of `archs` followed by the random ones; subnets already in the table are not
+    evaluated again. Note that the supernet's BN statistics are overwritten (they belong to the last subnet).
+    """
+    if threads is not None:
+        configure_threads(threads)
+    if isinstance(checkpoint_or_supernet, Supernet):
+        supernet, ckpt_path, ckpt_id = checkpoint_or_supernet, None, None
+        if not isinstance(data, SplitDataModule):
+            raise ValueError("evaluating an in-memory supernet needs data=<a SplitDataModule> (its holdout split "
+                             "scores the subnets, its train split calibrates BN)")
+        dm = data
+    else:
+        supernet, info = load_supernet(checkpoint_or_supernet)
+        ckpt_path, ckpt_id = Path(checkpoint_or_supernet), info["checkpoint_id"]
+        if isinstance(data, SplitDataModule):
+            dm = data
+        else:
+            dm = datamodule_from_info(info["data"], **(data or {}))
+        if table is None:
+            table = ckpt_path.parent / TABLE_NAME
+    space = supernet.space
+    chosen = _resolve_archs(space, supernet, archs)
+    if num_subnets:
+        chosen += sample_archs(space, num_subnets, seed, exclude=chosen)
+    if not chosen:
+        raise ValueError("nothing to evaluate: give archs or num_subnets")
+
+    dm.setup()
+    ckpt_id = ckpt_id or weights_digest(supernet)
+    calib = {"calib_batches": int(calib_batches), "calib_batch_size": int(calib_batch_size), "seed": int(seed)}
+    data_id = _data_digest(dm)
+    keys = [_key(ckpt_id, str(a), calib, data_id) for a in chosen]
+    results = ResultTable(table, space, meta={"checkpoint": str(ckpt_path) if ckpt_path else None,
+                                              "checkpoint_id": ckpt_id}) if table is not None else None
+    todo = [(a, k) for a, k in zip(chosen, keys) if results is None or k not in results]
+    fresh: dict[str, dict[str, Any]] = {}
+    if todo:
+        dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        supernet.to(dev)
+        cset = CalibrationSet.from_datamodule(dm, calib_batches, calib_batch_size, seed, dev)
+        holdout = HoldoutSet(dm, batch_size, dev)
+        version = code_version()
+        for arch, key in tqdm(todo, desc="evaluate", unit="subnet", disable=not progress, dynamic_ncols=True):
+            t0 = time.perf_counter()
+            recalibrate_bn(supernet, cset, arch)
+            t1 = time.perf_counter()
+            acc, loss = holdout.score(supernet, arch)
+            t2 = time.perf_counter()
+            c = cost(arch)
+            record = {
+                "key": key, "arch": str(arch), "holdout_acc": acc, "holdout_loss": loss, "holdout_size": holdout.size,
+                "macs": c.macs, "flops": c.flops, "params": c.params, **calib,
+                "checkpoint": ckpt_id, "checkpoint_path": str(ckpt_path) if ckpt_path else None, "data": data_id,
+                "code_version": version, "calib_seconds": round(t1 - t0, 4), "eval_seconds": round(t2 - t1, 4),
+            }
+            if results is not None:
+                results.add(record)  # durable now: an interruption after this loses nothing
+            fresh[key] = record
+    return [fresh[k] if k in fresh else results.get(k) for k in keys]  # type: ignore[union-attr]
+
+
+# --------------------------------------------------------------------------- CLI: oneshot evaluate
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .recipe import EvaluateSection
+
+    d = EvaluateSection()
+    parser.add_argument("checkpoint", help="supernet checkpoint written by `oneshot train`")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--num-subnets", type=int, default=None,
+                       help=f"score this many random subnets (default {d.num_subnets} when --archs is not given)")
+    which.add_argument("--archs", default=None, metavar="FILE",
+                       help="file of arch strings, one per line (or a JSONL result table)")
+    parser.add_argument("--calib-batches", type=int, default=d.calib_batches, help="K batches for BN recalibration")
+    parser.add_argument("--calib-batch-size", type=int, default=d.calib_batch_size)
+    parser.add_argument("--batch-size", type=int, default=d.batch_size, help="holdout images per forward pass")
+    parser.add_argument("--seed", type=int, default=d.seed, help="calibration subset and random subnets")
+    parser.add_argument("--table", default=None, help=f"result table (default: {TABLE_NAME} beside the checkpoint)")
+    parser.add_argument("--data-path", default=None, help="where the checkpoint's dataset now lives (cifar10, imagefolder)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all available cores)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_threads(args.threads)
+    archs = None
+    if args.archs:
+        supernet, info = load_supernet(args.checkpoint)
+        archs = read_archs(args.archs, supernet.space)
+    num = args.num_subnets if args.num_subnets is not None else (None if archs else 100)
+    start = time.perf_counter()
+    records = evaluate(args.checkpoint, archs, num, data={"path": args.data_path} if args.data_path else None,
+                       calib_batches=args.calib_batches, calib_batch_size=args.calib_batch_size,
+                       batch_size=args.batch_size, seed=args.seed, table=args.table, device=args.device,
+                       progress=not args.no_progress)
+    accs = np.array([r["holdout_acc"] for r in records])
+    best = records[int(accs.argmax())]
+    table = args.table or Path(args.checkpoint).parent / TABLE_NAME
+    print(f"{len(records)} subnets in {time.perf_counter() - start:.1f} s; holdout accuracy mean {accs.mean():.4f}, "
+          f"min {accs.min():.4f}, max {accs.max():.4f} ({best['arch']}, {best['macs'] / 1e6:.2f} MMACs)")
+    print(f"results: {table}")
+    return 0
