@@ -111,6 +111,8 @@ class RetrainSection:
 
     epochs: int = 10
     from_scratch: bool = True  # False: fine-tune from inherited weights
+    extra_subnets: int = 5  # also retrain this many evaluated subnets spread over the accuracy range, so the
+    #                         supernet-vs-standalone rank correlation rests on more than the chosen few
     optimizer: dict[str, Any] = field(default_factory=lambda: {"name": "SGD", "lr": 0.05, "momentum": 0.9,
                                                                "weight_decay": 4e-5, "nesterov": True})
     scheduler: dict[str, Any] | None = field(default_factory=lambda: {"name": "cosine"})
@@ -165,6 +167,23 @@ _SECTIONS = {c.__name__: c for c in (SupernetSection, DataSection, TrainSection,
                                      SearchSection, RetrainSection)}
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice is an error (the second would silently win)."""
+
+
+def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
 def resolve_recipe_path(path: str | Path) -> Path:
     """A recipe path as given, or the name of a shipped recipe (`digits` -> recipes/digits.yaml)."""
     p = Path(path)
@@ -179,7 +198,7 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     """Read a YAML recipe, apply dotted overrides (`{"train.epochs": 1}`), and validate it."""
     p = resolve_recipe_path(path)
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.load(p.read_text(), Loader=_StrictLoader) or {}
     except yaml.YAMLError as exc:
         raise ValueError(f"recipe {str(p)!r} is not valid YAML: {exc}") from None
     for dotted, value in (overrides or {}).items():

@@ -30,3 +30,10 @@ def test_missing_cifar_data_names_the_path(tmp_path):
     r = load_recipe("cifar10", {"data.path": str(tmp_path / "nowhere")})
     with pytest.raises(FileNotFoundError, match="nowhere"):
         datamodule_from_section(r.data).setup()
+
+
+def test_duplicate_keys_in_a_recipe_are_an_error(tmp_path):
+    f = tmp_path / "dup.yaml"
+    f.write_text("train:\n  epochs: 1\ntrain:\n  epochs: 2\n")
+    with pytest.raises(ValueError, match="appears twice"):
+        load_recipe(f)
