@@ -297,7 +297,7 @@ def train(recipe: Recipe, resume: bool | str | os.PathLike = False, callbacks: S
         precision=tr.precision,
         plugins=[AtomicCheckpointIO()],
         callbacks=[CheckpointMetadata(dm.info(), recipe.to_dict()), periodic, *callbacks],
-        logger=CSVLogger(save_dir=str(run_dir), name="", version="logs"),
+        logger=CSVLogger(save_dir=str(run_dir), name="logs"),  # logs/version_<n>: a resumed run keeps the old logs
         default_root_dir=str(run_dir),
         enable_progress_bar=progress,
         enable_model_summary=progress,
