@@ -1,0 +1,134 @@
+"""`oneshot predict`: fit accuracy predictors on an evaluation table and report how well they rank held-out subnets.
+
+    oneshot predict fit EVALUATIONS.jsonl --model xgb|gp|auto [--target holdout_acc] [--folds 5] [--out PATH]
+    oneshot predict curve EVALUATIONS.jsonl [--models xgb,gp,auto] [--sizes 20,50,100,200,500] [--repeats 3]
+
+`fit` cross-validates the model, prints Kendall tau, Spearman, precision@k, RMSE and the std's calibration (mean
++- std over folds), fits it on every subnet and saves it (default: `<table>.<model>.predictor` beside the table;
+load it with `predictors.load_predictor`). `curve` prints the learning curve over training-set sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["add_arguments", "run", "read_scores"]
+
+_LABELS = {"kendall_tau": "Kendall tau", "spearman": "Spearman", "precision_at_k": "precision@k", "rmse": "RMSE",
+           "std_error_spearman": "Spearman(|err|, std)", "coverage": "coverage mean+-2std"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from predictors import list_predictors
+
+    sub = parser.add_subparsers(dest="predict_command", metavar="ACTION", required=True)
+    fit = sub.add_parser("fit", help="cross-validate, fit and save one predictor",
+                         description="Cross-validate a predictor on an evaluation table, fit it on all rows, save it.")
+    _common(fit)
+    fit.add_argument("--model", default="auto", choices=list_predictors(), help="predictor (default: auto)")
+    fit.add_argument("--folds", type=int, default=5, help="cross-validation folds (0: none)")
+    fit.add_argument("--out", default=None, help="predictor file (default: <table>.<model>.predictor beside it)")
+    curve = sub.add_parser("curve", help="learning curve over training-set sizes",
+                           description="Metrics on held-out subnets after training on random subsets of each size.")
+    _common(curve)
+    curve.add_argument("--models", default="xgb,gp,auto", help="comma-separated predictors (default: xgb,gp,auto)")
+    curve.add_argument("--sizes", default="20,50,100,200,500", help="training-set sizes (default: 20,50,100,200,500)")
+    curve.add_argument("--repeats", type=int, default=3, help="random splits per size (default: 3)")
+    curve.add_argument("--test-size", type=int, default=None,
+                       help="held-out subnets per repeat (default: all not needed for the largest size)")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("table", help="evaluation table (JSONL) written by `oneshot evaluate`")
+    p.add_argument("--target", default="holdout_acc", help="record field to predict (default: holdout_acc)")
+    p.add_argument("--encoding", default=None, help="feature encoding, e.g. onehot+ordinal (default: the model's)")
+    p.add_argument("--seed", type=int, default=0, help="seeds folds, splits and the predictors")
+    p.add_argument("--k", type=float, default=0.1, help="top-k for precision@k: a count, or a fraction below 1")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
+
+
+def read_scores(path: str | Path, target: str = "holdout_acc") -> tuple[Any, list[str], np.ndarray]:
+    """(space, arch strings, scores) of the records of a result table that have a numeric `target`."""
+    from .table import read_table
+
+    space, records = read_table(path)
+    if not records:
+        raise ValueError(f"result table {str(path)!r} has no records")
+    rows = [r for r in records if target in r]
+    if not rows:
+        numeric = sorted({k for r in records for k, v in r.items() if isinstance(v, (int, float)) and k != "key"})
+        raise ValueError(f"no record of {str(path)!r} has the field {target!r}; numeric fields: {numeric}")
+    try:
+        scores = np.array([float(r[target]) for r in rows])
+    except (TypeError, ValueError):
+        raise ValueError(f"field {target!r} of {str(path)!r} is not numeric in every record") from None
+    return space, [r["arch"] for r in rows], scores
+
+
+def run(args: argparse.Namespace) -> int:
+    space, archs, scores = read_scores(args.table, args.target)
+    k = int(args.k) if args.k >= 1 else args.k
+    kwargs = {"encoding": args.encoding} if args.encoding else {}
+    if args.predict_command == "fit":
+        return _fit(args, space, archs, scores, k, kwargs)
+    return _curve(args, space, archs, scores, k, kwargs)
+
+
+def _fit(args, space, archs, scores, k, kwargs) -> int:
+    from predictors import create_predictor, cross_validate
+
+    model = create_predictor(args.model, space, seed=args.seed, **kwargs)
+    start = time.perf_counter()
+    cv = None
+    if args.folds:
+        cv = cross_validate(model, archs, scores, folds=min(args.folds, len(scores)), seed=args.seed, k=k)
+    model.fit(archs, scores)
+    seconds = time.perf_counter() - start
+    out = Path(args.out) if args.out else Path(args.table).with_name(f"{Path(args.table).stem}.{args.model}.predictor")
+    model.save(out)
+    if args.json:
+        print(json.dumps({"model": args.model, "encoding": model.encoding.name, "subnets": len(scores),
+                          "target": args.target, "cv": cv.as_dict() if cv else None, "path": str(out),
+                          "seconds": seconds}, indent=2))
+        return 0
+    print(f"{model!r} on {len(scores)} subnets of {space.name}, target {args.target!r}")
+    if cv is not None:
+        print(f"{args.folds}-fold cross-validation (mean +- std over folds; k = {k}):")
+        for key, (mean, std) in cv.summary.items():
+            print(f"  {_LABELS.get(key, key):22s} {mean:8.4f} +- {std:.4f}")
+    extra = f"; auto weight on xgb {model.weight_:.1f}" if hasattr(model, "weight_") else ""
+    print(f"saved to {out} ({seconds:.1f} s{extra})")
+    return 0
+
+
+def _curve(args, space, archs, scores, k, kwargs) -> int:
+    from predictors import create_predictor, learning_curve
+
+    try:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    results = {}
+    for name in models:
+        model = create_predictor(name, space, seed=args.seed, **kwargs)
+        results[name] = learning_curve(model, archs, scores, sizes, repeats=args.repeats, seed=args.seed,
+                                       test_size=args.test_size, k=k)
+    if args.json:
+        print(json.dumps({m: {str(s): {key: list(v) for key, v in row.items()} for s, row in curve.items()}
+                          for m, curve in results.items()}, indent=2))
+        return 0
+    print(f"learning curve on {len(scores)} subnets of {space.name}, target {args.target!r}, "
+          f"{args.repeats} repeats (mean +- std)")
+    print(f"{'model':6s} {'train':>5s}  {'Kendall tau':>15s}  {'Spearman':>15s}  {'precision@k':>15s}  {'RMSE':>8s}")
+    for name, curve in results.items():
+        for size, row in curve.items():
+            cells = [f"{row[m][0]:7.3f} +- {row[m][1]:.3f}" for m in ("kendall_tau", "spearman", "precision_at_k")]
+            print(f"{name:6s} {size:5d}  {'  '.join(cells)}  {row['rmse'][0]:8.4f}")
+    return 0
