@@ -1,0 +1,149 @@
+"""Predictor learning curves: Kendall tau and Spearman on held-out subnets vs. training-set size.
+
+Synthetic functions with known structure (`predictors.synthetic`: additive, pairwise interactions, optional noise)
+over nb201 and mbv3_tiny, plus `cell`: a hand-made NAS-Bench-201-like accuracy (disconnected cells score 10%,
+otherwise accuracy grows with conv-rich input-output paths and a residual input->output skip, skewed toward the
+top like the real benchmark: 10th/50th/90th percentiles 0.73/0.89/0.94). Or the records of an evaluation table.
+
+Each repeat draws a fresh test set (`--test-size`, default 1000) and nested training sets from the remaining
+subnets; every cell of the output is mean +- std over repeats.
+
+Run: OMP_NUM_THREADS=1 python benchmarks/bench_predictors.py [--repeats 3] [--sizes 20,50,100,200,500]
+     OMP_NUM_THREADS=1 python benchmarks/bench_predictors.py --table runs/digits/evaluations.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from predictors import create_predictor, learning_curve, make_objective  # noqa: E402
+from predictors.encodings import PathEncoding  # noqa: E402
+from supernets import Arch, SearchSpace, get_space  # noqa: E402
+
+SYNTHETIC = [
+    ("nb201", "additive", 0.0), ("nb201", "pairwise", 0.0), ("nb201", "additive", 0.02), ("nb201", "pairwise", 0.02),
+    ("nb201", "cell", 0.003),
+    ("mbv3_tiny", "additive", 0.0), ("mbv3_tiny", "pairwise", 0.0), ("mbv3_tiny", "additive", 0.02),
+    ("mbv3_tiny", "pairwise", 0.02),
+]
+
+
+def cell_objective(space: SearchSpace, noise: float = 0.003, seed: int = 0):
+    """NAS-Bench-201-like accuracy over a cell space (see module docstring); noise is a fixed function of the arch."""
+    paths = PathEncoding(space).paths
+    rng = np.random.default_rng(seed)
+    effect = {"skip_connect": 0.3, "avg_pool_3x3": 0.1, "nor_conv_1x1": 0.7, "nor_conv_3x3": 1.0}
+    effect = {op: v + 0.15 * float(rng.normal()) for op, v in effect.items()}
+
+    def accuracy(arch: Arch) -> float:
+        live = [[arch[e] for e in p] for p in paths]
+        live = [ops for ops in live if "none" not in ops]
+        if not live:
+            acc = 0.10  # no input-output path: chance on 10 classes
+        else:
+            z = sum(sum(effect[o] for o in ops) / len(ops) + 0.4 * sum(o.startswith("nor_conv") for o in ops)
+                    for ops in live)
+            z += 0.5 * (arch["3<-0"] == "skip_connect")
+            acc = 0.945 - 0.45 * math.exp(-0.9 * z)
+        h = int.from_bytes(hashlib.sha1(f"{seed}:{arch}".encode()).digest()[:8], "little")
+        return acc + noise * float(np.random.default_rng(h).normal())
+
+    return accuracy
+
+
+def distinct_sample(space: SearchSpace, n: int, seed: int) -> list[Arch]:
+    rng = np.random.default_rng(seed)
+    seen: set[Arch] = set()
+    out: list[Arch] = []
+    while len(out) < n:
+        a = space.sample(rng)
+        if a not in seen:
+            seen.add(a)
+            out.append(a)
+    return out
+
+
+def fmt(cell: tuple[float, float]) -> str:
+    return f"{cell[0]:.3f} ± {cell[1]:.3f}"
+
+
+def bench(name: str, space: SearchSpace, archs, y, models, sizes, repeats, test_size, seed) -> dict:
+    results = {}
+    for model in models:
+        start = time.perf_counter()
+        curve = learning_curve(create_predictor(model, space, seed=seed), archs, y, sizes, repeats=repeats,
+                               seed=seed, test_size=test_size)
+        results[model] = {"curve": curve, "seconds": time.perf_counter() - start}
+    return results
+
+
+def print_table(title: str, results: dict, sizes: list[int]) -> None:
+    print(f"\n### {title}\n")
+    sizes = [s for s in sizes if any(s in r["curve"] for r in results.values())]
+    print("| model | metric | " + " | ".join(str(s) for s in sizes) + " |")
+    print("|---|---|" + "---|" * len(sizes))
+    for model, r in results.items():
+        for metric, label in (("kendall_tau", "Kendall tau"), ("spearman", "Spearman")):
+            cells = [fmt(r["curve"][s][metric]) if s in r["curve"] else "" for s in sizes]
+            print(f"| {model} | {label} | " + " | ".join(cells) + " |")
+    for model, r in results.items():
+        at = 100 if 100 in r["curve"] else max(r["curve"])
+        c = r["curve"][at]
+        print(f"- {model} at {at}: Spearman(|err|, std) {fmt(c['std_error_spearman'])}, coverage of mean ± 2 std "
+              f"{fmt(c['coverage'])}, precision@10% {fmt(c['precision_at_k'])}; {r['seconds']:.0f} s for the curve")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="xgb,gp,auto")
+    ap.add_argument("--sizes", default="20,50,100,200,500")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--test-size", type=int, default=1000, help="held-out subnets per repeat (synthetic)")
+    ap.add_argument("--only", default=None, help="comma-separated space:kind filters, e.g. nb201:cell")
+    ap.add_argument("--table", default=None, help="evaluation table (JSONL) instead of the synthetic functions")
+    ap.add_argument("--target", default="holdout_acc", help="record field to predict with --table")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default=None, help="also write all results to this JSON file")
+    args = ap.parse_args()
+    models = [m for m in args.models.split(",") if m]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    everything = {}
+    if args.table:
+        from oneshot.predict_cli import read_scores
+
+        space, strs, y = read_scores(args.table, args.target)
+        archs = [Arch.from_str(space, s) for s in strs]
+        test = max(len(y) - max(sizes), len(y) // 5)
+        sizes = [s for s in sizes if s + test <= len(y)]
+        title = f"{args.table}: {args.target} of {len(y)} subnets of {space.name} (test {test} per repeat)"
+        everything[title] = bench(title, space, archs, y, models, sizes, args.repeats, test, args.seed)
+        print_table(title, everything[title], sizes)
+    else:
+        print(f"{args.repeats} repeats, {args.test_size} held-out subnets each; mean ± std over repeats")
+        for space_name, kind, noise in SYNTHETIC:
+            if args.only and f"{space_name}:{kind}" not in args.only.split(","):
+                continue
+            space = get_space(space_name)
+            f = cell_objective(space, noise) if kind == "cell" else make_objective(space, kind, noise, seed=0)
+            archs = distinct_sample(space, args.test_size + max(sizes), seed=123)
+            y = np.array([f(a) for a in archs])
+            title = f"{space_name} {kind}" + (f", noise {noise}" if noise else "")
+            everything[title] = bench(title, space, archs, y, models, sizes, args.repeats, args.test_size, args.seed)
+            print_table(title, everything[title], sizes)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({t: {m: {"seconds": r["seconds"], "curve": {str(s): v for s, v in r["curve"].items()}}
+                           for m, r in res.items()} for t, res in everything.items()}, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
