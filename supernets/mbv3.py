@@ -205,6 +205,24 @@ def _act(name: str) -> nn.Module:
     return get_act_layer(name)()
 
 
+def _stem(c: MBV3Config) -> nn.Sequential:
+    """3x3 conv-BN-act; fixed width, shared by the supernet and every subnet."""
+    stem = nn.Sequential()
+    stem.conv = nn.Conv2d(c.in_chans, c.stem_width, 3, c.stem_stride, 1, bias=False)
+    stem.bn = nn.BatchNorm2d(c.stem_width)
+    stem.act = _act(c.stem_act)
+    return stem
+
+
+def _add_head(net: nn.Module, c: MBV3Config, cin: int) -> None:
+    """1x1 conv to `head_width`, BN, act, then (after pooling) dropout and the classifier; same names everywhere."""
+    net.head_conv = nn.Conv2d(cin, c.head_width, 1, bias=False)
+    net.head_bn = nn.BatchNorm2d(c.head_width)
+    net.head_act = _act(c.head_act)
+    net.dropout = nn.Dropout(c.dropout)
+    net.classifier = nn.Linear(c.head_width, c.num_classes)
+
+
 class _DynamicMBBlock(nn.Module):
     """Inverted residual at its largest size; `forward` takes the kernel, expansion and widths as arguments."""
 
@@ -251,10 +269,7 @@ class MBV3Supernet(Supernet):
     def __init__(self, config: MBV3Config, name: str = "mbv3") -> None:
         super().__init__(config, name)
         c = config
-        self.stem = nn.Sequential()
-        self.stem.conv = nn.Conv2d(c.in_chans, c.stem_width, 3, c.stem_stride, 1, bias=False)
-        self.stem.bn = nn.BatchNorm2d(c.stem_width)
-        self.stem.act = _act(c.stem_act)
+        self.stem = _stem(c)
         self.stages = nn.ModuleList()
         cin = c.stem_width
         for i, st in enumerate(c.stages):
@@ -265,11 +280,7 @@ class MBV3Supernet(Supernet):
                 blocks.append(_DynamicMBBlock(c, cin, cout, st.stride if j == 0 else 1, st.se, st.act, j > 0))
                 cin = cout
             self.stages.append(blocks)
-        self.head_conv = nn.Conv2d(cin, c.head_width, 1, bias=False)
-        self.head_bn = nn.BatchNorm2d(c.head_width)
-        self.head_act = _act(c.head_act)
-        self.dropout = nn.Dropout(c.dropout)
-        self.classifier = nn.Linear(c.head_width, c.num_classes)
+        _add_head(self, c, cin)
 
     def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
         self.check_arch(arch)
@@ -312,10 +323,7 @@ class MBV3Net(nn.Module):
     def __init__(self, config: MBV3Config, layout: list[tuple[int, list[tuple[int, int]]]]) -> None:
         super().__init__()
         c = config
-        self.stem = nn.Sequential()
-        self.stem.conv = nn.Conv2d(c.in_chans, c.stem_width, 3, c.stem_stride, 1, bias=False)
-        self.stem.bn = nn.BatchNorm2d(c.stem_width)
-        self.stem.act = _act(c.stem_act)
+        self.stem = _stem(c)
         self.stages = nn.ModuleList()
         cin = c.stem_width
         for i, (cout, blocks) in enumerate(layout):
@@ -326,11 +334,7 @@ class MBV3Net(nn.Module):
                 seq.append(_MBBlock(cin, hid, cout, k, st.stride if j == 0 else 1, rd, st.act, j > 0))
                 cin = cout
             self.stages.append(seq)
-        self.head_conv = nn.Conv2d(cin, c.head_width, 1, bias=False)
-        self.head_bn = nn.BatchNorm2d(c.head_width)
-        self.head_act = _act(c.head_act)
-        self.dropout = nn.Dropout(c.dropout)
-        self.classifier = nn.Linear(c.head_width, c.num_classes)
+        _add_head(self, c, cin)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
