@@ -10,6 +10,7 @@ subnets; every cell of the output is mean +- std over repeats.
 
 Run: OMP_NUM_THREADS=1 python benchmarks/bench_predictors.py [--repeats 3] [--sizes 20,50,100,200,500]
      OMP_NUM_THREADS=1 python benchmarks/bench_predictors.py --table runs/digits/evaluations.jsonl
+Ablations: --models xgb --set resample=bootstrap; --models gp --set kernel=matern --set encoding=onehot+path
 """
 
 from __future__ import annotations
@@ -76,12 +77,12 @@ def fmt(cell: tuple[float, float]) -> str:
     return f"{cell[0]:.3f} ± {cell[1]:.3f}"
 
 
-def bench(name: str, space: SearchSpace, archs, y, models, sizes, repeats, test_size, seed) -> dict:
+def bench(space: SearchSpace, archs, y, models, sizes, repeats, test_size, seed, options) -> dict:
     results = {}
     for model in models:
         start = time.perf_counter()
-        curve = learning_curve(create_predictor(model, space, seed=seed), archs, y, sizes, repeats=repeats,
-                               seed=seed, test_size=test_size)
+        predictor = create_predictor(model, space, seed=seed, **options)
+        curve = learning_curve(predictor, archs, y, sizes, repeats=repeats, seed=seed, test_size=test_size)
         results[model] = {"curve": curve, "seconds": time.perf_counter() - start}
     return results
 
@@ -113,8 +114,17 @@ def main() -> None:
     ap.add_argument("--target", default="holdout_acc", help="record field to predict with --table")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="also write all results to this JSON file")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="predictor option for every model, e.g. --set resample=bootstrap --set encoding=onehot")
     args = ap.parse_args()
     models = [m for m in args.models.split(",") if m]
+    options = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
     sizes = [int(s) for s in args.sizes.split(",") if s]
     everything = {}
     if args.table:
@@ -125,7 +135,7 @@ def main() -> None:
         test = max(len(y) - max(sizes), len(y) // 5)
         sizes = [s for s in sizes if s + test <= len(y)]
         title = f"{args.table}: {args.target} of {len(y)} subnets of {space.name} (test {test} per repeat)"
-        everything[title] = bench(title, space, archs, y, models, sizes, args.repeats, test, args.seed)
+        everything[title] = bench(space, archs, y, models, sizes, args.repeats, test, args.seed, options)
         print_table(title, everything[title], sizes)
     else:
         print(f"{args.repeats} repeats, {args.test_size} held-out subnets each; mean ± std over repeats")
@@ -137,7 +147,8 @@ def main() -> None:
             archs = distinct_sample(space, args.test_size + max(sizes), seed=123)
             y = np.array([f(a) for a in archs])
             title = f"{space_name} {kind}" + (f", noise {noise}" if noise else "")
-            everything[title] = bench(title, space, archs, y, models, sizes, args.repeats, args.test_size, args.seed)
+            everything[title] = bench(space, archs, y, models, sizes, args.repeats, args.test_size, args.seed,
+                                     options)
             print_table(title, everything[title], sizes)
     if args.json:
         with open(args.json, "w") as fh:

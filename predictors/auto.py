@@ -8,7 +8,9 @@ the highest Kendall tau with the scores, so no model is refitted for the choice.
 between the members widens it.
 
 Modes: "blend" (default), "select" (w restricted to 0 or 1, i.e. choose one model), "mean" (w = 0.5 always).
-What was measured to pick the default is in the report of benchmarks/bench_predictors.py.
+Measured on the synthetic functions at 100 and 300 training subnets (3 seeds): "blend" matched or beat the
+better member within 0.005 tau everywhere; "select" sometimes picked the worse one on close calls; "mean" lost
+up to 0.03 tau where the GP is much better (additive functions). At 20 subnets all three are within noise.
 """
 
 from __future__ import annotations

@@ -217,7 +217,11 @@ class Predictor:
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the fitted predictor, its space and parameters to one file, atomically; returns the path."""
+        """Write the fitted predictor, its space and parameters to one pickle file, atomically; returns the path.
+
+        Any file name works; `oneshot predict fit` uses `<table>.<model>.predictor`. xgboost boosters are stored
+        in xgboost's own binary format inside it, so files survive xgboost upgrades.
+        """
         from supernets.registry import space_to_dict
 
         self._check_fitted("save")
@@ -242,7 +246,10 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Predictor:
-        """Read a predictor file written by `save`; works without knowing its space (it is stored inside)."""
+        """Read a predictor file written by `save`; works without knowing its space (it is stored inside).
+
+        The file is a pickle (scikit-learn models have no other faithful format): load only files you trust.
+        """
         from supernets.registry import space_from_dict
 
         path = Path(path)

@@ -9,15 +9,16 @@ maximum marginal likelihood on standardized (by default rank-Gaussianized) targe
 at or above 1 (neighbours one decision apart correlate at least exp(-1)): below that, marginal likelihood on
 20 subnets sometimes prefers a kernel that memorizes the training set and predicts a constant elsewhere.
 
-Measured alternatives (benchmarks/bench_predictors.py, 100 training subnets): an extra linear kernel
-("additive+rbf") gets a negligible weight and changes nothing; Matern 5/2 equals RBF; ARD lengthscales per
-column overfit (-0.04 to -0.1 Kendall tau, std badly overconfident) and are ten times slower.
+Measured alternatives (100 training subnets, synthetic functions of benchmarks/bench_predictors.py, e.g.
+`--models gp --set kernel=matern`): an extra linear kernel ("additive+rbf") gets a negligible weight and changes
+nothing; Matern 5/2 equals RBF; during development, ARD lengthscales per column overfit (-0.04 to -0.1 Kendall
+tau, coverage of mean +- 2 std down to 0.4-0.7) and were ten times slower, so they are not offered.
 
 The predictive std includes the fitted noise and is calibrated by closed-form leave-one-out: for a GP the LOO
 residual and variance of every training point follow from the inverse kernel matrix (Rasmussen & Williams 2006,
 sec. 5.4.2), and the std is scaled so their mean squared z-score is 1. Above `max_hyper_fit` training subnets,
 hyperparameters are fitted on a random subset of that size and the GP is then conditioned on all subnets
-(fitting hyperparameters costs O(n^3) per optimizer step; 2000 subnets would take ~30 s, this takes ~2 s).
+(each optimizer step costs O(n^3): on one core 2000 subnets take ~8 s this way instead of ~30-45 s, 500 ~5 s).
 """
 
 from __future__ import annotations

@@ -5,12 +5,12 @@
 average and the spread their standard deviation. The spread alone is too narrow (members share most of their
 data), so it is rescaled so that the mean ensemble variance equals the mean squared error of the held-out
 members on the points they did not see. K-fold splits beat bootstrap resamples here: each member sees 1 - 1/K
-of the distinct subnets instead of 63%, which is worth about +0.04 Kendall tau at 100 training subnets
-(benchmarks/bench_predictors.py), with the same calibration.
+of the distinct subnets instead of 63%, which was worth +0.03 to +0.06 Kendall tau at 100 training subnets
+on the synthetic functions (`benchmarks/bench_predictors.py --models xgb --set resample=bootstrap`).
 
 Defaults are for 20-2000 training subnets: shallow trees (depth 2 below 300 subnets, 3 below 1000, else 4),
-learning rate 0.1 for 300 rounds, half the columns per tree. Deeper trees overfit at 100 subnets (depth 5:
--0.05 to -0.1 tau on the synthetic functions); depth 2 underfits at 2000.
+learning rate 0.1 for 300 rounds, half the columns per tree. Measured during development on the synthetic
+functions: depth 5 loses 0.02-0.1 tau at 100 subnets, and depth 2 loses ~0.03 against depth 3-4 at 500-2000.
 """
 
 from __future__ import annotations
