@@ -54,7 +54,7 @@ def run_pipeline(recipe: Recipe, progress: bool = True) -> Path:
     """Run every phase of `recipe`; returns the path of the Markdown report in `<run_dir>/report`."""
     import torch
 
-    from predictors import create_predictor, cross_validate
+    from predictors import fit_predictors
     from supernets import Arch, cost
 
     from .checkpoint import code_version, load_supernet
@@ -94,23 +94,22 @@ def run_pipeline(recipe: Recipe, progress: bool = True) -> Path:
         print(f"holdout accuracy over {len(records)} subnets: min {accs.min():.4f}, median {np.median(accs):.4f}, "
               f"max {accs.max():.4f}")
 
-    predictors: dict[str, Any] = {}
     pred_metrics: dict[str, dict[str, float]] = {}
     oof: dict[str, dict[str, Any]] = {}
     with phase("predict", f"{', '.join(pr.models)} on {len(records)} subnets, {pr.folds}-fold cross-validation"):
         archs = [Arch.from_str(space, r["arch"]) for r in records]
         scores = np.array([r[pr.target] for r in records], float)
-        for name in pr.models:
-            model = create_predictor(name, space, seed=recipe.seed)
-            cv = cross_validate(model, archs, scores, folds=pr.folds, seed=recipe.seed)
+        fitted = fit_predictors(space, archs, scores, models=pr.models, folds=pr.folds, seed=recipe.seed)
+        predictors = fitted["predictors"]
+        for name, model in predictors.items():
+            cv = fitted["cv"][name]
             metrics = {}
             for key, (mean, std) in cv.summary.items():
                 metrics[key], metrics[f"{key}_std"] = mean, std
             pred_metrics[name] = metrics
             oof[name] = {"true": scores.tolist(), "mean": cv.oof_mean.tolist(), "std": cv.oof_std.tolist(),
                          "kendall_tau": cv.pooled.get("kendall_tau", float("nan"))}
-            predictors[name] = model.fit(archs, scores)
-            model.save(run_dir / "predictors" / f"{name}.json")
+            model.save(run_dir / "predictors" / f"{name}.predictor")
             print(f"  {name}: Kendall tau {metrics['kendall_tau']:.3f} ± {metrics['kendall_tau_std']:.3f}, "
                   f"Spearman {metrics['spearman']:.3f} ± {metrics['spearman_std']:.3f}")
 
