@@ -79,8 +79,8 @@ class EvaluateSection:
 
     num_subnets: int = 100
     calib_batches: int = 4  # K batches re-estimating BN statistics per subnet (README: accuracy vs K)
-    calib_batch_size: int = 64
-    batch_size: int = 256  # holdout images per forward pass
+    calib_batch_size: int = 128
+    batch_size: int = 128  # holdout images per forward pass
     seed: int = 0  # fixes the calibration subset and the random subnets drawn
 
 

@@ -1,0 +1,212 @@
+"""Training and evaluation cost, measured side by side in one run on the digits default (mbv3_tiny, 16 px).
+
+(a) supernet single-path train step / extracted standalone train step, same arch and batch   (target <= 1.15)
+(b) one `fair` step of m paths / m single-path steps of the same paths, both through Lightning (target <= 1.05)
+(c) share of per-subnet evaluation time spent in BN recalibration at the default K, and its holdout accuracy
+    against K = infinity (statistics of the whole training split in one batch)     (target <= 15%, <= 0.2 points)
+(d) subnets evaluated per minute at the default settings
+plus the accuracy-vs-K curve from which the default K was chosen.
+
+Run: python benchmarks/bench_training.py [--checkpoint checkpoints/digits/supernet.ckpt] [--threads 2]
+(trains the digits recipe first when the checkpoint is missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts OpenMP
+
+import lightning as L  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from oneshot.bn import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, CalibrationSet, recalibrate_bn  # noqa: E402
+from oneshot.checkpoint import load_supernet  # noqa: E402
+from oneshot.data import datamodule_from_info  # noqa: E402
+from oneshot.evaluate import HoldoutSet, evaluate, sample_archs  # noqa: E402
+from oneshot.recipe import load_recipe  # noqa: E402
+from oneshot.samplers import FairSampler, PathSampler  # noqa: E402
+from oneshot.training import SupernetModule, checkpoint_path, train  # noqa: E402
+from supernets import create_supernet, extract  # noqa: E402
+
+
+def _median_time(fn, reps: int) -> float:
+    fn()  # warm-up (allocator, oneDNN primitive caches)
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def bench_a(x: torch.Tensor, y: torch.Tensor, reps: int) -> None:
+    torch.manual_seed(0)
+    supernet = create_supernet("mbv3_tiny", in_chans=1).to(memory_format=torch.channels_last)
+    arch = sample_archs(supernet.space, 1, seed=11)[0]
+    sub = extract(supernet, arch).train().to(memory_format=torch.channels_last)
+    supernet.train()
+    x = x.contiguous(memory_format=torch.channels_last)
+    opt_super = torch.optim.SGD(supernet.parameters(), lr=1e-3, momentum=0.9)
+    opt_sub = torch.optim.SGD(sub.parameters(), lr=1e-3, momentum=0.9)
+
+    def step_super() -> None:
+        opt_super.zero_grad(set_to_none=True)
+        F.cross_entropy(supernet(x, arch), y).backward()
+        opt_super.step()
+
+    def step_sub() -> None:
+        opt_sub.zero_grad(set_to_none=True)
+        F.cross_entropy(sub(x), y).backward()
+        opt_sub.step()
+
+    t_super, t_sub = [], []
+    for _ in range(3):  # interleaved rounds, so load from other processes hits both alike
+        t_super.append(_median_time(step_super, reps))
+        t_sub.append(_median_time(step_sub, reps))
+    ts, tb = min(t_super), min(t_sub)
+    print(f"(a) arch {arch}, batch {tuple(x.shape)}")
+    print(f"    supernet path step {ts * 1e3:.1f} ms, standalone step {tb * 1e3:.1f} ms: ratio {ts / tb:.3f} "
+          f"(target <= 1.15)")
+
+
+class _Unrolled(PathSampler):
+    """The fair sampler's paths one per step: step k*m + j trains path j of fair step k."""
+
+    name = "unrolled-fair"
+
+    def __init__(self, fair: FairSampler) -> None:
+        super().__init__(fair.space, fair.seed)
+        self.fair = fair
+
+    def paths(self, step: int) -> list:
+        k, j = divmod(step, self.fair.m)
+        return [self.fair.paths(k)[j]]
+
+
+class _StepTimer(L.Callback):
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def on_train_batch_start(self, *args) -> None:
+        self._t = time.perf_counter()
+
+    def on_train_batch_end(self, *args) -> None:
+        self.times.append(time.perf_counter() - self._t)
+
+
+def bench_b(dm, steps: int) -> None:
+    def fit(sampler_of, n_steps: int) -> list[float]:
+        torch.manual_seed(0)
+        supernet = create_supernet("mbv3_tiny", in_chans=1)
+        timer = _StepTimer()
+        module = SupernetModule(supernet, sampler_of(supernet.space), optimizer={"name": "SGD", "lr": 0.05,
+                                "momentum": 0.9}, grad_clip=5.0, channels_last=True)
+        L.Trainer(accelerator="cpu", max_steps=n_steps, logger=False, enable_checkpointing=False,
+                  enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, callbacks=[timer],
+                  num_sanity_val_steps=0).fit(module, datamodule=dm)
+        return timer.times[1:]  # the first step pays one-off setup
+
+    m = FairSampler(create_supernet("mbv3_tiny", in_chans=1).space).m
+    fair_total, single_total = [], []
+    for _ in range(2):  # interleaved rounds; the faster round of each counts (other processes share the CPU)
+        fair_times = fit(lambda space: FairSampler(space, seed=0), steps + 1)
+        single = fit(lambda space: _Unrolled(FairSampler(space, seed=0)), m * (steps + 1))
+        # same paths: fair step k trains fair.paths(k) at once; unrolled steps k*m .. k*m+m-1 one by one
+        fair_total.append(float(np.sum(fair_times[: steps - 1])))
+        single_total.append(float(np.sum(single[m - 1: m * steps - 1])))
+    f, s1 = min(fair_total), min(single_total)
+    print(f"(b) {steps - 1} fair steps of m={m} paths: {f / (steps - 1) * 1e3:.0f} ms/step; the same paths as "
+          f"{m * (steps - 1)} single-path steps: {s1 / (steps - 1) * 1e3:.0f} ms per {m}")
+    print(f"    ratio {f / s1:.3f} (target <= 1.05)")
+
+
+def k_curve(supernet, dm, archs, ks: list[int], batch_size: int, seeds: int) -> dict[object, np.ndarray]:
+    """Holdout accuracy per (K, calibration seed, subnet), and calibration seconds per subnet, as `evaluate` runs."""
+    fmt = torch.channels_last
+    supernet.to(memory_format=fmt)
+    holdout = HoldoutSet(dm, 128, memory_format=fmt)
+    out: dict[object, np.ndarray] = {}
+    for k in ks + ["inf"]:
+        accs, calib_s = [], 0.0
+        for seed in range(1 if k == "inf" else seeds):
+            cset = (CalibrationSet(dm.train_set, 1, len(dm.train_set)) if k == "inf"
+                    else CalibrationSet(dm.train_set, k, batch_size, seed=seed)).to("cpu", fmt)
+            row = []
+            for arch in archs:
+                t = time.perf_counter()
+                recalibrate_bn(supernet, cset, arch)
+                calib_s += time.perf_counter() - t
+                row.append(holdout.score(supernet, arch)[0])
+            accs.append(row)
+        out[k] = np.array(accs)  # (seeds, subnets)
+        out[(k, "s")] = np.array(calib_s / len(archs) / len(accs))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", default=None, help="digits supernet (default: the digits recipe's checkpoint)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (on a shared machine 1 times reliably)")
+    ap.add_argument("--subnets", type=int, default=40, help="subnets for (c), (d) and the K curve")
+    ap.add_argument("--reps", type=int, default=10, help="timed repetitions per round in (a)")
+    ap.add_argument("--steps", type=int, default=12, help="fair steps timed in (b)")
+    ap.add_argument("--only", default="abc", help="parts to run: a, b and/or c (c includes d and the K curve)")
+    ap.add_argument("--seeds", type=int, default=3, help="calibration subsets per K in the K curve")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} thread(s), OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}")
+
+    recipe = load_recipe("digits", {"train.threads": args.threads})
+    ckpt = args.checkpoint or str(checkpoint_path(recipe))
+    if not os.path.isfile(ckpt):
+        print(f"training the digits recipe first ({ckpt} is missing) ...")
+        ckpt = str(train(recipe, progress=False))
+    supernet, info = load_supernet(ckpt)
+    dm = datamodule_from_info(info["data"])
+    dm.setup()
+    x, y = next(iter(dm.train_dataloader()))
+
+    if "a" in args.only:
+        bench_a(x, y, args.reps)
+    if "b" in args.only:
+        bench_b(datamodule_from_info(info["data"], augment=True), args.steps)
+    if "c" not in args.only:
+        return
+
+    archs = sample_archs(supernet.space, args.subnets, seed=0)
+    ks = [1, 2, 4, 8]
+    curve = k_curve(supernet, dm, archs, ks, DEFAULT_CALIB_BATCH_SIZE, args.seeds)
+    inf = curve["inf"][0]
+    print(f"\nK curve: {args.subnets} subnets x {args.seeds} calibration seeds, batches of {DEFAULT_CALIB_BATCH_SIZE}, "
+          f"holdout of {len(dm.holdout_set)} images; K=inf: the whole train split ({len(dm.train_set)} images) as "
+          f"one batch")
+    print("    K  images  mean acc  mean |acc - acc(inf)|  rank corr.  calib ms/subnet")
+    from scipy.stats import kendalltau
+
+    for k in ks + ["inf"]:
+        acc = curve[k]
+        n_img = len(dm.train_set) if k == "inf" else k * DEFAULT_CALIB_BATCH_SIZE
+        tau = np.mean([kendalltau(row, inf).statistic for row in acc])
+        print(f"  {k!s:>3}  {n_img:6d}  {100 * acc.mean():7.2f}%  {100 * np.abs(acc - inf).mean():12.2f} pts  "
+              f"{tau:10.3f}  {1e3 * float(curve[(k, 's')]):10.0f}")
+
+    t = time.perf_counter()
+    records = evaluate(supernet, archs, data=dm, calib_batches=DEFAULT_CALIB_BATCHES,
+                       calib_batch_size=DEFAULT_CALIB_BATCH_SIZE, progress=False)
+    wall = time.perf_counter() - t
+    calib = sum(r["calib_seconds"] for r in records)
+    acc = np.array([r["holdout_acc"] for r in records])
+    print(f"\n(c) default K={DEFAULT_CALIB_BATCHES} x {DEFAULT_CALIB_BATCH_SIZE}: BN recalibration is "
+          f"{100 * calib / wall:.1f}% of evaluation time (target <= 15%); mean holdout accuracy {100 * acc.mean():.2f}% "
+          f"vs {100 * inf.mean():.2f}% at K=inf: {100 * (acc.mean() - inf.mean()):+.2f} points (target within 0.2)")
+    print(f"(d) {len(records) / wall * 60:.0f} subnets evaluated per minute ({wall / len(records) * 1e3:.0f} ms each, "
+          f"holdout {records[0]['holdout_size']} images, {args.threads} thread(s))")
+
+
+if __name__ == "__main__":
+    main()
