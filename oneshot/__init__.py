@@ -13,6 +13,7 @@ _LAZY = {
     "Recipe": "oneshot.recipe",
     "ResultTable": "oneshot.table",
     "configure_threads": "oneshot.threads",
+    "search": "oneshot.search",
 }
 
 

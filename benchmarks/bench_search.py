@@ -1,0 +1,245 @@
+"""Does search earn its keep? Samplers compared per query on table-lookup objectives over the nb201 space.
+
+Each table scores all 15,625 nb201 subnets with `predictors.synthetic.make_objective` (a fixed function, as a
+benchmark's table of trained accuracies is): `additive` (main effects and a cost trend), `pairwise` (plus
+interactions) and `noisy` (pairwise plus 1 point of per-subnet noise). Seed s uses table seed s and search seed
+s, so averages run over tables and searches. A query is a distinct subnet evaluated (repeats are served from the
+cache and not counted). Reported: regret (global best minus best found, accuracy points) after 25/50/100/200
+queries, and how many seeds found the table's global best within 100 queries.
+
+Methods: `random`, `rea`, `tpe` (the default), `gp`, `predictor` through `oneshot.search`; `tpe_plain`: Optuna's
+TPESampler with its defaults in a plain `study.optimize` loop (repeats re-served, so its queries are counted the
+same way). Variants: `name:key=value,...` passes sampler settings, e.g. `predictor:predictor=xgb`.
+
+Multi-budget mode (`--budgets`) compares the strategies for several FLOPs budgets at once: one constrained study
+per budget vs one multi-objective study cut per budget, by regret against each budget's best subnet.
+
+Run: OMP_NUM_THREADS=1 python benchmarks/bench_search.py [--seeds 20] [--slow-seeds 5] [--queries 100]
+     OMP_NUM_THREADS=1 python benchmarks/bench_search.py --budgets --seeds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import sys
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+
+from oneshot.search import search  # noqa: E402
+from oneshot.search_space import suggest_arch  # noqa: E402
+from predictors.synthetic import make_objective  # noqa: E402
+from supernets import cost, get_space  # noqa: E402
+
+OBJECTIVES = {"additive": ("additive", 0.0), "pairwise": ("pairwise", 0.0), "noisy": ("pairwise", 0.01)}
+SLOW = ("gp", "predictor")
+CHECKPOINTS = (25, 50, 100, 200)
+
+
+def parse_method(spec: str) -> tuple[str, dict[str, Any]]:
+    """`"predictor:predictor=xgb,n_candidates=500"` -> ("predictor", {"predictor": "xgb", "n_candidates": 500})."""
+    name, _, rest = spec.partition(":")
+    args: dict[str, Any] = {}
+    parts, depth, cur = [], 0, ""
+    for ch in rest:  # split on commas outside brackets, so values may be dicts or lists
+        depth += ch in "{[(" and 1 or ch in "}])" and -1 or 0
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    for part in filter(None, parts):
+        k, _, v = part.partition("=")
+        try:
+            args[k] = ast.literal_eval(v)
+        except (ValueError, SyntaxError):
+            args[k] = v
+    return name, args
+
+
+class Table:
+    """All subnets of nb201 scored once: the lookup objective, counting distinct queries."""
+
+    def __init__(self, kind: str, seed: int) -> None:
+        self.space = get_space("nb201")
+        fn_kind, noise = OBJECTIVES[kind]
+        fn = make_objective(self.space, fn_kind, noise=noise, seed=seed)
+        self.archs = list(self.space)
+        self.scores = {a: fn(a) for a in self.archs}
+        self.queries: list[float] = []
+        self.asked: set = set()
+
+    def __call__(self, arch) -> float:
+        if arch in self.asked:
+            raise AssertionError(f"subnet {arch} queried twice")
+        self.asked.add(arch)
+        s = self.scores[arch]
+        self.queries.append(s)
+        return s
+
+    def best_within(self, flops: float | None = None) -> float:
+        return max(s for a, s in self.scores.items() if flops is None or cost(a).flops <= flops)
+
+
+def plain_tpe(table: Table, seed: int, n_queries: int) -> None:
+    """Optuna's TPESampler, defaults, plain optimize loop; a repeated subnet is re-served from the table."""
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    seen: dict = {}
+
+    def objective(trial: optuna.Trial) -> float:
+        arch = suggest_arch(trial, table.space)
+        if arch not in seen:
+            seen[arch] = table(arch)
+        return seen[arch]
+
+    def stop(study: optuna.Study, trial: Any) -> None:
+        if len(seen) >= n_queries:
+            study.stop()
+
+    study.optimize(objective, n_trials=20 * n_queries, callbacks=[stop])
+
+
+def run_one(method: str, kind: str, seed: int, n_queries: int) -> dict[str, Any]:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.simplefilter("ignore")
+    table = Table(kind, seed)
+    name, args = parse_method(method)
+    t0 = time.perf_counter()
+    if name == "tpe_plain":
+        plain_tpe(table, seed, n_queries)
+    else:
+        search(table.space, table, sampler=name, sampler_args=args, n_trials=n_queries, seed=seed,
+               storage="memory", study_name="bench")
+    best = np.maximum.accumulate(table.queries)
+    top = table.best_within()
+    regret = {q: float(100 * (top - best[min(q, len(best)) - 1])) for q in CHECKPOINTS if q <= n_queries}
+    hit = bool(np.any(np.isclose(best[:100], top)))
+    return {"method": method, "objective": kind, "seed": seed, "regret": regret, "hit100": hit,
+            "queries": len(table.queries), "seconds": time.perf_counter() - t0}
+
+
+def run_budgets(strategy: str, sampler: str, kind: str, seed: int, n_queries: int,
+                quantiles: tuple[float, ...]) -> dict[str, Any]:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.simplefilter("ignore")
+    table = Table(kind, seed)
+    flops = np.array([cost(a).flops for a in table.archs])
+    limits = [float(np.quantile(flops, q)) for q in quantiles]
+    t0 = time.perf_counter()
+    name, args = parse_method(sampler)
+    result = search(table.space, table, budgets={"flops": limits}, sampler=name, sampler_args=args,
+                    n_trials=n_queries, seed=seed, storage="memory", study_name="bench", strategy=strategy)
+    regrets = [100 * (table.best_within(f) - result.best(flops=f).score) for f in limits]
+    hits = [bool(np.isclose(result.best(flops=f).score, table.best_within(f))) for f in limits]
+    return {"strategy": strategy, "sampler": sampler, "objective": kind, "seed": seed, "regrets": regrets,
+            "hits": hits, "queries": len(table.queries), "seconds": time.perf_counter() - t0}
+
+
+def _call(job: tuple) -> dict[str, Any]:
+    fn, args = job
+    return fn(*args)
+
+
+def run_jobs(jobs: list[tuple], n_jobs: int, log: str | None = None) -> list[dict[str, Any]]:
+    """Run every job; with `log`, append each row as a JSON line as soon as it is done (long runs keep results)."""
+    out = []
+    with ProcessPoolExecutor(n_jobs) if n_jobs > 1 else _Serial() as pool:
+        for i, row in enumerate(pool.map(_call, jobs)):
+            out.append(row)
+            if log:
+                with open(log, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+            print(f"\r  {i + 1}/{len(jobs)}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return out
+
+
+class _Serial:
+    def __enter__(self) -> _Serial:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def map(self, fn: Any, items: list) -> Any:
+        return map(fn, items)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--methods", nargs="+", default=["random", "rea", "tpe_plain", "tpe", "gp", "predictor"],
+                    help="space-separated; a method with settings is one word: predictor:predictor=xgb,xi=0.01")
+    ap.add_argument("--objectives", default="additive,pairwise,noisy")
+    ap.add_argument("--seeds", type=int, default=20, help="seeds for the fast methods")
+    ap.add_argument("--slow-seeds", type=int, default=5, help=f"seeds for {SLOW} (slow per query)")
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes")
+    ap.add_argument("--budgets", action="store_true", help="compare multi-budget strategies instead")
+    ap.add_argument("--budget-sampler", default="tpe")
+    ap.add_argument("--quantiles", default="0.25,0.5,0.75", help="FLOPs budgets as quantiles of the space")
+    ap.add_argument("--out", default=None, help="write raw results as JSON here")
+    ap.add_argument("--log", default=None, help="append each finished run as a JSON line here")
+    args = ap.parse_args()
+    objectives = args.objectives.split(",")
+    t0 = time.perf_counter()
+
+    if args.budgets:
+        quantiles = tuple(float(q) for q in args.quantiles.split(","))
+        jobs = [(run_budgets, (strategy, args.budget_sampler, kind, s, args.queries, quantiles))
+                for strategy in ("constrained", "pareto") for kind in objectives for s in range(args.seeds)]
+        rows = run_jobs(jobs, args.jobs, args.log)
+        print(f"\n{len(quantiles)} FLOPs budgets at quantiles {quantiles} of nb201, {args.queries} queries in total, "
+              f"sampler {args.budget_sampler}, {args.seeds} seeds; regret in accuracy points vs each budget's best "
+              "(mean over budgets and seeds), hits = budgets x seeds where the budget's best was found")
+        print(f"{'strategy':<12}" + "".join(f"{k:>22}" for k in objectives) + f"{'s/run':>8}")
+        for strategy in ("constrained", "pareto"):
+            cells = []
+            for kind in objectives:
+                rs = [r for r in rows if r["strategy"] == strategy and r["objective"] == kind]
+                reg = np.mean([np.mean(r["regrets"]) for r in rs])
+                hits = sum(sum(r["hits"]) for r in rs)
+                cells.append(f"{reg:8.3f} ({hits:>3}/{len(rs) * len(quantiles)})")
+            secs = np.mean([r["seconds"] for r in rows if r["strategy"] == strategy])
+            print(f"{strategy:<12}" + "".join(f"{c:>22}" for c in cells) + f"{secs:8.1f}")
+    else:
+        methods = args.methods
+        jobs = []
+        for m in methods:
+            n = args.slow_seeds if parse_method(m)[0] in SLOW else args.seeds
+            jobs += [(run_one, (m, kind, s, args.queries)) for kind in objectives for s in range(n)]
+        rows = run_jobs(jobs, args.jobs, args.log)
+        cps = [q for q in CHECKPOINTS if q <= args.queries]
+        print(f"\nnb201 table lookup (15,625 subnets); regret = global best - best found, accuracy points, "
+              f"mean over seeds; hit@100 = seeds finding the global best within 100 queries")
+        for kind in objectives:
+            print(f"\n[{kind}]")
+            print(f"{'method':<34}{'seeds':>6}" + "".join(f"{'@' + str(q):>9}" for q in cps) + f"{'hit@100':>10}"
+                  f"{'s/run':>8}")
+            for m in methods:
+                rs = [r for r in rows if r["method"] == m and r["objective"] == kind]
+                if not rs:
+                    continue
+                regs = "".join(f"{np.mean([r['regret'][q] for r in rs]):9.3f}" for q in cps)
+                hits = sum(r["hit100"] for r in rs)
+                secs = np.mean([r["seconds"] for r in rs])
+                print(f"{m:<34}{len(rs):>6}{regs}{f'{hits}/{len(rs)}':>10}{secs:8.1f}")
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

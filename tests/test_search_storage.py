@@ -1,0 +1,95 @@
+"""Studies in real Optuna storages: two worker processes sharing one study, and resuming a killed search."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from oneshot.search import open_storage, search
+from predictors.synthetic import make_objective
+from supernets import Arch, get_space
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+# A search worker: argv = storage URL, seed, n_trials, die after this many evaluations (0: never), sleep per eval (s).
+WORKER = """
+import os, sys, time
+from oneshot.search import search
+from predictors.synthetic import make_objective
+from supernets import get_space
+
+url, seed, n, die_after, pause = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+space = get_space("nb201_test")
+f = make_objective(space, "pairwise", seed=0)
+calls = []
+
+def objective(arch):
+    calls.append(arch)
+    if die_after and len(calls) > die_after:
+        os._exit(17)  # killed mid-trial: no cleanup, the trial stays RUNNING in the storage
+    time.sleep(pause)
+    return f(arch)
+
+search(space, objective, n_trials=n, seed=seed, storage=url, study_name="shared", n_startup=5)
+"""
+
+
+def _worker(url: str, seed: int, n: int, die_after: int = 0, pause: float = 0.0) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", WORKER, url, str(seed), str(n), str(die_after), str(pause)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _evaluated(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in study.get_trials() if t.user_attrs.get("oneshot", {}).get("status") == "evaluated"]
+
+
+def test_two_workers_share_one_sqlite_study_without_losing_or_duplicating_trials(tmp_path):
+    url = f"sqlite:///{tmp_path}/study.db"
+    n = 16
+    procs = [_worker(url, seed, n, pause=0.01) for seed in (0, 1)]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-2000:]
+    study = optuna.load_study(study_name="shared", storage=url)
+    trials = study.get_trials()
+    assert [t.number for t in trials] == list(range(len(trials)))  # no trial lost, no number given twice
+    assert all(t.state.is_finished() for t in trials)  # none left running or waiting
+    done = _evaluated(study)
+    # The target is shared: the workers stop together (each checks before evaluating, so one may overshoot by 1).
+    assert n <= len(done) <= n + 1
+    assert {t.user_attrs["oneshot"]["seed"] for t in done} == {0, 1}  # both workers contributed
+    archs = [t.user_attrs["oneshot"]["arch"] for t in done]
+    assert len(set(archs)) >= len(archs) - 1  # a subnet in flight at another worker is not evaluated again
+
+
+def test_killed_search_resumes_the_same_study(tmp_path):
+    url = f"journal:{tmp_path}/study.log"  # a journal file: the other storage kind that needs no server
+    p = _worker(url, 0, 20, die_after=8)
+    p.communicate(timeout=120)
+    assert p.returncode == 17
+    storage = open_storage(url)[0]
+    study = optuna.load_study(study_name="shared", storage=storage)
+    before = {t.number: (t.params, t.values) for t in study.get_trials() if t.state == TrialState.COMPLETE}
+    assert len(_evaluated(study)) == 8
+    assert sum(t.state == TrialState.RUNNING for t in study.get_trials()) == 1  # the trial it died in
+    n_before = len(study.get_trials())
+
+    space = get_space("nb201_test")
+    f = make_objective(space, "pairwise", seed=0)
+    calls = []
+    result = search(space, lambda a: calls.append(a) or f(a), n_trials=20, seed=0, storage=url,
+                    study_name="shared", n_startup=5)
+
+    study = optuna.load_study(study_name="shared", storage=open_storage(url)[0])
+    trials = study.get_trials()
+    assert len(trials) > n_before
+    assert {t.number: (t.params, t.values) for t in trials if t.number in before} == before  # earlier kept
+    assert all(t.state != TrialState.RUNNING for t in trials)  # the dead process's trial was closed as failed
+    assert len(_evaluated(study)) == 20 and len(calls) == 12  # it finished the job, nothing evaluated twice
+    earlier = {Arch.from_str(space, t.user_attrs["oneshot"]["arch"]) for t in _evaluated(study)[:8]}
+    assert not earlier & set(calls)
+    assert len(result) == 20
