@@ -120,8 +120,9 @@ def run_one(method: str, kind: str, seed: int, n_queries: int) -> dict[str, Any]
     if name == "tpe_plain":
         plain_tpe(table, seed, n_queries)
     else:
+        loop = {k: args.pop(k) for k in ("n_startup", "max_rejects") if k in args}  # settings of the search loop
         search(table.space, table, sampler=name, sampler_args=args, n_trials=n_queries, seed=seed,
-               storage="memory", study_name="bench")
+               storage="memory", study_name="bench", **loop)
     best = np.maximum.accumulate(table.queries)
     top = table.best_within()
     regret = {q: float(100 * (top - best[min(q, len(best)) - 1])) for q in CHECKPOINTS if q <= n_queries}

@@ -127,6 +127,7 @@ def run_pipeline(recipe: Recipe, progress: bool = True) -> Path:
             raise ValueError(f"search.objective {se.objective!r} must be 'supernet' or one of the fitted "
                              f"predictors {list(predictors)}")
         result = search(space, objective, budgets=budgets, sampler=se.sampler, n_trials=se.n_trials,
+                        strategy=se.strategy, sampler_args=se.sampler_args,
                         seed=recipe.seed, storage=se.storage, study_name=se.study_name or f"{recipe.name}-search",
                         run_dir=run_dir / "search")
         chosen = []

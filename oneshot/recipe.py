@@ -99,8 +99,10 @@ class SearchSection:
 
     budgets: dict[str, list[float]] = field(default_factory=dict)
     objective: str = "supernet"  # supernet | predictor
-    sampler: str = "tpe"
-    n_trials: int = 100
+    sampler: str = "tpe"  # tpe | gp | nsga2 | random | rea | predictor
+    sampler_args: dict[str, Any] = field(default_factory=dict)  # e.g. {"population_size": 10} for rea
+    n_trials: int = 100  # distinct subnets evaluated in total (re-runs and workers share this target)
+    strategy: str = "constrained"  # several budgets: one study per budget | "pareto": one multi-objective study
     storage: str | None = None  # Optuna storage URL; None: SQLite file in the run folder
     study_name: str | None = None
 

@@ -15,7 +15,7 @@ How a search runs (one loop, ours, over `study.ask()` / `study.tell()`):
   with constraint values > 0 and the worst score seen (so TPE, GP and NSGA-II learn where the budget lies) and
   marked `infeasible`.
 - A subnet evaluated before (by this study, an earlier run, another worker or another budget's study) is served
-  from the cache: the trial is told as pruned and marked `duplicate`, which TPE counts against that region.
+  from the cache: the trial is told as complete with the known score and marked `duplicate`.
 - Only new subnets that fit are evaluated. `n_trials` counts those (distinct subnets evaluated, "queries") and is
   the study's target, not a per-call increment: re-running a killed search finishes it, and several workers
   sharing one study stop together at the target.
@@ -55,7 +55,7 @@ from .budget import Budget, CostModel, check_reachable, parse_budget_text, parse
 from .search_result import SearchRecord, SearchResult
 from .search_samplers import (ArchSampler, SpaceExhausted, create_sampler, list_samplers, random_unseen,
                               supports_multi_objective)
-from .search_space import arch_from_trial, suggest_arch, trial_for
+from .search_space import TRIAL_ATTR, arch_from_trial, suggest_arch, trial_for
 
 __all__ = ["search", "SearchResult", "SearchRecord", "STRATEGIES", "open_storage", "add_arguments", "run"]
 
@@ -63,7 +63,7 @@ log = logging.getLogger("oneshot.search")
 
 STRATEGIES = ("constrained", "pareto")
 DEFAULT_STRATEGY = "constrained"  # one constrained study per budget: better per query in our benchmark
-ATTR = "oneshot"  # user attr holding {arch, status, score, cost, seed} on every trial we tell
+ATTR = TRIAL_ATTR  # user attr holding {arch, status, score, cost, seed} on every trial we tell
 
 Objective = Callable[[Arch], float]
 
@@ -135,7 +135,7 @@ def search(
     settings = {
         "space": space.name, "fingerprint": space.fingerprint, "objective": objective_name,
         "sampler": sampler_name, "sampler_args": dict(sampler_args or {}), "seed": seed, "n_trials": n_trials,
-        "n_startup": n_startup, "strategy": "pareto" if multi else "constrained",
+        "n_startup": n_startup, "max_rejects": max_rejects, "strategy": "pareto" if multi else "constrained",
         "budgets": [str(b) for b in budget_list], "storage": _redact(storage_url), "study_name": study_name,
         "code_version": code_version(),
     }
@@ -144,16 +144,14 @@ def search(
     studies = []
     with _quiet_optuna():
         for i, (name, budget, objectives, target) in enumerate(plans):
-            study = _open_study(storage_obj, name, space, objectives, settings)
-            studies.append(study)
+            samp = _make_sampler(sampler, space, budget, cost_model, int(seeds[2 * i].generate_state(1)[0]),
+                                 n_startup, dict(sampler_args or {}), multi)
+            studies.append(_open_study(storage_obj, name, space, objectives, settings, samp))
         for study in studies:  # evaluations of every study of this search are free knowledge for all
             _fill_cache(study, space, cache)
         for i, ((name, budget, objectives, target), study) in enumerate(zip(plans, studies)):
             if not multi and len(plans) > 1:
                 _warm_start(study, space, budget, cache, cost_model, seed)
-            samp = _make_sampler(sampler, space, budget, cost_model, int(seeds[2 * i].generate_state(1)[0]),
-                                 n_startup, dict(sampler_args or {}), multi)
-            study.sampler = samp
             loop = _StudyLoop(study, space, fn, budget, objectives, cost_model, cache, target, n_startup,
                               max_rejects, seed, np.random.default_rng(seeds[2 * i + 1]))
             loop.run()
@@ -325,10 +323,11 @@ def _plan_studies(name: str, budgets: list[Budget], n_trials: int,
 
 
 def _open_study(storage: BaseStorage, name: str, space: SearchSpace, objectives: tuple[str, ...],
-                settings: Mapping[str, Any]) -> optuna.Study:
+                settings: Mapping[str, Any], sampler: optuna.samplers.BaseSampler) -> optuna.Study:
     directions = ["maximize"] + ["minimize"] * (len(objectives) - 1)
     try:
-        study = optuna.create_study(storage=storage, study_name=name, directions=directions, load_if_exists=True)
+        study = optuna.create_study(storage=storage, study_name=name, directions=directions, load_if_exists=True,
+                                    sampler=sampler)
     except ValueError as exc:
         raise ValueError(f"cannot open study {name!r}: {exc}") from None
     if list(study.directions) != [optuna.study.StudyDirection.MAXIMIZE if d == "maximize"
@@ -506,9 +505,15 @@ class _StudyLoop:
                 rejects += 1
                 continue
             if arch in self.cache or arch in in_flight:
-                # Served from the cache, or being evaluated by another worker right now: not evaluated again.
-                trial.set_user_attr(ATTR, {**info, "status": "duplicate", "score": self.cache.get(arch)})
-                self.study.tell(trial, state=TrialState.PRUNED)
+                # Served from the cache (told as complete with the known score, so the sampler's model sees it
+                # again: measured better for TPE than telling it pruned), or being evaluated by another worker
+                # right now (pruned: no score yet). Not evaluated again either way.
+                known = self.cache.get(arch)
+                trial.set_user_attr(ATTR, {**info, "status": "duplicate", "score": known})
+                if known is None:
+                    self.study.tell(trial, state=TrialState.PRUNED)
+                else:
+                    self.study.tell(trial, [known, *cost_values])
                 rejects += 1
                 continue
             try:
@@ -593,8 +598,8 @@ def run(args: Any) -> int:
     t0 = time.perf_counter()
     objective = args.objective
     if objective is None and not Path(args.target).is_file():
-        objective = "synthetic:additive"
-        print(f"no --objective for space {args.target!r}: using {objective}")
+        raise ValueError(f"{args.target!r} is not a checkpoint file: a space needs --objective predictor:PATH or "
+                         "synthetic:additive|pairwise")
     result = search(args.target, objective=objective, budgets=parse_budget_text(args.budget) or None,
                     sampler=args.sampler, n_trials=args.n_trials, seed=args.seed, storage=args.storage,
                     study_name=args.study_name, strategy=args.strategy, run_dir=args.run_dir)

@@ -17,7 +17,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from supernets.space import Arch, SearchSpace
 
-__all__ = ["distributions", "suggest_arch", "arch_from_params", "arch_from_trial", "trial_for"]
+__all__ = ["TRIAL_ATTR", "distributions", "suggest_arch", "arch_from_params", "arch_from_trial", "trial_for"]
+
+# User attr that every trial a search tells carries: {arch, status, score, cost, seed}. status is "evaluated" (a
+# query), "duplicate" (served from the cache), "infeasible" (over budget, never evaluated) or "cached" (a result
+# copied in from another study of the same search).
+TRIAL_ATTR = "oneshot"
 
 
 @lru_cache(maxsize=64)

@@ -222,8 +222,10 @@ def test_cli_search(tmp_path, capsys, nb201):
     out = capsys.readouterr().out
     assert rc == 0
     assert f"flops<={float(f'{limit:.0f}'):g}" in out and "pareto front" in out
-    rc = main(["search", "nb201_test", "--sampler", "nope", "--storage", f"sqlite:///{tmp_path}/s.db"])
+    rc = main(["search", "nb201_test", "--objective", "synthetic:additive", "--sampler", "nope",
+               "--storage", f"sqlite:///{tmp_path}/s.db"])
     assert rc == 2 and "allowed: ['tpe'" in capsys.readouterr().err
+    assert main(["search", "nb201_test"]) == 2 and "needs --objective" in capsys.readouterr().err
 
 
 @pytest.mark.filterwarnings("ignore:.*(val_dataloader|LeafSpec|log_every_n_steps).*")
