@@ -14,8 +14,9 @@ same way). Variants: `name:key=value,...` passes sampler settings, e.g. `predict
 Multi-budget mode (`--budgets`) compares the strategies for several FLOPs budgets at once: one constrained study
 per budget vs one multi-objective study cut per budget, by regret against each budget's best subnet.
 
-Run: OMP_NUM_THREADS=1 python benchmarks/bench_search.py [--seeds 20] [--slow-seeds 5] [--queries 100]
-     OMP_NUM_THREADS=1 python benchmarks/bench_search.py --budgets --seeds 10
+Run (defaults take ~12 min on one core; the report used --predictor-seeds 20 --gp-seeds 5):
+     OMP_NUM_THREADS=1 python benchmarks/bench_search.py [--seeds 20] [--predictor-seeds 5] [--gp-seeds 2]
+     OMP_NUM_THREADS=1 python benchmarks/bench_search.py --budgets --seeds 20 --queries 150
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from predictors.synthetic import make_objective  # noqa: E402
 from supernets import cost, get_space  # noqa: E402
 
 OBJECTIVES = {"additive": ("additive", 0.0), "pairwise": ("pairwise", 0.0), "noisy": ("pairwise", 0.01)}
-SLOW = ("gp", "predictor")
 CHECKPOINTS = (25, 50, 100, 200)
 
 
@@ -183,8 +183,9 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=["random", "rea", "tpe_plain", "tpe", "gp", "predictor"],
                     help="space-separated; a method with settings is one word: predictor:predictor=xgb,xi=0.01")
     ap.add_argument("--objectives", default="additive,pairwise,noisy")
-    ap.add_argument("--seeds", type=int, default=20, help="seeds for the fast methods")
-    ap.add_argument("--slow-seeds", type=int, default=5, help=f"seeds for {SLOW} (slow per query)")
+    ap.add_argument("--seeds", type=int, default=20, help="seeds for the fast methods (and the budget mode)")
+    ap.add_argument("--predictor-seeds", type=int, default=5, help="seeds for predictor (~7 s a run)")
+    ap.add_argument("--gp-seeds", type=int, default=2, help="seeds for gp (~30-90 s a run)")
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--budgets", action="store_true", help="compare multi-budget strategies instead")
@@ -218,7 +219,7 @@ def main() -> None:
         methods = args.methods
         jobs = []
         for m in methods:
-            n = args.slow_seeds if parse_method(m)[0] in SLOW else args.seeds
+            n = {"gp": args.gp_seeds, "predictor": args.predictor_seeds}.get(parse_method(m)[0], args.seeds)
             jobs += [(run_one, (m, kind, s, args.queries)) for kind in objectives for s in range(n)]
         rows = run_jobs(jobs, args.jobs, args.log)
         cps = [q for q in CHECKPOINTS if q <= args.queries]
