@@ -130,13 +130,20 @@ def run_pipeline(recipe: Recipe, progress: bool = True) -> Path:
                         strategy=se.strategy, sampler_args=se.sampler_args,
                         seed=recipe.seed, storage=se.storage, study_name=se.study_name or f"{recipe.name}-search",
                         run_dir=run_dir / "search")
+        # With the supernet as objective, the subnets scored in the evaluate phase are measurements of the same
+        # objective (same calibration, same holdout split): the best per budget is taken over both sets.
+        candidates = [{"arch": str(r.arch), "score": r.score, **dict(r.costs)} for r in result.records]
+        if se.objective == "supernet":
+            candidates += [{"arch": r["arch"], "score": r["holdout_acc"], "macs": r["macs"], "flops": r["flops"],
+                            "params": r["params"]} for r in records]
         chosen = []
         for key, limits in budgets.items():
             for limit in limits:
-                best = result.best(**{key: limit})
-                chosen.append({"name": f"{key}_{limit:.3g}", "arch": str(best.arch), "budget_key": key, "budget": limit,
-                               "search_score": best.score})
-                print(f"  {key} <= {limit:.3g}: {best.arch} (score {best.score:.4f})")
+                fits = [c for c in candidates if c[key] <= limit]
+                best = max(fits, key=lambda c: (c["score"], -c["flops"]))
+                chosen.append({"name": f"{key}_{limit:.3g}", "arch": best["arch"], "budget_key": key, "budget": limit,
+                               "search_score": best["score"]})
+                print(f"  {key} <= {limit:.3g}: {best['arch']} (score {best['score']:.4f})")
 
     with phase("extract", f"{len(chosen)} chosen subnets into standalone files with recalibrated BN"):
         # The supernet estimate reported for a chosen subnet is always its recalibrated holdout accuracy (the
