@@ -300,8 +300,9 @@ class PredictorSampler(ArchSampler):
 
     After `n_startup` evaluated subnets (random until then), every proposal refits `predictor` (a name from
     `predictors.list_predictors()`, or a factory `space -> Predictor`) on all evaluated subnets and proposes the
-    candidate with the highest acquisition: `"ei"` (expected improvement, margin `xi` in score units) or `"ucb"`
-    (mean + `kappa` * std). Candidates are every untried feasible subnet when the space has at most
+    candidate with the highest acquisition: `"ei"` (expected improvement over the best score by a margin `xi`),
+    `"ucb"` (mean + `kappa` * std) or `"ts"` (one independent Thompson draw per candidate); EI measured best
+    (benchmarks/bench_search.py, 8 seeds). Candidates are every untried feasible subnet when the space has at most
     `exhaustive_limit` subnets, else `n_candidates` random ones plus all neighbours of the `n_parents` best and
     `n_mutations` random mutations of them; all fit the budget and none was tried before.
 

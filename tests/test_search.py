@@ -184,7 +184,7 @@ def test_many_budgets(strategy, nb201):
         assert len(result.studies) == 1 and len(result.studies[0].directions) == 2
 
 
-def test_objective_may_be_a_fitted_predictor(nb201, rng):
+def test_objective_may_be_a_fitted_predictor(nb201, rng, tmp_path):
     f = make_objective(nb201, "additive", seed=7)
     train = [nb201.sample(rng) for _ in range(40)]
     pred = create_predictor("xgb", nb201, seed=0, n_models=2, n_rounds=30).fit(train, [f(a) for a in train])
@@ -192,6 +192,9 @@ def test_objective_may_be_a_fitted_predictor(nb201, rng):
     assert result.settings["objective"] == "predictor-xgb"
     r = result.best()
     assert r.score == pytest.approx(float(pred.predict([r.arch])[0][0]))
+    path = pred.save(tmp_path / "xgb.predictor")  # a saved predictor names its space: no target needed
+    again = search(None, f"predictor:{path}", n_trials=12, storage="memory")
+    assert again.to_records() == result.to_records()
 
 
 def test_records_and_settings_round_trip(nb201, tmp_path):
