@@ -305,7 +305,16 @@ def open_storage(storage: str | BaseStorage | None, run_dir: str | Path | None =
         Path(storage[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         # Workers share the file: wait for its lock instead of failing after SQLite's default 5 s.
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 120}}
-    return optuna.storages.RDBStorage(storage, **kwargs), storage
+    # Workers started together on a fresh database race to create its schema; the loser sees "table ... already
+    # exists" once the winner is done, and simply opening it again then succeeds.
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(storage, **kwargs), storage
+        except Exception as exc:  # sqlalchemy.exc.OperationalError / IntegrityError, not imported here on purpose
+            if attempt == 4 or "already exists" not in str(exc) and "UNIQUE constraint" not in str(exc):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _plan_studies(name: str, budgets: list[Budget], n_trials: int,

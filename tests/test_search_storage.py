@@ -93,3 +93,19 @@ def test_killed_search_resumes_the_same_study(tmp_path):
     earlier = {Arch.from_str(space, t.user_attrs["oneshot"]["arch"]) for t in _evaluated(study)[:8]}
     assert not earlier & set(calls)
     assert len(result) == 20
+
+
+def test_workers_opening_a_fresh_sqlite_storage_together_all_succeed(tmp_path):
+    """Three processes create the same new database at the same instant: the schema race must not kill any."""
+    import subprocess
+    import sys
+    import time
+
+    start = time.time() + 3.0
+    code = ("import sys, time; from oneshot.search import open_storage; "
+            "time.sleep(max(0, float(sys.argv[2]) - time.time())); open_storage('sqlite:///' + sys.argv[1])")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "fresh.db"), str(start)],
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for p in procs:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err[-1500:]
