@@ -2,13 +2,14 @@
 
 Registered names:
 
-- `tpe`: Optuna's TPE with the settings our benchmark chose (see `benchmarks/bench_search.py`); the default.
+- `tpe`: Optuna's TPE with the settings our benchmark chose (see `benchmarks/bench_search.py`).
 - `gp`: Optuna's Gaussian-process sampler (slow per trial; best for small query budgets).
 - `nsga2`: Optuna's NSGA-II, for multi-objective studies (accuracy vs cost).
 - `random`: uniform over subnets that fit the budget and were not tried yet (random search without replacement).
 - `rea`: regularized evolution (Real et al. 2019): aging population, tournament selection, one-decision mutation.
 - `predictor`: Bayesian optimization with our own predictors (`predictors.create_predictor`, XGB or GP) as the
-  surrogate, refitted as trials arrive, maximizing expected improvement or UCB over a pool of candidate subnets.
+  surrogate, refitted as trials arrive, maximizing expected improvement or UCB over a pool of candidate subnets;
+  the default of `oneshot.search` (best per query in the benchmark).
 
 Our samplers (`ArchSampler` subclasses) propose a whole subnet per trial through Optuna's relative sampling: the
 plan covers exactly the active decisions, and define-by-run suggestion (`oneshot.search_space.suggest_arch`)
