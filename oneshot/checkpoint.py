@@ -30,7 +30,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 
 from supernets import Supernet, config_from_dict, space_from_dict
-from supernets.extract import atomic_write_bytes
+from supernets.extract import atomic_write_bytes, load_torch_file
 
 __all__ = [
     "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "AtomicCheckpointIO", "load_supernet", "read_checkpoint",
@@ -82,13 +82,7 @@ def weights_digest(module: torch.nn.Module) -> str:
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device | Callable = "cpu") -> dict[str, Any]:
     """Load a checkpoint file and check it is a oneshot supernet checkpoint; errors name the file and the problem."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"supernet checkpoint {str(path)!r} does not exist")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise ValueError(f"{str(path)!r} is not a readable checkpoint (corrupt or truncated?): "
-                         f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    ckpt = load_torch_file(path, "supernet checkpoint", map_location)
     section = ckpt.get("oneshot") if isinstance(ckpt, dict) else None
     if not isinstance(section, dict) or section.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{str(path)!r} is not a oneshot supernet checkpoint (no '{CHECKPOINT_FORMAT}' section; "

@@ -15,7 +15,7 @@ from .base import Supernet, crop_to
 from .registry import config_from_dict, space_from_dict, space_to_dict
 from .space import Arch
 
-__all__ = ["extract", "save_subnet", "load_subnet", "atomic_write_bytes"]
+__all__ = ["extract", "save_subnet", "load_subnet", "atomic_write_bytes", "load_torch_file"]
 
 SUBNET_FORMAT = "oneshot-subnet"
 SUBNET_VERSION = 1
@@ -56,6 +56,19 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
+def load_torch_file(path: str | os.PathLike, what: str, map_location: Any = "cpu") -> Any:
+    """`torch.load` (weights only) with errors that name the file and the problem instead of torch internals."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ValueError(f"{str(path)!r} is not a readable {what} (corrupt or truncated?): "
+                         f"{type(exc).__name__}: {first}") from None
+
+
 def save_subnet(module: nn.Module, arch: Arch, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
     """Save a standalone subnet as one self-describing file: arch string, space config, weights, free metadata."""
     space = arch.space
@@ -76,12 +89,7 @@ def save_subnet(module: nn.Module, arch: Arch, path: str | os.PathLike, meta: di
 def load_subnet(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[nn.Module, Arch, dict]:
     """Load a file written by `save_subnet` without the supernet or recipe: (module in eval mode, arch, meta)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"subnet file {str(path)!r} does not exist")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise ValueError(f"{str(path)!r} is not a readable oneshot subnet file (corrupt or truncated?): {exc}") from None
+    payload = load_torch_file(path, "oneshot subnet file", map_location)
     if not isinstance(payload, dict) or payload.get("format") != SUBNET_FORMAT:
         raise ValueError(f"{str(path)!r} is not a oneshot subnet file (no '{SUBNET_FORMAT}' header)")
     if payload.get("version") != SUBNET_VERSION:
