@@ -115,19 +115,17 @@ def run_pipeline(recipe: Recipe, progress: bool = True) -> Path:
 
     budgets = {k: [float(x) for x in v] for k, v in se.budgets.items()}
     with phase("search", f"{se.sampler} sampler, {se.n_trials} subnets, budgets {budgets}, objective {se.objective}"):
+        # "supernet" scores through the same evaluation table as the evaluate phase (same calibration settings).
+        target: Any = ckpt if se.objective == "supernet" else space
         if se.objective == "supernet":
-            def supernet_holdout_acc(arch: Arch) -> float:
-                with torch.no_grad():
-                    return float(evaluate(supernet, [arch], data=dm, progress=False, **eval_kwargs)[0]["holdout_acc"])
-
-            objective: Any = supernet_holdout_acc
+            objective: Any = "supernet"
         elif se.objective in predictors:
             objective = predictors[se.objective]
         else:
             raise ValueError(f"search.objective {se.objective!r} must be 'supernet' or one of the fitted "
                              f"predictors {list(predictors)}")
-        result = search(space, objective, budgets=budgets, sampler=se.sampler, n_trials=se.n_trials,
-                        strategy=se.strategy, sampler_args=se.sampler_args,
+        result = search(target, objective, evaluate_args={"data": dm, **eval_kwargs}, budgets=budgets,
+                        sampler=se.sampler, n_trials=se.n_trials, strategy=se.strategy, sampler_args=se.sampler_args,
                         seed=recipe.seed, storage=se.storage, study_name=se.study_name or f"{recipe.name}-search",
                         run_dir=run_dir / "search")
         # With the supernet as objective, the subnets scored in the evaluate phase are measurements of the same
