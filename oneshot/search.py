@@ -315,15 +315,28 @@ def open_storage(storage: str | BaseStorage | None, run_dir: str | Path | None =
         # Workers share the file: wait for its lock instead of failing after SQLite's default 5 s.
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 120}}
     # Workers started together on a fresh database race to create its schema; the loser sees "table ... already
-    # exists" once the winner is done, and simply opening it again then succeeds.
+    # exists" (PostgreSQL: a duplicate key in its catalog) once the winner is done, and opening it again succeeds.
     for attempt in range(5):
         try:
             return optuna.storages.RDBStorage(storage, **kwargs), storage
+        except ImportError as exc:
+            hint = " (pip install 'oneshot[postgres]')" if storage.startswith("postgres") else ""
+            raise ValueError(f"storage {_masked(storage)} needs a database driver that is not installed{hint}: "
+                             f"{exc}") from exc
         except Exception as exc:  # sqlalchemy.exc.OperationalError / IntegrityError, not imported here on purpose
-            if attempt == 4 or "already exists" not in str(exc) and "UNIQUE constraint" not in str(exc):
-                raise
-            time.sleep(0.2 * (attempt + 1))
+            text = str(exc).lower()
+            if attempt < 4 and ("already exists" in text or "unique constraint" in text):
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            first = str(getattr(exc, "orig", exc)).strip().splitlines()
+            raise ValueError(f"cannot open storage {_masked(storage)}: {first[0] if first else type(exc).__name__}"
+                             ) from exc
     raise AssertionError("unreachable")
+
+
+def _masked(url: str) -> str:
+    """The URL with any password replaced, fit for error messages and logs."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def _plan_studies(name: str, budgets: list[Budget], n_trials: int,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
+import time
 
 import optuna
 import pytest
@@ -13,9 +16,12 @@ from oneshot.search import open_storage, search
 from predictors.synthetic import make_objective
 from supernets import Arch, get_space
 
+from pg_server import Unavailable, fresh_database, postgres_server
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-# A search worker: argv = storage URL, seed, n_trials, die after this many evaluations (0: never), sleep per eval (s).
+# A search worker: argv = storage URL, seed, n_trials, die after this many evaluations (0: never), sleep per eval (s),
+# and the wall-clock instant to start searching (workers start together however long their imports take).
 WORKER = """
 import os, sys, time
 from oneshot.search import search
@@ -23,6 +29,7 @@ from predictors.synthetic import make_objective
 from supernets import get_space
 
 url, seed, n, die_after, pause = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+time.sleep(max(0.0, float(sys.argv[6]) - time.time()))
 space = get_space("nb201_test")
 f = make_objective(space, "pairwise", seed=0)
 calls = []
@@ -38,19 +45,46 @@ search(space, objective, n_trials=n, seed=seed, storage=url, study_name="shared"
 """
 
 
-def _worker(url: str, seed: int, n: int, die_after: int = 0, pause: float = 0.0) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", WORKER, url, str(seed), str(n), str(die_after), str(pause)],
+def _worker(url: str, seed: int, n: int, die_after: int = 0, pause: float = 0.0,
+            start: float = 0.0) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", WORKER, url, str(seed), str(n), str(die_after), str(pause),
+                             str(start)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A real PostgreSQL server for this module (skipped where none can be started, unless CI requires one)."""
+    try:
+        with postgres_server() as url:
+            yield url
+    except Unavailable as exc:
+        if os.environ.get("ONESHOT_TEST_POSTGRES") == "require":
+            pytest.fail(f"PostgreSQL required but unavailable: {exc}")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def storage_url(request, tmp_path):
+    """A fresh storage of the kind the test is parametrized with: sqlite, journal or postgresql."""
+    kind = request.param
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path}/study.db"
+    if kind == "journal":
+        return f"journal:{tmp_path}/study.log"
+    return fresh_database(request.getfixturevalue("postgres"), request.node.name.split("[")[0][-40:].lower())
 
 
 def _evaluated(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials() if t.user_attrs.get("oneshot", {}).get("status") == "evaluated"]
 
 
-def test_two_workers_share_one_sqlite_study_without_losing_or_duplicating_trials(tmp_path):
-    url = f"sqlite:///{tmp_path}/study.db"
+@pytest.mark.parametrize("storage_url", ["sqlite", "postgresql"], indirect=True)
+def test_two_workers_share_one_study_without_losing_or_duplicating_trials(storage_url):
+    url = storage_url
     n = 16
-    procs = [_worker(url, seed, n, pause=0.01) for seed in (0, 1)]
+    start = time.time() + 8.0  # both processes have imported torch and optuna by then
+    procs = [_worker(url, seed, n, pause=0.05, start=start) for seed in (0, 1)]
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err[-2000:]
@@ -66,8 +100,9 @@ def test_two_workers_share_one_sqlite_study_without_losing_or_duplicating_trials
     assert len(set(archs)) == len(archs)  # a subnet in flight or done at another worker is not evaluated again
 
 
-def test_killed_search_resumes_the_same_study(tmp_path):
-    url = f"journal:{tmp_path}/study.log"  # a journal file: the other storage kind that needs no server
+@pytest.mark.parametrize("storage_url", ["journal", "postgresql"], indirect=True)
+def test_killed_search_resumes_the_same_study(storage_url):
+    url = storage_url
     p = _worker(url, 0, 20, die_after=8)
     p.communicate(timeout=120)
     assert p.returncode == 17
@@ -95,17 +130,22 @@ def test_killed_search_resumes_the_same_study(tmp_path):
     assert len(result) == 20
 
 
-def test_workers_opening_a_fresh_sqlite_storage_together_all_succeed(tmp_path):
-    """Three processes create the same new database at the same instant: the schema race must not kill any."""
-    import subprocess
-    import sys
-    import time
-
+@pytest.mark.parametrize("storage_url", ["sqlite", "postgresql"], indirect=True)
+def test_workers_opening_a_fresh_storage_together_all_succeed(storage_url):
+    """Three processes create the same new schema at the same instant: the race must not kill any."""
     start = time.time() + 3.0
     code = ("import sys, time; from oneshot.search import open_storage; "
-            "time.sleep(max(0, float(sys.argv[2]) - time.time())); open_storage('sqlite:///' + sys.argv[1])")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "fresh.db"), str(start)],
+            "time.sleep(max(0, float(sys.argv[2]) - time.time())); open_storage(sys.argv[1])")
+    procs = [subprocess.Popen([sys.executable, "-c", code, storage_url, str(start)],
                               stderr=subprocess.PIPE, text=True) for _ in range(3)]
     for p in procs:
         _, err = p.communicate(timeout=60)
         assert p.returncode == 0, err[-1500:]
+
+
+def test_unreachable_server_is_a_clear_error_without_the_password():
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ValueError, match=rf"cannot open storage postgresql://u:\*\*\*@127.0.0.1:{port}/db: .*refused"):
+        open_storage(f"postgresql://u:secret@127.0.0.1:{port}/db")
