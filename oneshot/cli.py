@@ -19,6 +19,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# Phases that also run from a recipe (`oneshot search recipes/digits.yaml`): the same step as inside `oneshot run`,
+# reading what earlier phases left in the recipe's run folder. `train` takes a recipe already.
+RECIPE_PHASES = ("evaluate", "predict", "search", "extract", "retrain")
+
+
 class UserError(Exception):
     """An error caused by the user's input: printed as one clear line, no traceback."""
 
@@ -27,7 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oneshot", description="One-shot neural architecture search.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        desc = help_text
+        if name in RECIPE_PHASES:
+            desc += (f". Also `oneshot {name} RECIPE.yaml [--set KEY=VALUE]`: this phase of `oneshot run`, from the "
+                     "recipe's run folder")
+        p = sub.add_parser(name, help=help_text, description=desc)
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -45,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         argv = ["run"]
+    if len(argv) > 1 and argv[0] in RECIPE_PHASES and argv[1].endswith((".yaml", ".yml")):
+        argv = ["run", argv[1], "--phases", argv[0], *argv[2:]]
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "_missing", None):

@@ -35,19 +35,22 @@ def export_subnets(
     calib_batch_size: int | None = None,
     seed: int = 0,
     data_overrides: dict[str, Any] | None = None,
+    loaded: tuple[Any, dict[str, Any]] | None = None,
+    data: Any = None,
 ) -> Path:
     """Write one standalone file per entry (`{"arch": str, "name"?: str, ...extra}`) and `manifest.json`.
 
     Extra keys of an entry (budget, supernet_acc, ...) are copied into the file's metadata and the manifest.
     Calibration defaults to the settings of `oneshot.bn`; `data_overrides` can point at moved data (`path=`).
-    Returns the manifest path.
+    `loaded` (`load_supernet(checkpoint)`'s result) and `data` (its DataModule) spare a caller that holds them a
+    second load. Returns the manifest path.
     """
     from .bn import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, CalibrationSet, recalibrate_bn
     from .checkpoint import load_supernet
     from .data import datamodule_from_info
 
-    supernet, info = load_supernet(checkpoint)
-    dm = datamodule_from_info(info["data"], **(data_overrides or {}))
+    supernet, info = loaded if loaded is not None else load_supernet(checkpoint)
+    dm = data if data is not None else datamodule_from_info(info["data"], **(data_overrides or {}))
     calib = CalibrationSet.from_datamodule(
         dm, calib_batches or DEFAULT_CALIB_BATCHES, calib_batch_size or DEFAULT_CALIB_BATCH_SIZE, seed,
         device=next(supernet.parameters()).device,

@@ -2,8 +2,9 @@
 
 train the supernet (fair sampling) -> score random subnets with recalibrated BN -> fit and cross-validate
 accuracy predictors -> search each budget -> extract the chosen subnets -> retrain them (and a few more) from
-scratch -> report. Every phase stores its results in the run folder and is skipped or resumed when they are
-already there, so an interrupted run picks up where it stopped.
+scratch -> report. Each phase is a function of the run folder: it reads what earlier phases wrote there and
+writes its own results, so an interrupted run picks up where it stopped, and `oneshot PHASE RECIPE` runs one
+phase alone from the same recipe.
 """
 
 from __future__ import annotations
@@ -12,33 +13,207 @@ import argparse
 import contextlib
 import json
 import time
+from collections.abc import Callable, Iterator, Sequence
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from .recipe import Recipe, load_recipe
 
-__all__ = ["run_pipeline", "add_arguments", "run"]
+__all__ = ["PHASES", "Run", "run_pipeline", "record_phase", "add_arguments", "run"]
 
 DEFAULT_RECIPE = "digits"
+PHASES = ("train", "evaluate", "predict", "search", "extract", "retrain", "report")
 
 
-class _Phases:
-    """Wall-clock seconds per phase, printed as the run goes."""
+class Run:
+    """A recipe's run folder: each phase writes its results here, and later phases (or later calls) read them."""
 
-    def __init__(self, total: int) -> None:
-        self.seconds: dict[str, float] = {}
-        self.total, self.i = total, 0
+    def __init__(self, recipe: Recipe, progress: bool = True) -> None:
+        from .training import checkpoint_path
 
-    @contextlib.contextmanager
-    def __call__(self, name: str, what: str) -> Iterator[None]:
-        self.i += 1
-        print(f"\n[{self.i}/{self.total}] {name}: {what}", flush=True)
-        t0 = time.perf_counter()
-        yield
-        self.seconds[name] = time.perf_counter() - t0
-        print(f"[{self.i}/{self.total}] {name} done in {self.seconds[name]:.1f} s", flush=True)
+        self.recipe, self.progress = recipe, progress
+        self.dir = recipe.run_dir
+        self.ckpt = checkpoint_path(recipe)
+
+    def path(self, name: str, made_by: str) -> Path:
+        """A file an earlier phase wrote; a clear error naming that phase when it is not there yet."""
+        p = self.dir / name
+        if not p.exists():
+            raise FileNotFoundError(f"{str(p)!r} does not exist yet: run `oneshot {made_by} RECIPE` (or `oneshot run "
+                                    f"RECIPE`) first")
+        return p
+
+    def read(self, name: str, made_by: str) -> Any:
+        return json.loads(self.path(name, made_by).read_text())
+
+    def write(self, name: str, obj: Any) -> Path:
+        from supernets.extract import atomic_write_bytes
+
+        p = self.dir / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(p, json.dumps(obj, indent=2, default=float).encode())
+        return p
+
+    @cached_property
+    def loaded(self) -> tuple[Any, dict[str, Any]]:
+        """(supernet, checkpoint info), loaded once per process."""
+        from .checkpoint import load_supernet
+
+        return load_supernet(self.path(self.ckpt.name, "train"))
+
+    @property
+    def space(self) -> Any:
+        return self.loaded[0].space
+
+    @cached_property
+    def data(self) -> Any:
+        """The checkpoint's DataModule, set up (same splits as training)."""
+        from .data import datamodule_from_info
+
+        dm = datamodule_from_info(self.loaded[1]["data"])
+        dm.setup()
+        return dm
+
+    @property
+    def eval_kwargs(self) -> dict[str, Any]:
+        """Scoring settings shared by evaluate, search and extract, so they hit one evaluation table."""
+        ev = self.recipe.evaluate
+        return dict(calib_batches=ev.calib_batches, calib_batch_size=ev.calib_batch_size, batch_size=ev.batch_size,
+                    seed=ev.seed, table=self.dir / "evaluations.jsonl")
+
+    def evaluated(self) -> list[dict[str, Any]]:
+        """The evaluate phase's records."""
+        return self.read("evaluate.json", "evaluate")["records"]
+
+    @property
+    def sampler(self) -> str:
+        from .search import default_sampler
+
+        se = self.recipe.search
+        return se.sampler or default_sampler(se.strategy)
+
+
+# --------------------------------------------------------------------------- phases
+def phase_train(run: Run) -> str:
+    """Train (or resume training) the supernet into the run folder."""
+    from .training import train
+
+    r = run.recipe
+    print(f"supernet {r.supernet.name} on {r.data.name}, {r.train.sampler} sampling, {r.train.epochs} epochs")
+    train(r, resume=True, progress=run.progress)
+    return f"checkpoint {run.ckpt}"
+
+
+def phase_evaluate(run: Run) -> str:
+    """Score random subnets plus the smallest and largest with recalibrated BN (cached per subnet)."""
+    import torch
+
+    from .evaluate import evaluate
+
+    ev, supernet = run.recipe.evaluate, run.loaded[0]
+    print(f"{ev.num_subnets} random subnets + smallest and largest, BN recalibrated ({ev.calib_batches} batches), "
+          "holdout split")
+    with torch.no_grad():
+        records = evaluate(supernet, [run.space.smallest(), run.space.largest()], ev.num_subnets, data=run.data,
+                           progress=run.progress, **run.eval_kwargs)
+    run.write("evaluate.json", {"records": [{k: r[k] for k in ("arch", "holdout_acc", "holdout_loss", "macs", "flops",
+                                                                 "params")} for r in records]})
+    accs = np.array([r["holdout_acc"] for r in records])
+    return (f"holdout accuracy over {len(records)} subnets: min {accs.min():.4f}, median {np.median(accs):.4f}, "
+            f"max {accs.max():.4f}")
+
+
+def phase_predict(run: Run) -> str:
+    """Fit and cross-validate the recipe's predictors on the evaluated subnets."""
+    from predictors import fit_predictors
+    from supernets import Arch
+
+    pr, records, space = run.recipe.predict, run.evaluated(), run.space
+    print(f"{', '.join(pr.models)} on {len(records)} subnets, {pr.folds}-fold cross-validation")
+    archs = [Arch.from_str(space, r["arch"]) for r in records]
+    scores = np.array([r[pr.target] if pr.target in r else np.nan for r in records], float)
+    if np.isnan(scores).any():
+        raise ValueError(f"predict.target {pr.target!r} is not a field of the evaluation records")
+    fitted = fit_predictors(space, archs, scores, models=pr.models, folds=pr.folds, seed=run.recipe.seed)
+    metrics, oof, lines = {}, {}, []
+    for name, model in fitted["predictors"].items():
+        cv = fitted["cv"][name]
+        m = {}
+        for key, (mean, std) in cv.summary.items():
+            m[key], m[f"{key}_std"] = mean, std
+        metrics[name] = m
+        oof[name] = {"true": scores.tolist(), "mean": cv.oof_mean.tolist(), "std": cv.oof_std.tolist(),
+                     "kendall_tau": cv.pooled.get("kendall_tau", float("nan"))}
+        model.save(run.dir / "predictors" / f"{name}.predictor")
+        lines.append(f"{name}: Kendall tau {m['kendall_tau']:.3f} ± {m['kendall_tau_std']:.3f}, "
+                     f"Spearman {m['spearman']:.3f} ± {m['spearman_std']:.3f}")
+    run.write("predict.json", {"metrics": metrics, "oof": oof})
+    return "; ".join(lines)
+
+
+def phase_search(run: Run) -> str:
+    """Search every budget, then choose the best subnet per budget."""
+    from predictors import load_predictor
+
+    from .search import search
+
+    se, r = run.recipe.search, run.recipe
+    budgets = {k: [float(x) for x in v] for k, v in se.budgets.items()}
+    if not budgets:
+        raise ValueError("the recipe's search.budgets is empty: give at least one, e.g. flops: [5.0e+6]")
+    print(f"{run.sampler} sampler, {se.n_trials} subnets, budgets {budgets}, objective {se.objective}")
+    if se.objective == "supernet":  # scored through the evaluate phase's table (same calibration settings)
+        target, objective = run.path(run.ckpt.name, "train"), "supernet"
+    elif se.objective in r.predict.models:
+        target = run.space
+        objective = load_predictor(run.path(f"predictors/{se.objective}.predictor", "predict"))
+    else:
+        raise ValueError(f"search.objective {se.objective!r} must be 'supernet' or one of predict.models "
+                         f"{r.predict.models}")
+    result = search(target, objective, evaluate_args={"data": run.data, **run.eval_kwargs}, budgets=budgets,
+                    sampler=run.sampler, n_trials=se.n_trials, strategy=se.strategy, sampler_args=se.sampler_args,
+                    seed=r.seed, storage=se.storage, study_name=se.study_name or f"{r.name}-search",
+                    run_dir=run.dir / "search")
+    # With the supernet as objective, the evaluate phase's subnets are measurements of the same objective (same
+    # calibration, same holdout split): the best per budget is taken over both sets.
+    candidates = [{"arch": str(x.arch), "score": x.score, **dict(x.costs)} for x in result.records]
+    if se.objective == "supernet":
+        candidates += [{"arch": x["arch"], "score": x["holdout_acc"], "macs": x["macs"], "flops": x["flops"],
+                        "params": x["params"]} for x in run.evaluated()]
+    chosen, lines = [], []
+    for key, limits in budgets.items():
+        for limit in limits:
+            fits = [c for c in candidates if c[key] <= limit]
+            best = max(fits, key=lambda c: (c["score"], -c["flops"]))
+            chosen.append({"name": f"{key}_{limit:.3g}", "arch": best["arch"], "budget_key": key, "budget": limit,
+                           "search_score": best["score"]})
+            lines.append(f"{key} <= {limit:.3g}: {best['arch']} (score {best['score']:.4f})")
+    run.write("search/chosen.json", {"chosen": chosen})
+    return "\n  ".join(["best per budget:"] + lines)
+
+
+def phase_extract(run: Run) -> str:
+    """Extract each chosen subnet into a standalone file with recalibrated BN, plus a manifest."""
+    import torch
+
+    from .evaluate import evaluate
+    from .export import export_subnets
+
+    chosen = run.read("search/chosen.json", "search")["chosen"]
+    ev = run.recipe.evaluate
+    print(f"{len(chosen)} chosen subnets into standalone files with recalibrated BN")
+    # The supernet estimate reported for a chosen subnet is always its recalibrated holdout accuracy (the search
+    # objective may have been a predictor).
+    with torch.no_grad():
+        est = evaluate(run.loaded[0], [c["arch"] for c in chosen], data=run.data, progress=False, **run.eval_kwargs)
+    acc_of = {x["arch"]: x["holdout_acc"] for x in est}  # several budgets may choose the same subnet
+    entries = [{**c, "supernet_acc": acc_of[c["arch"]]} for c in chosen]
+    manifest = export_subnets(run.ckpt, entries, run.dir / "subnets", calib_batches=ev.calib_batches,
+                              calib_batch_size=ev.calib_batch_size, seed=ev.seed, loaded=run.loaded, data=run.data)
+    return f"manifest {manifest}"
 
 
 def _spread(records: list[dict[str, Any]], n: int, exclude: set[str]) -> list[dict[str, Any]]:
@@ -50,170 +225,158 @@ def _spread(records: list[dict[str, Any]], n: int, exclude: set[str]) -> list[di
     return [pool[i] for i in idx]
 
 
-def run_pipeline(recipe: Recipe, progress: bool = True) -> Path:
-    """Run every phase of `recipe`; returns the path of the Markdown report in `<run_dir>/report`."""
+def phase_retrain(run: Run) -> str:
+    """Retrain the chosen subnets (and a spread of evaluated ones) standalone; rank agreement with the supernet."""
+    from supernets import Arch, cost, load_subnet
+
+    from .retrain import rank_agreement, retrain_subnets
+
+    rt, space = run.recipe.retrain, run.space
+    folder, entries = _manifest(run)
+    extra = _spread(run.evaluated(), rt.extra_subnets, {e["arch"] for e in entries})
+    how = "from scratch" if rt.from_scratch else "fine-tuned from inherited weights"
+    print(f"{len(entries)} chosen + {len(extra)} more subnets {how} for {rt.epochs} epochs")
+    items = [{"arch": Arch.from_str(space, e["arch"]), "name": e["name"], "supernet_acc": e["supernet_acc"],
+              "budget": e.get("budget"), "budget_key": e.get("budget_key")} for e in entries]
+    items += [{"arch": Arch.from_str(space, x["arch"]), "name": f"extra{i}", "supernet_acc": x["holdout_acc"]}
+              for i, x in enumerate(extra)]
+    if not rt.from_scratch:
+        for item, e in zip(items, entries):
+            item["module"] = load_subnet(folder / e["file"])[0]
+        for item in items[len(entries):]:
+            item["module"] = _inherited(run, item["arch"])
+    retrained = retrain_subnets(items, run.loaded[1]["data"], rt, seed=run.recipe.seed,
+                                table_path=run.dir / "retrain.jsonl", progress=run.progress)
+    unique = list({x["arch"]: x for x in retrained}.values())
+    rank = None
+    if len(unique) >= 3:
+        rank = rank_agreement([x["supernet_acc"] for x in unique], [x["standalone_test_acc"] for x in unique])
+        rank["rows"] = [{"arch": x["arch"], "flops": cost(Arch.from_str(space, x["arch"])).flops,
+                         "supernet_acc": x["supernet_acc"], "standalone_test_acc": x["standalone_test_acc"]}
+                        for x in sorted(unique, key=lambda x: x["supernet_acc"])]
+    run.write("retrain.json", {"records": [{k: v for k, v in x.items() if k != "module"} for x in retrained],
+                               "rank": rank})
+    if rank is None:
+        return f"{len(unique)} subnets retrained (too few for a rank correlation)"
+    return (f"supernet vs standalone over {rank['n']} subnets: Kendall tau {rank['kendall_tau']:.3f}, "
+            f"Spearman {rank['spearman']:.3f}")
+
+
+def _inherited(run: Run, arch: Any) -> Any:
+    """A standalone module of `arch` with inherited weights and recalibrated BN (for fine-tuning)."""
+    from supernets import extract
+
+    from .bn import CalibrationSet, recalibrate_bn
+
+    ev, supernet = run.recipe.evaluate, run.loaded[0]
+    calib = CalibrationSet.from_datamodule(run.data, ev.calib_batches, ev.calib_batch_size, ev.seed,
+                                           device=next(supernet.parameters()).device)
+    recalibrate_bn(supernet, calib, arch)
+    return extract(supernet, arch)
+
+
+def phase_report(run: Run) -> str:
+    """report.md and plots from what the other phases wrote."""
     import torch
 
-    from predictors import fit_predictors
-    from supernets import Arch, cost
-
-    from .checkpoint import code_version, load_supernet
-    from .data import datamodule_from_info
-    from .evaluate import evaluate
-    from .export import export_subnets, read_manifest
+    from .checkpoint import code_version
     from .report import write_report
-    from .retrain import rank_agreement, retrain_subnets
-    from .search import search
+    from .search_result import SearchResult
     from .threads import configure_threads
-    from .training import train
 
-    threads = configure_threads(recipe.train.threads)
-    run_dir = recipe.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
-    phase = _Phases(7)
-    ev, pr, se, rt = recipe.evaluate, recipe.predict, recipe.search, recipe.retrain
+    r = run.recipe
+    ev, pr, se, rt = r.evaluate, r.predict, r.search, r.retrain
+    info = run.loaded[1]
+    records = run.evaluated()
+    pred = run.read("predict.json", "predict")
+    result = SearchResult.load(run.path("search/search.json", "search"))
+    folder, entries = _manifest(run)
+    retrained = run.read("retrain.json", "retrain")
+    by_arch = {x["arch"]: x for x in retrained["records"]}
+    rows = [{"budget_key": e["budget_key"], "budget": e["budget"], "arch": e["arch"], "flops": e["flops"],
+             "params": e["params"], "supernet_acc": e["supernet_acc"],
+             "standalone_test_acc": by_arch[e["arch"]]["standalone_test_acc"], "file": str(folder / e["file"])}
+            for e in entries]
+    how = "from scratch" if rt.from_scratch else "fine-tuned from inherited weights"
+    summary = {
+        "title": f"oneshot run: {r.name}",
+        "what": (f"Supernet `{run.space.name}` ({run.space.size():,} subnets) trained on `{r.data.name}` "
+                 f"({info['data'].get('split_sizes')}) with `{r.train.sampler}` sampling for {r.train.epochs} "
+                 f"epochs; {len(records)} subnets scored on the holdout split after BN recalibration "
+                 f"({ev.calib_batches} x {ev.calib_batch_size} images); predictors {', '.join(pr.models)}; "
+                 f"`{run.sampler}` search over {se.n_trials} subnets with objective `{se.objective}`; chosen subnets "
+                 f"retrained {how} for {rt.epochs} epochs and scored on the test split (never seen by search)."),
+        "provenance": (f"seed {r.seed}, code {code_version()}, torch {torch.__version__}, "
+                       f"{configure_threads(r.train.threads)} CPU thread(s), checkpoint `{run.ckpt}`, recipe saved "
+                       "as `recipe.json`."),
+        "phases": {k: v for k, v in _phase_seconds(run).items() if k != "report"},
+        "budgets": rows,
+        "rank": retrained["rank"],
+        "predictors": pred["metrics"],
+        "predictor_oof": pred["oof"],
+        "evaluations": [{"arch": x["arch"], "flops": x["flops"], "holdout_acc": x["holdout_acc"]} for x in records],
+        "searched": ([{"arch": x["arch"], "flops": x["flops"], "holdout_acc": x["score"]}
+                      for x in result.to_records()] if se.objective == "supernet" else []),
+        "search_history": [{"study": x["study"], "value": x["score"]} for x in result.to_records()],
+        "search": result.settings,
+        "recipe": r.to_dict(),
+    }
+    return f"report: {write_report(run.dir / 'report', summary)}"
 
-    with phase("train", f"supernet {recipe.supernet.name} on {recipe.data.name}, {recipe.train.sampler} sampling, "
-                        f"{recipe.train.epochs} epochs"):
-        ckpt = train(recipe, resume=True, progress=progress)
 
-    supernet, info = load_supernet(ckpt)
-    space = supernet.space
-    dm = datamodule_from_info(info["data"])
-    dm.setup()
-    eval_kwargs = dict(calib_batches=ev.calib_batches, calib_batch_size=ev.calib_batch_size,
-                       batch_size=ev.batch_size, seed=ev.seed, table=run_dir / "evaluations.jsonl")
+def _manifest(run: Run) -> tuple[Path, list[dict[str, Any]]]:
+    from .export import read_manifest
 
-    with phase("evaluate", f"{ev.num_subnets} random subnets + smallest and largest, BN recalibrated "
-                           f"({ev.calib_batches} batches), holdout split"):
-        with torch.no_grad():
-            records = evaluate(supernet, [space.smallest(), space.largest()], ev.num_subnets, data=dm,
-                               progress=progress, **eval_kwargs)
-        accs = np.array([r["holdout_acc"] for r in records])
-        print(f"holdout accuracy over {len(records)} subnets: min {accs.min():.4f}, median {np.median(accs):.4f}, "
-              f"max {accs.max():.4f}")
+    return read_manifest(run.path("subnets", "extract"))
 
-    pred_metrics: dict[str, dict[str, float]] = {}
-    oof: dict[str, dict[str, Any]] = {}
-    with phase("predict", f"{', '.join(pr.models)} on {len(records)} subnets, {pr.folds}-fold cross-validation"):
-        archs = [Arch.from_str(space, r["arch"]) for r in records]
-        scores = np.array([r[pr.target] for r in records], float)
-        fitted = fit_predictors(space, archs, scores, models=pr.models, folds=pr.folds, seed=recipe.seed)
-        predictors = fitted["predictors"]
-        for name, model in predictors.items():
-            cv = fitted["cv"][name]
-            metrics = {}
-            for key, (mean, std) in cv.summary.items():
-                metrics[key], metrics[f"{key}_std"] = mean, std
-            pred_metrics[name] = metrics
-            oof[name] = {"true": scores.tolist(), "mean": cv.oof_mean.tolist(), "std": cv.oof_std.tolist(),
-                         "kendall_tau": cv.pooled.get("kendall_tau", float("nan"))}
-            model.save(run_dir / "predictors" / f"{name}.predictor")
-            print(f"  {name}: Kendall tau {metrics['kendall_tau']:.3f} ± {metrics['kendall_tau_std']:.3f}, "
-                  f"Spearman {metrics['spearman']:.3f} ± {metrics['spearman_std']:.3f}")
 
-    budgets = {k: [float(x) for x in v] for k, v in se.budgets.items()}
-    with phase("search", f"{se.sampler} sampler, {se.n_trials} subnets, budgets {budgets}, objective {se.objective}"):
-        # "supernet" scores through the same evaluation table as the evaluate phase (same calibration settings).
-        target: Any = ckpt if se.objective == "supernet" else space
-        if se.objective == "supernet":
-            objective: Any = "supernet"
-        elif se.objective in predictors:
-            objective = predictors[se.objective]
-        else:
-            raise ValueError(f"search.objective {se.objective!r} must be 'supernet' or one of the fitted "
-                             f"predictors {list(predictors)}")
-        result = search(target, objective, evaluate_args={"data": dm, **eval_kwargs}, budgets=budgets,
-                        sampler=se.sampler, n_trials=se.n_trials, strategy=se.strategy, sampler_args=se.sampler_args,
-                        seed=recipe.seed, storage=se.storage, study_name=se.study_name or f"{recipe.name}-search",
-                        run_dir=run_dir / "search")
-        # With the supernet as objective, the subnets scored in the evaluate phase are measurements of the same
-        # objective (same calibration, same holdout split): the best per budget is taken over both sets.
-        candidates = [{"arch": str(r.arch), "score": r.score, **dict(r.costs)} for r in result.records]
-        if se.objective == "supernet":
-            candidates += [{"arch": r["arch"], "score": r["holdout_acc"], "macs": r["macs"], "flops": r["flops"],
-                            "params": r["params"]} for r in records]
-        chosen = []
-        for key, limits in budgets.items():
-            for limit in limits:
-                fits = [c for c in candidates if c[key] <= limit]
-                best = max(fits, key=lambda c: (c["score"], -c["flops"]))
-                chosen.append({"name": f"{key}_{limit:.3g}", "arch": best["arch"], "budget_key": key, "budget": limit,
-                               "search_score": best["score"]})
-                print(f"  {key} <= {limit:.3g}: {best['arch']} (score {best['score']:.4f})")
+def _phase_seconds(run: Run) -> dict[str, float]:
+    p = run.dir / "phases.json"
+    return json.loads(p.read_text()) if p.is_file() else {}
 
-    with phase("extract", f"{len(chosen)} chosen subnets into standalone files with recalibrated BN"):
-        # The supernet estimate reported for a chosen subnet is always its recalibrated holdout accuracy (the
-        # search objective may have been a predictor).
-        with torch.no_grad():
-            est = evaluate(supernet, [c["arch"] for c in chosen], data=dm, progress=False, **eval_kwargs)
-        acc_of = {r["arch"]: r["holdout_acc"] for r in est}  # several budgets may choose the same subnet
-        for c in chosen:
-            c["supernet_acc"] = acc_of[c["arch"]]
-        manifest = export_subnets(ckpt, chosen, run_dir / "subnets", calib_batches=ev.calib_batches,
-                                  calib_batch_size=ev.calib_batch_size, seed=ev.seed)
-        folder, entries = read_manifest(manifest)
 
-    extra = _spread(records, rt.extra_subnets, {c["arch"] for c in chosen})
-    with phase("retrain", f"{len(chosen)} chosen + {len(extra)} more subnets from scratch for {rt.epochs} epochs"):
-        items = [{"arch": Arch.from_str(space, e["arch"]), "name": e["name"], "supernet_acc": e["supernet_acc"],
-                  "budget": e.get("budget"), "budget_key": e.get("budget_key")} for e in entries]
-        items += [{"arch": Arch.from_str(space, r["arch"]), "name": f"extra{i}", "supernet_acc": r["holdout_acc"]}
-                  for i, r in enumerate(extra)]
-        if not rt.from_scratch:
-            from supernets import load_subnet
+def record_phase(run_dir: Path, name: str, seconds: float) -> None:
+    """Keep a phase's wall-clock seconds in `<run_dir>/phases.json`, where the report reads compute per phase."""
+    from supernets.extract import atomic_write_bytes
 
-            for item, e in zip(items, entries):
-                item["module"] = load_subnet(folder / e["file"])[0]
-        retrained = retrain_subnets(items, info["data"], rt, seed=recipe.seed, table_path=run_dir / "retrain.jsonl",
-                                    progress=progress)
-        by_arch = {r["arch"]: r for r in retrained}
-        rank = None
-        unique = {r["arch"]: r for r in retrained}.values()
-        if len(unique) >= 3:
-            rank = rank_agreement([r["supernet_acc"] for r in unique], [r["standalone_test_acc"] for r in unique])
-            rank["rows"] = [{"arch": r["arch"], "flops": cost(Arch.from_str(space, r["arch"])).flops,
-                             "supernet_acc": r["supernet_acc"], "standalone_test_acc": r["standalone_test_acc"]}
-                            for r in sorted(unique, key=lambda r: r["supernet_acc"])]
-            print(f"  supernet vs standalone over {rank['n']} subnets: Kendall tau {rank['kendall_tau']:.3f}, "
-                  f"Spearman {rank['spearman']:.3f}")
+    p = run_dir / "phases.json"
+    old = json.loads(p.read_text()) if p.is_file() else {}
+    atomic_write_bytes(p, json.dumps({**old, name: seconds}, indent=2).encode())
 
-    with phase("report", "Markdown summary and plots"):
-        rows = []
-        for e in entries:
-            r = by_arch[e["arch"]]
-            rows.append({"budget_key": e["budget_key"], "budget": e["budget"], "arch": e["arch"],
-                         "flops": e["flops"], "params": e["params"], "supernet_acc": e["supernet_acc"],
-                         "standalone_test_acc": r["standalone_test_acc"], "file": str(folder / e["file"])})
-        history = [{"study": r["study"], "value": r["score"]} for r in result.to_records()]
-        summary = {
-            "title": f"oneshot run: {recipe.name}",
-            "what": (f"Supernet `{space.name}` ({space.size():,} subnets) trained on `{recipe.data.name}` "
-                     f"({info['data'].get('split_sizes')}) with `{recipe.train.sampler}` sampling for "
-                     f"{recipe.train.epochs} epochs; {len(records)} subnets scored on the holdout split after BN "
-                     f"recalibration ({ev.calib_batches} x {ev.calib_batch_size} images); predictors "
-                     f"{', '.join(pr.models)}; `{se.sampler}` search over {se.n_trials} subnets with objective "
-                     f"`{se.objective}`; chosen subnets retrained from scratch for {rt.epochs} epochs and scored on "
-                     f"the test split (never seen by search)."),
-            "provenance": (f"seed {recipe.seed}, code {code_version()}, torch {torch.__version__}, "
-                           f"{threads} CPU thread(s), checkpoint `{ckpt}`, recipe saved as `recipe.json`."),
-            "phases": phase.seconds,
-            "budgets": rows,
-            "rank": rank,
-            "predictors": pred_metrics,
-            "predictor_oof": oof,
-            "evaluations": [{"arch": r["arch"], "flops": r["flops"], "holdout_acc": r["holdout_acc"]}
-                            for r in records],
-            "searched": ([{"arch": r["arch"], "flops": r["flops"], "holdout_acc": r["score"]} for r in result.to_records()]
-                         if se.objective == "supernet" else []),
-            "search_history": history,
-            "search": result.settings if hasattr(result, "settings") else None,
-            "recipe": recipe.to_dict(),
-        }
-        report = write_report(run_dir / "report", summary)
-    print(f"\nreport: {report}")
-    return report
+
+PHASE_FUNCTIONS: dict[str, Callable[[Run], str]] = {
+    "train": phase_train, "evaluate": phase_evaluate, "predict": phase_predict, "search": phase_search,
+    "extract": phase_extract, "retrain": phase_retrain, "report": phase_report,
+}
+
+
+@contextlib.contextmanager
+def _timed(run: Run, name: str, i: int, total: int) -> Iterator[None]:
+    """Print the phase's start and end, and keep its wall-clock seconds in `phases.json` for the report."""
+    print(f"\n[{i}/{total}] {name}", flush=True)
+    t0 = time.perf_counter()
+    yield
+    seconds = time.perf_counter() - t0
+    record_phase(run.dir, name, seconds)
+    print(f"[{i}/{total}] {name} done in {seconds:.1f} s", flush=True)
+
+
+def run_pipeline(recipe: Recipe, progress: bool = True, phases: Sequence[str] = PHASES) -> Path:
+    """Run `phases` of `recipe` in order (default: all); returns the run folder."""
+    from .threads import configure_threads
+
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown:
+        raise ValueError(f"unknown phase(s) {unknown}; allowed: {list(PHASES)}")
+    configure_threads(recipe.train.threads)
+    run = Run(recipe, progress)
+    run.dir.mkdir(parents=True, exist_ok=True)
+    run.write("recipe.json", recipe.to_dict())
+    todo = [p for p in PHASES if p in phases]
+    for i, name in enumerate(todo, 1):
+        with _timed(run, name, i, len(todo)):
+            print(f"  {PHASE_FUNCTIONS[name](run)}", flush=True)
+    return run.dir
 
 
 # --------------------------------------------------------------------------- CLI
@@ -222,6 +385,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="recipe YAML or shipped recipe name (default: digits, the embedded default)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value, e.g. --set train.epochs=2 (repeatable)")
+    p.add_argument("--phases", default=",".join(PHASES),
+                   help=f"comma-separated phases to run, in pipeline order (default: all of {','.join(PHASES)})")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs stay)")
 
 
@@ -229,5 +394,5 @@ def run(args: argparse.Namespace) -> int:
     from .training import parse_overrides
 
     recipe = load_recipe(args.recipe, parse_overrides(args.overrides))
-    run_pipeline(recipe, progress=not args.no_progress)
+    run_pipeline(recipe, progress=not args.no_progress, phases=[p.strip() for p in args.phases.split(",") if p.strip()])
     return 0

@@ -99,7 +99,7 @@ class SearchSection:
 
     budgets: dict[str, list[float]] = field(default_factory=dict)
     objective: str = "supernet"  # supernet | predictor
-    sampler: str = "tpe"  # tpe | gp | nsga2 | random | rea | predictor
+    sampler: str | None = None  # predictor | tpe | gp | nsga2 | random | rea; None: predictor (tpe for pareto)
     sampler_args: dict[str, Any] = field(default_factory=dict)  # e.g. {"population_size": 10} for rea
     n_trials: int = 100  # distinct subnets evaluated in total (re-runs and workers share this target)
     strategy: str = "constrained"  # several budgets: one study per budget | "pareto": one multi-objective study

@@ -123,10 +123,14 @@ def retrain_subnets(
             out.append(table.get(key))
             continue
         torch.manual_seed(seed)
-        if section.from_scratch or item.get("module") is None:
+        if section.from_scratch:
             net = config_from_dict(space.family, json.loads(space.config)).build_subnet(arch)
+        elif item.get("module") is None:  # a record saying "fine-tuned" must not hide a from-scratch run
+            raise ValueError(f"fine-tuning {arch} needs its inherited weights: give the item a 'module' "
+                             "(e.g. from load_subnet) or set from_scratch")
         else:
             net = item["module"]
+        net.train()  # inherited modules arrive in eval mode: BN must track this training's statistics
         module = StandaloneModule(net, section.optimizer, section.scheduler)
         trainer = L.Trainer(
             max_epochs=section.epochs, accelerator=accelerator, devices=1, logger=False,

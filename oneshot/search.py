@@ -126,7 +126,7 @@ def search(
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; allowed: {list(STRATEGIES)}")
     if sampler is None:
-        sampler = DEFAULT_PARETO_SAMPLER if strategy == "pareto" else DEFAULT_SAMPLER
+        sampler = default_sampler(strategy)
     if isinstance(sampler, str) and sampler not in list_samplers():
         raise ValueError(f"unknown sampler {sampler!r}; allowed: {list_samplers()}")
     space, fn, objective_name = resolve_objective(space_or_checkpoint, objective, evaluate_args)
@@ -292,6 +292,11 @@ def _supernet_objective(path: Path, evaluate_args: dict[str, Any]) -> tuple[Sear
 
 
 # =========================================================================== storage and studies
+def default_sampler(strategy: str = "constrained") -> str:
+    """The sampler used when none is named: measured best per query (benchmarks/bench_search.py)."""
+    return DEFAULT_PARETO_SAMPLER if strategy == "pareto" else DEFAULT_SAMPLER
+
+
 def open_storage(storage: str | BaseStorage | None, run_dir: str | Path | None = None) -> tuple[BaseStorage, str]:
     """An Optuna storage and its URL from a URL, a storage object, or None (SQLite file in `run_dir`)."""
     if isinstance(storage, BaseStorage):
@@ -321,7 +326,7 @@ def open_storage(storage: str | BaseStorage | None, run_dir: str | Path | None =
             return optuna.storages.RDBStorage(storage, **kwargs), storage
         except ImportError as exc:
             hint = " (pip install 'oneshot[postgres]')" if storage.startswith("postgres") else ""
-            raise ValueError(f"storage {_masked(storage)} needs a database driver that is not installed{hint}: "
+            raise ValueError(f"storage {_redact(storage)} needs a database driver that is not installed{hint}: "
                              f"{exc}") from exc
         except Exception as exc:  # sqlalchemy.exc.OperationalError / IntegrityError, not imported here on purpose
             text = str(exc).lower()
@@ -329,14 +334,9 @@ def open_storage(storage: str | BaseStorage | None, run_dir: str | Path | None =
                 time.sleep(0.2 * (attempt + 1))
                 continue
             first = str(getattr(exc, "orig", exc)).strip().splitlines()
-            raise ValueError(f"cannot open storage {_masked(storage)}: {first[0] if first else type(exc).__name__}"
+            raise ValueError(f"cannot open storage {_redact(storage)}: {first[0] if first else type(exc).__name__}"
                              ) from exc
     raise AssertionError("unreachable")
-
-
-def _masked(url: str) -> str:
-    """The URL with any password replaced, fit for error messages and logs."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def _plan_studies(name: str, budgets: list[Budget], n_trials: int,

@@ -346,5 +346,9 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     path = train(recipe, resume=args.resume, progress=not args.no_progress)
     if int(os.environ.get("LOCAL_RANK", "0")) == 0:
-        print(f"supernet checkpoint: {path}  ({time.perf_counter() - start:.1f} s)")
+        from .pipeline import record_phase
+
+        seconds = time.perf_counter() - start
+        record_phase(recipe.run_dir, "train", seconds)  # the run's report shows compute per phase
+        print(f"supernet checkpoint: {path}  ({seconds:.1f} s)")
     return 0

@@ -112,3 +112,46 @@ def test_missing_recipe_and_bad_override_give_clear_errors(capsys):
     assert "not found" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown key"):
         load_recipe("digits", {"train.epoch": 1})
+
+
+def _recipe_file(path, output_dir, **extra):
+    """The TINY digits recipe as a YAML file (phase commands take a recipe file)."""
+    import yaml
+
+    from oneshot.recipe import RECIPES_DIR
+
+    data = yaml.safe_load((RECIPES_DIR / "digits.yaml").read_text())
+    for key, value in {**TINY, "output_dir": str(output_dir), **extra}.items():
+        *parents, leaf = key.split(".")
+        node = data
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_each_phase_runs_alone_from_the_recipe_and_matches_the_full_run(run_dir, tmp_path, capsys):
+    """`oneshot train|evaluate|predict|search|extract|retrain RECIPE` one by one == `oneshot run`, phase for phase."""
+    recipe = _recipe_file(tmp_path / "tiny.yaml", tmp_path / "out", **{"retrain.from_scratch": False})
+    assert main(["extract", recipe]) == 2  # out of order: names the phase to run first
+    assert "run `oneshot search RECIPE`" in capsys.readouterr().err
+    for phase in ("train", "evaluate", "predict", "search", "extract", "retrain"):
+        assert main([phase, recipe, "--no-progress"]) == 0, phase
+    alone = tmp_path / "out" / "digits"
+    # Same seeds, same phases: the same subnets scored and the same subnet chosen per budget.
+    assert json.loads((alone / "evaluate.json").read_text()) == json.loads((run_dir / "evaluate.json").read_text())
+    assert (json.loads((alone / "search" / "chosen.json").read_text())
+            == json.loads((run_dir / "search" / "chosen.json").read_text()))
+    # retrain.from_scratch=false: every subnet, the extra ones included, fine-tuned from inherited weights.
+    retrained = json.loads((alone / "retrain.json").read_text())["records"]
+    assert len(retrained) == 4 and not any(r["from_scratch"] for r in retrained)
+    assert main(["run", recipe, "--phases", "report", "--no-progress"]) == 0
+    summary = json.loads((alone / "report" / "summary.json").read_text())
+    assert set(summary["phases"]) == {"train", "evaluate", "predict", "search", "extract", "retrain"}
+    assert "fine-tuned from inherited weights" in summary["what"]
+
+
+def test_unknown_phase_is_a_clear_error(capsys):
+    assert main(["run", "digits", "--phases", "train,serch"]) == 2
+    assert "unknown phase(s) ['serch']" in capsys.readouterr().err
