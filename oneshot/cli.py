@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("oneshot.predict_cli", "fit and cross-validate accuracy predictors on evaluations"),
     "search": ("oneshot.search", "budgeted Optuna search over a space"),
     "extract": ("oneshot.export", "extract subnets from a checkpoint into standalone files"),
+    "latency": ("oneshot.latency", "time subnets on a device and fit the latency model that latency budgets use"),
     "retrain": ("oneshot.retrain", "retrain subnets standalone and report the proxy-to-real gap"),
 }
 

@@ -157,6 +157,7 @@ def phase_predict(run: Run) -> str:
 def phase_search(run: Run) -> str:
     """Search every budget, then choose the best subnet per budget."""
     from predictors import load_predictor
+    from supernets import Arch
 
     from .search import search
 
@@ -173,7 +174,14 @@ def phase_search(run: Run) -> str:
     else:
         raise ValueError(f"search.objective {se.objective!r} must be 'supernet' or one of predict.models "
                          f"{r.predict.models}")
+    costs = {}
+    if "latency" in budgets:  # timed once on the recipe's target device, kept in latency.jsonl
+        from .latency import LatencyModel
+
+        costs["latency"] = LatencyModel.measure(run.space, **{"table": run.dir / "latency.jsonl", **se.latency})
+        print(f"  {costs['latency'].summary()}")
     result = search(target, objective, evaluate_args={"data": run.data, **run.eval_kwargs}, budgets=budgets,
+                    costs=costs,
                     sampler=run.sampler, n_trials=se.n_trials, strategy=se.strategy, sampler_args=se.sampler_args,
                     seed=r.seed, storage=se.storage, study_name=se.study_name or f"{r.name}-search",
                     run_dir=run.dir / "search")
@@ -182,14 +190,16 @@ def phase_search(run: Run) -> str:
     candidates = [{"arch": str(x.arch), "score": x.score, **dict(x.costs)} for x in result.records]
     if se.objective == "supernet":
         candidates += [{"arch": x["arch"], "score": x["holdout_acc"], "macs": x["macs"], "flops": x["flops"],
-                        "params": x["params"]} for x in run.evaluated()]
+                        "params": x["params"],
+                        **{k: fn(Arch.from_str(run.space, x["arch"])) for k, fn in costs.items()}}
+                       for x in run.evaluated()]
     chosen, lines = [], []
     for key, limits in budgets.items():
         for limit in limits:
             fits = [c for c in candidates if c[key] <= limit]
             best = max(fits, key=lambda c: (c["score"], -c["flops"]))
             chosen.append({"name": f"{key}_{limit:.3g}", "arch": best["arch"], "budget_key": key, "budget": limit,
-                           "search_score": best["score"]})
+                           "search_score": best["score"], "cost": best[key]})
             lines.append(f"{key} <= {limit:.3g}: {best['arch']} (score {best['score']:.4f})")
     run.write("search/chosen.json", {"chosen": chosen})
     return "\n  ".join(["best per budget:"] + lines)

@@ -106,6 +106,13 @@ def _group(hist: list[dict[str, Any]]) -> dict[str, list[float]]:
     return groups
 
 
+def _budget_text(key: str, limit: float) -> str:
+    """`flops ≤ 2.5M`, `params ≤ 40k`-style for counts; latency keeps its own unit (ms)."""
+    if key in ("flops", "macs", "params"):
+        return f"{key} ≤ {limit / 1e6:.3g}M"
+    return f"{key} ≤ {limit:.3g} ms" if key == "latency" else f"{key} ≤ {limit:.3g}"
+
+
 def write_report(out_dir: str | Path, summary: dict[str, Any]) -> Path:
     """Write `report.md`, `summary.json` and plots into `out_dir`; returns the Markdown path.
 
@@ -132,7 +139,7 @@ def write_report(out_dir: str | Path, summary: dict[str, Any]) -> Path:
                   "|---|---|---:|---:|---:|---:|"]
         for r in rows:
             lines.append(
-                f"| {r['budget_key']} ≤ {r['budget'] / 1e6:.3g}M | `{r['arch']}` | {r['flops'] / 1e6:.3f} | "
+                f"| {_budget_text(r['budget_key'], r['budget'])} | `{r['arch']}` | {r['flops'] / 1e6:.3f} | "
                 f"{r['params']:,} | {_fmt(r.get('supernet_acc'))} | {_fmt(r.get('standalone_test_acc'))} |"
             )
         lines.append("")

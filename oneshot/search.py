@@ -651,6 +651,8 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--storage", default=None, help="Optuna storage URL; default SQLite in the run folder")
     parser.add_argument("--study-name", default=None)
     parser.add_argument("--run-dir", default=None, help="folder for study.db and search.json")
+    parser.add_argument("--latency", default=None, metavar="TABLE",
+                        help="latency table from `oneshot latency`: lets --budget name latency=MS")
 
 
 def run(args: Any) -> int:
@@ -659,8 +661,14 @@ def run(args: Any) -> int:
     if objective is None and not Path(args.target).is_file():
         raise ValueError(f"{args.target!r} is not a checkpoint file: a space needs --objective predictor:PATH or "
                          "synthetic:additive|pairwise")
+    costs = {}
+    if args.latency:
+        from .latency import LatencyModel
+
+        costs["latency"] = LatencyModel.from_table(args.latency)
+        print(costs["latency"].summary())
     result = search(args.target, objective=objective, budgets=parse_budget_text(args.budget) or None,
-                    sampler=args.sampler, n_trials=args.n_trials, seed=args.seed, storage=args.storage,
+                    costs=costs or None, sampler=args.sampler, n_trials=args.n_trials, seed=args.seed, storage=args.storage,
                     study_name=args.study_name, strategy=args.strategy, run_dir=args.run_dir)
     print(result.summary())
     front = result.pareto()

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -9,7 +10,7 @@ from oneshot.cli import main
 from oneshot.export import export_subnets, read_manifest
 from oneshot.recipe import load_recipe
 from oneshot.retrain import rank_agreement
-from supernets import cost, load_subnet
+from supernets import Arch, cost, load_subnet
 
 TINY = {
     "supernet.name": "mbv3_test",
@@ -155,3 +156,23 @@ def test_each_phase_runs_alone_from_the_recipe_and_matches_the_full_run(run_dir,
 def test_unknown_phase_is_a_clear_error(capsys):
     assert main(["run", "digits", "--phases", "train,serch"]) == 2
     assert "unknown phase(s) ['serch']" in capsys.readouterr().err
+
+
+def test_search_phase_with_a_latency_budget(run_dir, tmp_path, capsys):
+    """A recipe budget on latency: the search phase times subnets, fits the latency model, and respects it."""
+    import shutil
+
+    from oneshot.latency import LatencyModel
+
+    shutil.copytree(run_dir, tmp_path / "digits")
+    lat = {"num_subnets": 10, "repeats": 5}
+    # Time subnets with the settings the phase will use (it reuses the table) to pick a budget that binds.
+    model = LatencyModel.measure(run_dir / "supernet.ckpt", table=tmp_path / "digits" / "latency.jsonl", **lat)
+    limit = float(np.median(list(model.measured.values())))
+    recipe = _recipe_file(tmp_path / "lat.yaml", tmp_path,
+                          **{"search.budgets": {"latency": [limit]}, "search.latency": lat})
+    assert main(["search", recipe, "--no-progress"]) == 0
+    assert "latency model on 12 timed subnets" in capsys.readouterr().out
+    (chosen,) = json.loads((tmp_path / "digits" / "search" / "chosen.json").read_text())["chosen"]
+    assert chosen["budget_key"] == "latency" and chosen["cost"] <= limit
+    assert chosen["cost"] == pytest.approx(model(Arch.from_str(model.space, chosen["arch"])))

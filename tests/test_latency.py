@@ -1,0 +1,92 @@
+"""Latency as a search cost: real timings of standalone subnets, a fitted latency model, budgets on it."""
+
+import json
+
+import numpy as np
+import pytest
+
+from oneshot.cli import main
+from oneshot.latency import LatencyModel, measure_latency
+from oneshot.search import search
+from predictors import kendall_tau
+from predictors.synthetic import make_objective
+from supernets import cost, get_space
+
+
+@pytest.fixture(scope="module")
+def space():
+    return get_space("mbv3_tiny")
+
+
+def test_measure_latency_times_subnets_and_never_twice(space, tmp_path):
+    table = tmp_path / "lat.jsonl"
+    small, large = space.smallest(), space.largest()
+    first = measure_latency(space, [small, large], repeats=10, table=table)
+    assert set(first) == {str(small), str(large)} and all(v > 0 for v in first.values())
+    # The largest subnet does ~3x the work of the smallest; the minimum over repeats ignores other processes.
+    assert first[str(large)] > first[str(small)]
+    lines = table.read_text().count("\n")
+    again = measure_latency(space, [str(large), small], repeats=10, table=table)
+    assert again == first and table.read_text().count("\n") == lines  # served from the table, nothing re-timed
+
+
+def test_latency_model_is_exact_on_measured_subnets_and_ranks_the_rest(space):
+    """Fitted on a latency-like function of the subnet (here: set by its costs, plus a per-layer overhead)."""
+    rng = np.random.default_rng(0)
+    pool = list(dict.fromkeys(space.sample(rng) for _ in range(140)))
+
+    def fake_ms(a):
+        c = cost(a)
+        return 0.2 + c.macs / 4e6 + c.params / 2e5
+
+    train, test = pool[:60], pool[60:]
+    model = LatencyModel(space, {str(a): fake_ms(a) for a in train})
+    assert all(model(a) == pytest.approx(fake_ms(a)) for a in train)
+    est = np.array([model(a) for a in test])
+    assert np.all(est > 0)
+    assert kendall_tau([fake_ms(a) for a in test], est) > 0.8
+    assert model.quality["n"] == 60 and model.quality["median_rel_error"] < 0.1
+
+
+def test_latency_model_refuses_another_space_and_too_few_timings(space):
+    model = LatencyModel(space, {str(space.smallest()): 1.0, str(space.largest()): 3.0,
+                                 str(space.sample(np.random.default_rng(1))): 2.0,
+                                 str(space.sample(np.random.default_rng(2))): 2.5,
+                                 str(space.sample(np.random.default_rng(3))): 1.5}, folds=2)
+    with pytest.raises(ValueError, match="measured on space 'mbv3_tiny'"):
+        model(get_space("nb201_test").smallest())
+    with pytest.raises(ValueError, match="at least 5 measured subnets"):
+        LatencyModel(space, {str(space.smallest()): 1.0})
+
+
+def test_search_with_a_latency_budget_never_evaluates_a_slower_subnet(space):
+    rng = np.random.default_rng(0)
+    timed = {str(a): 0.3 + cost(a).macs / 3e6 for a in dict.fromkeys(space.sample(rng) for _ in range(40))}
+    model = LatencyModel(space, timed)
+    limit = float(np.quantile(list(timed.values()), 0.4))
+    f = make_objective(space, "additive", seed=0)
+    seen = []
+    result = search(space, lambda a: seen.append(a) or f(a), budgets={"latency": [limit]},
+                    costs={"latency": model}, n_trials=15, seed=0, storage="memory")
+    assert len(seen) == 15 and all(model(a) <= limit for a in seen)
+    best = result.best(latency=limit)
+    assert best.costs["latency"] <= limit
+
+
+def test_cli_latency_then_search_with_latency_budget(tmp_path, capsys):
+    table = tmp_path / "lat.jsonl"
+    assert main(["latency", "mbv3_test", "--num-subnets", "10", "--repeats", "5", "--out", str(table)]) == 0
+    out = capsys.readouterr().out
+    assert "latency model on 12 timed subnets" in out
+    timed = sorted(json.loads(line)["latency_ms"] for line in table.read_text().splitlines()[1:])
+    limit = timed[len(timed) // 2]
+    assert main(["search", "mbv3_test", "--objective", "synthetic:additive", "--budget", f"latency={limit}",
+                 "--latency", str(table), "--n-trials", "8", "--storage", "memory"]) == 0
+    assert "latency<=" in capsys.readouterr().out
+    # A table of another space is refused with a message naming both spaces.
+    assert main(["search", "nb201_test", "--objective", "synthetic:additive", "--budget", f"latency={limit}",
+                 "--latency", str(table), "--n-trials", "4", "--storage", "memory"]) == 2
+    assert "measured on space 'mbv3_test'" in capsys.readouterr().err
+    assert main(["search", "mbv3_test", "--objective", "synthetic:additive", "--latency", str(tmp_path / "no.jsonl"),
+                 "--storage", "memory"]) == 2
+    assert "does not exist" in capsys.readouterr().err
