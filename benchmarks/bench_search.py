@@ -25,6 +25,11 @@ global best within 100; 20 seeds, gp 5):
     gp          0.37 0.06 0.00   5/5         0.38 0.22 0.13   3/5         2.51 1.66 1.01   0/5
     predictor   0.08 0.00 0.00  20/20        0.44 0.15 0.08   8/20        2.23 1.39 0.63   3/20
 
+Predictor-sampler variants re-measured on pairwise (20 seeds; regret @25/@50/@100, hits): default 0.436 0.147
+0.081 8/20 (identical to the table: runs are reproducible); every untried subnet as a candidate
+(exhaustive_limit=20000) 0.431 0.184 0.086 7/20 at 4x the time; xi=0 0.401 0.121 0.088 9/20; xi=0.2 0.489 0.147
+0.059 7/20; ucb 0.476 0.150 0.077 6/20. None beats the default beyond seed noise, so it stays.
+
 Several budgets (flops at the 25/50/75% quantiles, tpe, 20 seeds; mean regret over budgets, budget-best hits):
 150 queries: constrained 0.050 (46/60), 0.079 (34/60), 1.082 (10/60) vs pareto 0.226 (29/60), 0.120 (27/60),
 1.217 (7/60); 60 queries: constrained 0.838, 0.369, 1.204 vs pareto 1.293, 0.474, 2.348.
