@@ -21,7 +21,7 @@ from pg_server import Unavailable, fresh_database, postgres_server
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 # A search worker: argv = storage URL, seed, n_trials, die after this many evaluations (0: never), sleep per eval (s),
-# and the wall-clock instant to start searching (workers start together however long their imports take).
+# and a barrier: (folder, number of workers) to wait at until every worker has imported everything ('' for none).
 WORKER = """
 import os, sys, time
 from oneshot.search import search
@@ -29,7 +29,12 @@ from predictors.synthetic import make_objective
 from supernets import get_space
 
 url, seed, n, die_after, pause = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-time.sleep(max(0.0, float(sys.argv[6]) - time.time()))
+if sys.argv[6]:  # start searching together, however long each process took to import torch and optuna
+    folder, n_workers = sys.argv[6].split("|")
+    open(os.path.join(folder, f"ready-{seed}"), "w").close()
+    deadline = time.time() + 300
+    while len(os.listdir(folder)) < int(n_workers) and time.time() < deadline:
+        time.sleep(0.02)
 space = get_space("nb201_test")
 f = make_objective(space, "pairwise", seed=0)
 calls = []
@@ -46,9 +51,9 @@ search(space, objective, n_trials=n, seed=seed, storage=url, study_name="shared"
 
 
 def _worker(url: str, seed: int, n: int, die_after: int = 0, pause: float = 0.0,
-            start: float = 0.0) -> subprocess.Popen:
+            barrier: str = "") -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", WORKER, url, str(seed), str(n), str(die_after), str(pause),
-                             str(start)],
+                             barrier],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -80,11 +85,11 @@ def _evaluated(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 
 @pytest.mark.parametrize("storage_url", ["sqlite", "postgresql"], indirect=True)
-def test_two_workers_share_one_study_without_losing_or_duplicating_trials(storage_url):
+def test_two_workers_share_one_study_without_losing_or_duplicating_trials(storage_url, tmp_path):
     url = storage_url
     n = 16
-    start = time.time() + 8.0  # both processes have imported torch and optuna by then
-    procs = [_worker(url, seed, n, pause=0.05, start=start) for seed in (0, 1)]
+    (tmp_path / "barrier").mkdir()
+    procs = [_worker(url, seed, n, pause=0.05, barrier=f"{tmp_path / 'barrier'}|2") for seed in (0, 1)]
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err[-2000:]
