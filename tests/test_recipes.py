@@ -37,3 +37,14 @@ def test_duplicate_keys_in_a_recipe_are_an_error(tmp_path):
     f.write_text("train:\n  epochs: 1\ntrain:\n  epochs: 2\n")
     with pytest.raises(ValueError, match="appears twice"):
         load_recipe(f)
+
+
+def test_search_sampler_defaults_to_the_measured_best_and_tpe_for_pareto():
+    from oneshot.pipeline import Run
+    from oneshot.search_samplers import list_samplers
+
+    for name in RECIPES:  # shipped recipes name a real sampler
+        assert load_recipe(name).search.sampler in list_samplers()
+    assert Run(load_recipe("digits", {"search.sampler": None})).sampler == "predictor"
+    # The predictor sampler is single-objective: a Pareto study falls back to TPE unless a sampler is named.
+    assert Run(load_recipe("digits", {"search.sampler": None, "search.strategy": "pareto"})).sampler == "tpe"
