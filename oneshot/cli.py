@@ -55,10 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         argv = ["run"]
-    if len(argv) > 1 and argv[0] in RECIPE_PHASES and argv[1].endswith((".yaml", ".yml")):
-        argv = ["run", argv[1], "--phases", argv[0], *argv[2:]]
     parser = build_parser()
-    args = parser.parse_args(argv)
+    if len(argv) > 1 and argv[0] in RECIPE_PHASES and argv[1].endswith((".yaml", ".yml")):
+        phase = argv[0]
+        args, unknown = parser.parse_known_args(["run", argv[1], "--phases", phase, *argv[2:]])
+        if unknown:
+            parser.error(f"oneshot {phase} RECIPE takes its settings from the recipe: override them with --set "
+                         f"KEY=VALUE (e.g. --set search.n_trials=30), not {' '.join(unknown)}")
+        args.command = phase
+    else:
+        args = parser.parse_args(argv)
     if getattr(args, "_missing", None):
         parser.error(f"command {args.command!r} is not available in this build ({args._missing} missing)")
     if not hasattr(args, "_run"):

@@ -153,6 +153,12 @@ def test_each_phase_runs_alone_from_the_recipe_and_matches_the_full_run(run_dir,
     assert "fine-tuned from inherited weights" in summary["what"]
 
 
+def test_phase_with_recipe_refuses_flags_and_points_to_set(capsys):
+    with pytest.raises(SystemExit):
+        main(["search", "recipes/digits.yaml", "--n-trials", "5"])
+    assert "--set search.n_trials=30" in capsys.readouterr().err
+
+
 def test_unknown_phase_is_a_clear_error(capsys):
     assert main(["run", "digits", "--phases", "train,serch"]) == 2
     assert "unknown phase(s) ['serch']" in capsys.readouterr().err
