@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     if args.search:
         data = json.loads(Path(args.search).read_text())
         for row in data.get("budgets", []):
-            entries.append({k: v for k, v in row.items() if k in ("arch", "name", "budget", "budget_key", "supernet_acc")})
+            entries.append({k: v for k, v in row.items() if k in ("arch", "name", "budget", "budget_key", "limits", "supernet_acc")})
     if not entries:
         raise ValueError("nothing to extract: give --arch, --archs or --search")
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "subnets"

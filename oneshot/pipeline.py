@@ -159,10 +159,12 @@ def phase_search(run: Run) -> str:
     from predictors import load_predictor
     from supernets import Arch
 
+    from .budget import COST_KEYS, parse_budgets
     from .search import search
 
     se, r = run.recipe.search, run.recipe
-    budgets = {k: [float(x) for x in v] for k, v in se.budgets.items()}
+    # A list of limits per cost; a single limit applies to every budget ({flops: [a, b], params: p}).
+    budgets = {k: [float(x) for x in v] if isinstance(v, (list, tuple)) else float(v) for k, v in se.budgets.items()}
     if not budgets:
         raise ValueError("the recipe's search.budgets is empty: give at least one, e.g. flops: [5.0e+6]")
     print(f"{run.sampler} sampler, {se.n_trials} subnets, budgets {budgets}, objective {se.objective}")
@@ -194,13 +196,13 @@ def phase_search(run: Run) -> str:
                         **{k: fn(Arch.from_str(run.space, x["arch"])) for k, fn in costs.items()}}
                        for x in run.evaluated()]
     chosen, lines = [], []
-    for key, limits in budgets.items():
-        for limit in limits:
-            fits = [c for c in candidates if c[key] <= limit]
-            best = max(fits, key=lambda c: (c["score"], -c["flops"]))
-            chosen.append({"name": f"{key}_{limit:.3g}", "arch": best["arch"], "budget_key": key, "budget": limit,
-                           "search_score": best["score"], "cost": best[key]})
-            lines.append(f"{key} <= {limit:.3g}: {best['arch']} (score {best['score']:.4f})")
+    for b in parse_budgets(budgets, keys=(*COST_KEYS, *costs)):  # limits on several costs pair up, as in search
+        best = max((c for c in candidates if b.admits(c)), key=lambda c: (c["score"], -c["flops"]))
+        (key, limit), limits = b.limits[0], b.as_dict()
+        chosen.append({"name": "_".join(f"{k}_{v:.3g}" for k, v in b.limits), "arch": best["arch"],
+                       "budget_key": key, "budget": limit, "limits": limits, "search_score": best["score"],
+                       "cost": best[key], "costs": {k: best[k] for k in limits}})
+        lines.append(f"{b}: {best['arch']} (score {best['score']:.4f})")
     run.write("search/chosen.json", {"chosen": chosen})
     return "\n  ".join(["best per budget:"] + lines)
 
@@ -303,7 +305,8 @@ def phase_report(run: Run) -> str:
     folder, entries = _manifest(run)
     retrained = run.read("retrain.json", "retrain")
     by_arch = {x["arch"]: x for x in retrained["records"]}
-    rows = [{"budget_key": e["budget_key"], "budget": e["budget"], "arch": e["arch"], "flops": e["flops"],
+    rows = [{"budget_key": e["budget_key"], "budget": e["budget"], "limits": e.get("limits"), "arch": e["arch"],
+             "flops": e["flops"],
              "params": e["params"], "supernet_acc": e["supernet_acc"],
              "standalone_test_acc": by_arch[e["arch"]]["standalone_test_acc"], "file": str(folder / e["file"])}
             for e in entries]

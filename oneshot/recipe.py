@@ -97,7 +97,7 @@ class PredictSection:
 class SearchSection:
     """Budgeted Bayesian search; budgets map a cost ('flops', 'macs', 'params') to a list of limits."""
 
-    budgets: dict[str, list[float]] = field(default_factory=dict)
+    budgets: dict[str, list[float] | float] = field(default_factory=dict)  # a scalar applies to every budget
     objective: str = "supernet"  # supernet | predictor
     sampler: str | None = None  # predictor | tpe | gp | nsga2 | random | rea; None: predictor (tpe for pareto)
     sampler_args: dict[str, Any] = field(default_factory=dict)  # e.g. {"population_size": 10} for rea

@@ -138,8 +138,9 @@ def write_report(out_dir: str | Path, summary: dict[str, Any]) -> Path:
                   "| budget | arch | MFLOPs | params | supernet holdout acc | standalone test acc |",
                   "|---|---|---:|---:|---:|---:|"]
         for r in rows:
+            limits = r.get("limits") or {r["budget_key"]: r["budget"]}
             lines.append(
-                f"| {_budget_text(r['budget_key'], r['budget'])} | `{r['arch']}` | {r['flops'] / 1e6:.3f} | "
+                f"| {' and '.join(_budget_text(k, v) for k, v in limits.items())} | `{r['arch']}` | {r['flops'] / 1e6:.3f} | "
                 f"{r['params']:,} | {_fmt(r.get('supernet_acc'))} | {_fmt(r.get('standalone_test_acc'))} |"
             )
         lines.append("")

@@ -182,3 +182,30 @@ def test_search_phase_with_a_latency_budget(run_dir, tmp_path, capsys):
     (chosen,) = json.loads((tmp_path / "digits" / "search" / "chosen.json").read_text())["chosen"]
     assert chosen["budget_key"] == "latency" and chosen["cost"] <= limit
     assert chosen["cost"] == pytest.approx(model(Arch.from_str(model.space, chosen["arch"])))
+
+
+def test_limits_on_two_costs_pair_up_into_one_budget(run_dir, tmp_path):
+    """`{flops: [a, b], params: p}` is two budgets, each with both limits: the chosen subnets respect both."""
+    import shutil
+
+    shutil.copytree(run_dir, tmp_path / "digits")
+    params = sorted(r["params"] for r in json.loads((run_dir / "evaluate.json").read_text())["records"])
+    limit = params[len(params) // 3]
+    recipe = _recipe_file(tmp_path / "two.yaml", tmp_path,
+                          **{"search.budgets": {"flops": [0.5e6, 1.0e6], "params": limit}})
+    assert main(["search", recipe, "--no-progress"]) == 0
+    chosen = json.loads((tmp_path / "digits" / "search" / "chosen.json").read_text())["chosen"]
+    assert [c["limits"] for c in chosen] == [{"flops": 0.5e6, "params": limit}, {"flops": 1.0e6, "params": limit}]
+    for c in chosen:
+        arch = Arch.from_str(load_subnet_space(run_dir), c["arch"])
+        assert cost(arch).flops <= c["limits"]["flops"] and cost(arch).params <= limit
+    assert main(["extract", recipe]) == 0 and main(["retrain", recipe, "--no-progress"]) == 0
+    assert main(["run", recipe, "--phases", "report", "--no-progress"]) == 0
+    report = (tmp_path / "digits" / "report" / "report.md").read_text()
+    assert f"flops ≤ 0.5M and params ≤ {limit / 1e6:.3g}M" in report
+
+
+def load_subnet_space(run_dir):
+    from oneshot.checkpoint import load_supernet
+
+    return load_supernet(run_dir / "supernet.ckpt")[0].space
