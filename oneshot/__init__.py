@@ -14,6 +14,8 @@ _LAZY = {
     "ResultTable": "oneshot.table",
     "configure_threads": "oneshot.threads",
     "search": "oneshot.search",
+    "LatencyModel": "oneshot.latency",
+    "run_pipeline": "oneshot.pipeline",
 }
 
 
