@@ -8,7 +8,14 @@
 plus the accuracy-vs-K curve from which the default K was chosen.
 
 Run: python benchmarks/bench_training.py [--checkpoint checkpoints/digits/supernet.ckpt] [--threads 2]
-(trains the digits recipe first when the checkpoint is missing).
+(trains the digits recipe first when the checkpoint is missing). `--checkpoint` may be any recipe's supernet;
+`--only c --no-curve` then times (c) and (d) alone (the K curve's K=inf pass over a CIFAR-size train split takes
+longer than 30 minutes on one CPU thread).
+
+(c) depends on the holdout size: on digits (287 holdout images) recalibration is 65-67% of evaluation time, which
+misses the target. On CIFAR-10 (the recipe's 5,000-image holdout at 32 px, mbv3_tiny trained 6 epochs on 10,000
+images from the shared JPEG tree, 10 subnets, 1 thread) it was 10.1%: 789 ms recalibration + 7,005 ms scoring per
+subnet. K=inf accuracy was not measured there.
 """
 
 from __future__ import annotations
@@ -169,6 +176,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=12, help="fair steps timed in (b)")
     ap.add_argument("--only", default="abc", help="parts to run: a, b and/or c (c includes d and the K curve)")
     ap.add_argument("--seeds", type=int, default=3, help="calibration subsets per K in the K curve")
+    ap.add_argument("--no-curve", action="store_true",
+                    help="skip the K curve and K=inf (slow on CIFAR-size splits): (c) then reports time shares only")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     global CLOCK
@@ -194,6 +203,12 @@ def main() -> None:
         return
 
     archs = sample_archs(supernet.space, args.subnets, seed=0)
+    inf = None if args.no_curve else print_k_curve(supernet, dm, archs, args)
+    bench_c(supernet, dm, archs, inf, args.threads)
+
+
+def print_k_curve(supernet, dm, archs, args) -> np.ndarray:
+    """The accuracy-vs-K table; returns the K=inf accuracies per subnet."""
     ks = [1, 2, 4, 8]
     curve = k_curve(supernet, dm, archs, ks, DEFAULT_CALIB_BATCH_SIZE, args.seeds)
     inf = curve["inf"][0]
@@ -210,7 +225,12 @@ def main() -> None:
         print(f"  {k!s:>3}  {n_img:6d}  {100 * acc.mean():7.2f}%  {100 * np.abs(acc - inf).mean():12.2f} pts  "
               f"{tau:10.3f}  {1e3 * float(curve[(k, 's')]):10.0f}")
 
-    # (c): the share as `evaluate` spends it, timed per phase on the same subnets and cached data
+    return inf
+
+
+def bench_c(supernet, dm, archs, inf, threads: int) -> None:
+    """(c) the share as `evaluate` spends it, timed per phase on the same subnets and cached data; (d) throughput."""
+    supernet.to(memory_format=torch.channels_last)
     holdout = HoldoutSet(dm, 128, memory_format=torch.channels_last)
     cset = CalibrationSet(dm.train_set, DEFAULT_CALIB_BATCHES, DEFAULT_CALIB_BATCH_SIZE).to("cpu", torch.channels_last)
     t_calib = t_score = 0.0
@@ -226,8 +246,11 @@ def main() -> None:
     print(f"\n(c) default K={DEFAULT_CALIB_BATCHES} x {DEFAULT_CALIB_BATCH_SIZE}: BN recalibration "
           f"{1e3 * t_calib / len(archs):.0f} ms + holdout scoring {1e3 * t_score / len(archs):.0f} ms per subnet: "
           f"recalibration is {100 * t_calib / (t_calib + t_score):.1f}% (target <= 15%)")
-    print(f"    mean holdout accuracy {100 * acc.mean():.2f}% vs {100 * inf.mean():.2f}% at K=inf: "
-          f"{100 * (acc.mean() - inf.mean()):+.2f} points (target within 0.2)")
+    if inf is not None:
+        print(f"    mean holdout accuracy {100 * acc.mean():.2f}% vs {100 * inf.mean():.2f}% at K=inf: "
+              f"{100 * (acc.mean() - inf.mean()):+.2f} points (target within 0.2)")
+    print(f"    holdout {len(dm.holdout_set)} images, calibration {DEFAULT_CALIB_BATCHES * DEFAULT_CALIB_BATCH_SIZE} "
+          f"images, {len(archs)} subnets, mean holdout accuracy {100 * acc.mean():.2f}%")
     # (d): the public function end to end, as wall time (what a user waits)
     t = time.perf_counter()
     c0 = clock()
@@ -236,7 +259,7 @@ def main() -> None:
     wall, cpu = time.perf_counter() - t, clock() - c0
     print(f"(d) evaluate(): {len(records) / wall * 60:.0f} subnets per minute of wall time "
           f"({len(records) / cpu * 60:.0f} per minute of {'CPU' if CLOCK is not time.perf_counter else 'wall'} time), "
-          f"holdout {records[0]['holdout_size']} images, {args.threads} thread(s)")
+          f"holdout {records[0]['holdout_size']} images, {threads} thread(s)")
 
 if __name__ == "__main__":
     main()
