@@ -48,6 +48,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 import optuna
 from optuna.storages import BaseStorage
+from tqdm.auto import tqdm
 from optuna.trial import TrialState
 
 from supernets.space import Arch, SearchSpace
@@ -91,6 +92,7 @@ def search(
     n_startup: int = 10,
     max_rejects: int = 20,
     evaluate_args: Mapping[str, Any] | None = None,
+    progress: bool = False,
 ) -> SearchResult:
     """Search `space_or_checkpoint` for the best subnets within `budgets`; returns a `SearchResult`.
 
@@ -120,6 +122,8 @@ def search(
         n_startup: random subnets evaluated before the sampler models anything.
         max_rejects: rejected proposals (over budget or already evaluated) in a row before a random new subnet
             is forced.
+        evaluate_args: passed to `oneshot.evaluate` by the `"supernet"` objective (data, calibration settings).
+        progress: a progress bar per study (subnets evaluated by every worker, best score so far).
     """
     if n_trials < 1:
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
@@ -163,7 +167,9 @@ def search(
                 _warm_start(study, space, budget, cache, cost_model, seed)
             loop = _StudyLoop(study, space, fn, budget, objectives, cost_model, cache, target, n_startup,
                               max_rejects, seed, np.random.default_rng(seeds[2 * i + 1]))
-            loop.run()
+            with tqdm(total=target, desc=f"search {budget}", unit="subnet", disable=not progress,
+                      dynamic_ncols=True) as bar:
+                loop.run(bar)
     result = collect(space, studies, budget_list, settings)
     if storage is None or run_dir is not None:
         result.save(Path(run_dir) / "search.json")  # type: ignore[arg-type]
@@ -433,7 +439,7 @@ class _StudyLoop:
         self._scan_from = 0
         self.n_evaluated = 0  # subnets evaluated in this study, by any worker
         self.n_known = 0  # feasible subnets with a score in this study (evaluated or warm start)
-        self.worst = math.inf
+        self.worst, self.best = math.inf, -math.inf
 
     def sync(self) -> tuple[int, set[Arch]]:
         """Read newly finished trials of any worker into the cache; returns (trials in flight, their subnets)."""
@@ -456,6 +462,7 @@ class _StudyLoop:
                 if status in ("evaluated", "cached") and t.state == TrialState.COMPLETE:
                     self.n_known += 1
                     self.worst = min(self.worst, float(info["score"]))
+                    self.best = max(self.best, float(info["score"]))
                     self.cache.setdefault(Arch.from_str(self.space, info["arch"]), float(info["score"]))
         return n_in_flight, in_flight
 
@@ -518,12 +525,17 @@ class _StudyLoop:
     def feasible(self, arch: Arch) -> bool:
         return self.budget.admits(self.costs(arch))
 
-    def run(self) -> int:
-        """Evaluate until the target; returns how many subnets this process evaluated."""
+    def run(self, bar: Any = None) -> int:
+        """Evaluate until the target, updating the progress `bar`; returns how many subnets this process evaluated."""
         done_here, rejects = 0, 0
         self.close_orphans()
         while True:
             n_in_flight, in_flight = self.sync()
+            if bar is not None and bar.n != min(self.n_evaluated, self.target):  # counts every worker's subnets
+                bar.n = min(self.n_evaluated, self.target)
+                if math.isfinite(self.best):
+                    bar.set_postfix(best=f"{self.best:.4g}", refresh=False)
+                bar.refresh()
             if self.n_evaluated >= self.target:
                 break
             if self.n_known + n_in_flight < self.n_startup or rejects >= self.max_rejects:
@@ -651,6 +663,7 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--storage", default=None, help="Optuna storage URL; default SQLite in the run folder")
     parser.add_argument("--study-name", default=None)
     parser.add_argument("--run-dir", default=None, help="folder for study.db and search.json")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--latency", default=None, metavar="TABLE",
                         help="latency table from `oneshot latency`: lets --budget name latency=MS")
 
@@ -668,7 +681,7 @@ def run(args: Any) -> int:
         costs["latency"] = LatencyModel.from_table(args.latency)
         print(costs["latency"].summary())
     result = search(args.target, objective=objective, budgets=parse_budget_text(args.budget) or None,
-                    costs=costs or None, sampler=args.sampler, n_trials=args.n_trials, seed=args.seed, storage=args.storage,
+                    costs=costs or None, progress=not args.no_progress, sampler=args.sampler, n_trials=args.n_trials, seed=args.seed, storage=args.storage,
                     study_name=args.study_name, strategy=args.strategy, run_dir=args.run_dir)
     print(result.summary())
     front = result.pareto()

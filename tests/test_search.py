@@ -223,9 +223,11 @@ def test_cli_search(tmp_path, capsys, nb201):
     limit = _quantile_flops(nb201, 0.5)
     rc = main(["search", "nb201_test", "--objective", "synthetic:additive", "--budget", f"flops={limit:.0f},1e9",
                "--n-trials", "12", "--storage", f"sqlite:///{tmp_path}/s.db", "--study-name", "cli"])
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert rc == 0
     assert f"flops<={float(f'{limit:.0f}'):g}" in out and "pareto front" in out
+    assert "search flops<=1e+09" in captured.err and "6/6" in captured.err  # a progress bar per budget's study
     rc = main(["search", "nb201_test", "--objective", "synthetic:additive", "--sampler", "nope",
                "--storage", f"sqlite:///{tmp_path}/s.db"])
     assert rc == 2 and "allowed: ['tpe'" in capsys.readouterr().err
