@@ -50,12 +50,7 @@ class Run:
         return json.loads(self.path(name, made_by).read_text())
 
     def write(self, name: str, obj: Any) -> Path:
-        from supernets.extract import atomic_write_bytes
-
-        p = self.dir / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(p, json.dumps(obj, indent=2, default=float).encode())
-        return p
+        return _write_json(self.dir / name, obj)
 
     @cached_property
     def loaded(self) -> tuple[Any, dict[str, Any]]:
@@ -76,6 +71,15 @@ class Run:
         dm = datamodule_from_info(self.loaded[1]["data"])
         dm.setup()
         return dm
+
+    @cached_property
+    def calibration(self) -> Any:
+        """The evaluate settings' calibration batches, drawn once per process (fine-tuning extracts with them)."""
+        from .bn import CalibrationSet
+
+        ev = self.recipe.evaluate
+        return CalibrationSet.from_datamodule(self.data, ev.calib_batches, ev.calib_batch_size, ev.seed,
+                                              device=next(self.loaded[0].parameters()).device)
 
     @property
     def eval_kwargs(self) -> dict[str, Any]:
@@ -163,8 +167,9 @@ def phase_search(run: Run) -> str:
     from .search import search
 
     se, r = run.recipe.search, run.recipe
-    # A list of limits per cost; a single limit applies to every budget ({flops: [a, b], params: p}).
-    budgets = {k: [float(x) for x in v] if isinstance(v, (list, tuple)) else float(v) for k, v in se.budgets.items()}
+    # A list of limits per cost; a single limit applies to every budget ({flops: [a, b], params: p}): parse_budgets
+    # reads either form, here for the choice per budget and inside search for the studies.
+    budgets = dict(se.budgets)
     if not budgets:
         raise ValueError("the recipe's search.budgets is empty: give at least one, e.g. flops: [5.0e+6]")
     print(f"{run.sampler} sampler, {se.n_trials} subnets, budgets {budgets}, objective {se.objective}")
@@ -278,13 +283,10 @@ def _inherited(run: Run, arch: Any) -> Any:
     """A standalone module of `arch` with inherited weights and recalibrated BN (for fine-tuning)."""
     from supernets import extract
 
-    from .bn import CalibrationSet, recalibrate_bn
+    from .bn import recalibrate_bn
 
-    ev, supernet = run.recipe.evaluate, run.loaded[0]
-    calib = CalibrationSet.from_datamodule(run.data, ev.calib_batches, ev.calib_batch_size, ev.seed,
-                                           device=next(supernet.parameters()).device)
-    recalibrate_bn(supernet, calib, arch)
-    return extract(supernet, arch)
+    recalibrate_bn(run.loaded[0], run.calibration, arch)
+    return extract(run.loaded[0], arch)
 
 
 def phase_report(run: Run) -> str:
@@ -322,7 +324,7 @@ def phase_report(run: Run) -> str:
         "provenance": (f"seed {r.seed}, code {code_version()}, torch {torch.__version__}, "
                        f"{configure_threads(r.train.threads)} CPU thread(s), checkpoint `{run.ckpt}`, recipe saved "
                        "as `recipe.json`."),
-        "phases": {k: v for k, v in _phase_seconds(run).items() if k != "report"},
+        "phases": {k: v for k, v in _phase_seconds(run.dir).items() if k != "report"},
         "budgets": rows,
         "rank": retrained["rank"],
         "predictors": pred["metrics"],
@@ -343,18 +345,23 @@ def _manifest(run: Run) -> tuple[Path, list[dict[str, Any]]]:
     return read_manifest(run.path("subnets", "extract"))
 
 
-def _phase_seconds(run: Run) -> dict[str, float]:
-    p = run.dir / "phases.json"
+def _write_json(path: Path, obj: Any) -> Path:
+    """Write a run-folder JSON file atomically (a crash leaves the old file or the new one, never half)."""
+    from supernets.extract import atomic_write_bytes
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, json.dumps(obj, indent=2, default=float).encode())
+    return path
+
+
+def _phase_seconds(run_dir: Path) -> dict[str, float]:
+    p = run_dir / "phases.json"
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
 def record_phase(run_dir: Path, name: str, seconds: float) -> None:
     """Keep a phase's wall-clock seconds in `<run_dir>/phases.json`, where the report reads compute per phase."""
-    from supernets.extract import atomic_write_bytes
-
-    p = run_dir / "phases.json"
-    old = json.loads(p.read_text()) if p.is_file() else {}
-    atomic_write_bytes(p, json.dumps({**old, name: seconds}, indent=2).encode())
+    _write_json(run_dir / "phases.json", {**_phase_seconds(run_dir), name: seconds})
 
 
 PHASE_FUNCTIONS: dict[str, Callable[[Run], str]] = {

@@ -188,6 +188,8 @@ def test_limits_on_two_costs_pair_up_into_one_budget(run_dir, tmp_path):
     """`{flops: [a, b], params: p}` is two budgets, each with both limits: the chosen subnets respect both."""
     import shutil
 
+    from oneshot.checkpoint import load_supernet
+
     shutil.copytree(run_dir, tmp_path / "digits")
     params = sorted(r["params"] for r in json.loads((run_dir / "evaluate.json").read_text())["records"])
     limit = params[len(params) // 3]
@@ -196,16 +198,11 @@ def test_limits_on_two_costs_pair_up_into_one_budget(run_dir, tmp_path):
     assert main(["search", recipe, "--no-progress"]) == 0
     chosen = json.loads((tmp_path / "digits" / "search" / "chosen.json").read_text())["chosen"]
     assert [c["limits"] for c in chosen] == [{"flops": 0.5e6, "params": limit}, {"flops": 1.0e6, "params": limit}]
+    space = load_supernet(run_dir / "supernet.ckpt")[0].space
     for c in chosen:
-        arch = Arch.from_str(load_subnet_space(run_dir), c["arch"])
+        arch = Arch.from_str(space, c["arch"])
         assert cost(arch).flops <= c["limits"]["flops"] and cost(arch).params <= limit
     assert main(["extract", recipe]) == 0 and main(["retrain", recipe, "--no-progress"]) == 0
     assert main(["run", recipe, "--phases", "report", "--no-progress"]) == 0
     report = (tmp_path / "digits" / "report" / "report.md").read_text()
     assert f"flops ≤ 0.5M and params ≤ {limit / 1e6:.3g}M" in report
-
-
-def load_subnet_space(run_dir):
-    from oneshot.checkpoint import load_supernet
-
-    return load_supernet(run_dir / "supernet.ckpt")[0].space
