@@ -128,7 +128,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     everything = {}
     if args.table:
-        from oneshot.predict_cli import read_scores
+        from oneshot.table import read_scores
 
         space, strs, y = read_scores(args.table, args.target)
         archs = [Arch.from_str(space, s) for s in strs]

@@ -58,8 +58,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 
-from oneshot.search import search  # noqa: E402
-from oneshot.search_space import suggest_arch  # noqa: E402
+from oneshot.study.search import search  # noqa: E402
+from oneshot.study.space import suggest_arch  # noqa: E402
 from predictors.synthetic import make_objective  # noqa: E402
 from supernets import cost, get_space  # noqa: E402
 

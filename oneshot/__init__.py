@@ -1,4 +1,17 @@
-"""oneshot: train a weight-sharing supernet once, score, predict, search, extract and retrain its subnets."""
+"""oneshot: train a weight-sharing supernet once, score, predict, search, extract and retrain its subnets.
+
+The engine is a folder per stage, in the order data flows through a run; each imports only the stages above it
+in this list (and `supernets`, `predictors`), never one below:
+
+    recipe.py, table.py, threads.py, version.py   config, result tables, CPU threads, code version
+    data/       DataModules with train / holdout / test splits
+    train/      path samplers, the supernet LightningModule, optimizer factories, checkpoint I/O, train(recipe)
+    score/      BN recalibration, evaluation, latency, the objectives search maximizes
+    study/      Optuna search: space mapping, budgets, search samplers, storage, the loop, results
+    deploy/     extraction of standalone subnets, retraining
+    pipeline/   the run folder, the phases of `oneshot run`, the report
+    cli/        the `oneshot` command: argument definitions, the engine imported when a command runs
+"""
 
 from __future__ import annotations
 
@@ -13,8 +26,8 @@ _LAZY = {
     "Recipe": "oneshot.recipe",
     "ResultTable": "oneshot.table",
     "configure_threads": "oneshot.threads",
-    "search": "oneshot.search",
-    "LatencyModel": "oneshot.latency",
+    "search": "oneshot.study.search",
+    "LatencyModel": "oneshot.score.latency",
     "run_pipeline": "oneshot.pipeline",
 }
 

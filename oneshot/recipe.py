@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
 __all__ = [
     "Recipe", "SupernetSection", "DataSection", "TrainSection", "EvaluateSection", "PredictSection",
-    "SearchSection", "RetrainSection", "load_recipe", "resolve_recipe_path", "RECIPES_DIR",
+    "SearchSection", "RetrainSection", "load_recipe", "resolve_recipe_path", "parse_overrides", "RECIPES_DIR",
 ]
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
@@ -214,3 +214,14 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         node[leaf] = value
     data.setdefault("name", p.stem)
     return Recipe.from_dict(data)
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """`["train.epochs=2", "data.path=/x"]` -> `{"train.epochs": 2, "data.path": "/x"}` (values parsed as YAML)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE (e.g. train.epochs=2), got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out

@@ -12,9 +12,11 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
+
 from supernets import Arch, SearchSpace, space_from_dict, space_to_dict
 
-__all__ = ["ResultTable", "read_table"]
+__all__ = ["ResultTable", "read_table", "read_scores"]
 
 TABLE_FORMAT = "oneshot-results"
 
@@ -119,3 +121,19 @@ def read_table(path: str | os.PathLike) -> tuple[SearchSpace, list[dict[str, Any
     for r in records:
         latest[r["key"]] = r
     return space, list(latest.values())
+
+
+def read_scores(path: str | Path, target: str = "holdout_acc") -> tuple[Any, list[str], np.ndarray]:
+    """(space, arch strings, scores) of the records of a result table that have a numeric `target`."""
+    space, records = read_table(path)
+    if not records:
+        raise ValueError(f"result table {str(path)!r} has no records")
+    rows = [r for r in records if target in r]
+    if not rows:
+        numeric = sorted({k for r in records for k, v in r.items() if isinstance(v, (int, float)) and k != "key"})
+        raise ValueError(f"no record of {str(path)!r} has the field {target!r}; numeric fields: {numeric}")
+    try:
+        scores = np.array([float(r[target]) for r in rows])
+    except (TypeError, ValueError):
+        raise ValueError(f"field {target!r} of {str(path)!r} is not numeric in every record") from None
+    return space, [r["arch"] for r in rows], scores

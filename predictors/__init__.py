@@ -19,6 +19,7 @@ from .metrics import (
     kendall_tau,
     learning_curve,
     precision_at_k,
+    rank_agreement,
     rmse,
     score_predictions,
     spearman,
@@ -30,6 +31,6 @@ from .xgb import XGBPredictor
 __all__ = [
     "AutoPredictor", "CVResult", "Encoding", "GPPredictor", "NotFittedError", "Predictor", "XGBPredictor", "coverage",
     "create_predictor", "cross_validate", "fit_predictors", "get_encoding", "kendall_tau", "learning_curve", "list_encodings",
-    "list_predictors", "load_predictor", "make_objective", "precision_at_k", "register_encoding",
+    "list_predictors", "load_predictor", "make_objective", "precision_at_k", "rank_agreement", "register_encoding",
     "register_predictor", "rmse", "score_predictions", "spearman", "std_error_spearman",
 ]

@@ -12,14 +12,16 @@ Predictors are found by name: `create_predictor("xgb", space)`, `list_predictors
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
 
+from supernets._registry import Registry
+from supernets.files import atomic_write_bytes
 from supernets.space import Arch, SearchSpace
 
 from .encodings import Encoding, get_encoding
@@ -231,17 +233,9 @@ class Predictor:
             "space": space_to_dict(self.space), "fingerprint": self.space.fingerprint,
             "params": self.get_params(), "state": self._state(),
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)  # readers see the old file or the new one, never half of one
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        buf = io.BytesIO()
+        pickle.dump(payload, buf, protocol=pickle.HIGHEST_PROTOCOL)
+        atomic_write_bytes(path, buf.getvalue())  # readers see the old file or the new one, never half of one
         return path
 
     @classmethod
@@ -267,9 +261,9 @@ class Predictor:
         space = space_from_dict(payload["space"])
         if space.fingerprint != payload["fingerprint"]:
             raise ValueError(f"{str(path)!r} records a space that this version of oneshot builds differently")
-        kind = _PREDICTORS.get(payload["predictor"])
-        if kind is None:
+        if payload["predictor"] not in _PREDICTORS:
             raise ValueError(f"{str(path)!r} holds an unknown predictor {payload['predictor']!r}; known: {list_predictors()}")
+        kind = _PREDICTORS.get(payload["predictor"])
         if cls is not Predictor and not issubclass(kind, cls):
             raise ValueError(f"{str(path)!r} holds a {kind.__name__}, not a {cls.__name__}")
         pred = kind(space, **payload["params"])
@@ -281,31 +275,24 @@ class Predictor:
         return f"{type(self).__name__}({self.space.name}, encoding={self.encoding.name!r}, seed={self.seed}, {state})"
 
 
-_PREDICTORS: dict[str, type[Predictor]] = {}
+_PREDICTORS: Registry[type[Predictor]] = Registry("predictor")
 
 
 def register_predictor(cls: type[Predictor]) -> type[Predictor]:
     """Class decorator: make a predictor available by its `name` to `create_predictor` and `load_predictor`."""
     if not cls.name:
         raise ValueError(f"predictor class {cls.__name__} needs a name")
-    if cls.name in _PREDICTORS:
-        raise ValueError(f"predictor {cls.name!r} is already registered")
-    _PREDICTORS[cls.name] = cls
-    return cls
+    return _PREDICTORS.register(cls)
 
 
 def list_predictors() -> list[str]:
     """Registered predictor names."""
-    return sorted(_PREDICTORS)
+    return _PREDICTORS.list()
 
 
 def create_predictor(name: str, space: SearchSpace, **kwargs: Any) -> Predictor:
     """A new unfitted predictor, e.g. `create_predictor("gp", space, seed=1)`."""
-    try:
-        cls = _PREDICTORS[name]
-    except KeyError:
-        raise ValueError(f"unknown predictor {name!r}; registered: {list_predictors()}") from None
-    return cls(space, **kwargs)
+    return _PREDICTORS.create(name, space, **kwargs)
 
 
 def load_predictor(path: str | os.PathLike) -> Predictor:

@@ -25,6 +25,7 @@ from typing import Callable, ClassVar, Iterable, Sequence
 
 import numpy as np
 
+from supernets._registry import Registry
 from supernets.space import Arch, SearchSpace
 
 __all__ = [
@@ -74,17 +75,14 @@ class Encoding:
         return f"{type(self).__name__}({self.space.name}, dim={self.dim})"
 
 
-_ENCODINGS: dict[str, type[Encoding]] = {}
+_ENCODINGS: Registry[type[Encoding]] = Registry("encoding")
 
 
 def register_encoding(cls: type[Encoding]) -> type[Encoding]:
     """Class decorator: make an encoding available by its `name` to `get_encoding`."""
     if not cls.name or "+" in cls.name:
         raise ValueError(f"encoding class {cls.__name__} needs a name without '+'")
-    if cls.name in _ENCODINGS:
-        raise ValueError(f"encoding {cls.name!r} is already registered")
-    _ENCODINGS[cls.name] = cls
-    return cls
+    return _ENCODINGS.register(cls)
 
 
 def list_encodings(space: SearchSpace | None = None) -> list[str]:
@@ -99,12 +97,12 @@ def get_encoding(name: str, space: SearchSpace) -> Encoding:
     if unknown or not parts:
         raise ValueError(f"unknown encoding(s) {unknown or [name]}; registered: {list_encodings()}")
     for p in parts:
-        if not _ENCODINGS[p].supports(space):
+        if not _ENCODINGS.get(p).supports(space):
             raise ValueError(
                 f"encoding {p!r} does not apply to space {space.name!r} (family {space.family!r}); "
                 f"usable here: {list_encodings(space)}"
             )
-    encs = [_ENCODINGS[p](space) for p in parts]
+    encs = [_ENCODINGS.create(p, space) for p in parts]
     return encs[0] if len(encs) == 1 else ConcatEncoding(space, encs)
 
 

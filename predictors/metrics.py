@@ -19,7 +19,7 @@ from supernets.space import Arch
 from .base import Predictor, as_archs, check_scores
 
 __all__ = [
-    "kendall_tau", "spearman", "rmse", "precision_at_k", "std_error_spearman", "coverage", "score_predictions",
+    "kendall_tau", "spearman", "rank_agreement", "rmse", "precision_at_k", "std_error_spearman", "coverage", "score_predictions",
     "CVResult", "cross_validate", "learning_curve", "METRICS",
 ]
 
@@ -47,6 +47,17 @@ def kendall_tau(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
 def spearman(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
     """Spearman rank correlation between true and predicted scores (NaN when either is constant)."""
     return _corr(stats.spearmanr, *_pair(y_true, y_pred))
+
+
+def rank_agreement(y_true: Sequence[float], y_pred: Sequence[float]) -> dict[str, float]:
+    """Kendall tau (with its p-value), Spearman and the count: how well one scoring ranks subnets like another
+    (e.g. supernet accuracy vs standalone training); the rank correlation the whole project reports."""
+    a, b = _pair(y_true, y_pred)
+    tau, p = (float("nan"),) * 2
+    if a.size >= 2 and np.ptp(a) > 0 and np.ptp(b) > 0:
+        res = stats.kendalltau(a, b)
+        tau, p = float(res[0]), float(res[1])
+    return {"kendall_tau": tau, "kendall_p": p, "spearman": spearman(a, b), "n": int(a.size)}
 
 
 def rmse(y_true: Sequence[float], y_pred: Sequence[float]) -> float:

@@ -1,8 +1,10 @@
 """Search spaces, subnets and weight-sharing supernets, with exact extraction of standalone subnets."""
 
+from ._registry import Registry
 from .base import Cost, FamilyConfig, Supernet
 from .cost import cost, count_cost
 from .extract import extract, load_subnet, save_subnet
+from .files import atomic_write_bytes
 from .mbv3 import MBV3Config, MBV3Supernet, StageSpec
 from .nb201 import NB201Config, NB201Supernet
 from .registry import (
@@ -11,6 +13,7 @@ from .registry import (
     get_config,
     get_space,
     list_supernets,
+    register_family,
     register_supernet,
     space_from_dict,
     space_to_dict,
@@ -19,7 +22,7 @@ from .space import Arch, Choice, Decision, SearchSpace
 
 __all__ = [
     "Arch", "Choice", "Cost", "Decision", "FamilyConfig", "MBV3Config", "MBV3Supernet", "NB201Config",
-    "NB201Supernet", "SearchSpace", "StageSpec", "Supernet", "config_from_dict", "cost", "count_cost",
+    "NB201Supernet", "Registry", "SearchSpace", "StageSpec", "Supernet", "atomic_write_bytes", "config_from_dict", "cost", "count_cost",
     "create_supernet", "extract", "get_config", "get_space", "list_supernets", "load_subnet",
-    "register_supernet", "save_subnet", "space_from_dict", "space_to_dict",
+    "register_family", "register_supernet", "save_subnet", "space_from_dict", "space_to_dict",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import torch
 from torch import nn
 
 from .base import Supernet, crop_to
+from .files import atomic_write_bytes  # re-exported: other modules import it from here
 from .registry import config_from_dict, space_from_dict, space_to_dict
 from .space import Arch
 
@@ -35,25 +35,6 @@ def extract(supernet: Supernet, arch: Arch) -> nn.Module:
     sub.load_state_dict(state)
     ref = next(supernet.parameters())
     return sub.to(device=ref.device, dtype=ref.dtype).eval()
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write a file so that readers see either the old or the new content, never a torn one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions a plain open() would
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_torch_file(path: str | os.PathLike, what: str, map_location: Any = "cpu") -> Any:

@@ -2,42 +2,45 @@
 
 from __future__ import annotations
 
-import fnmatch
 from typing import Any, Callable
 
+from ._registry import Registry
 from .base import FamilyConfig, Supernet
 from .mbv3 import MBV3Config, StageSpec
 from .nb201 import NB201Config
 from .space import SearchSpace
 
 __all__ = [
-    "register_supernet", "list_supernets", "get_config", "get_space", "create_supernet",
+    "register_supernet", "register_family", "list_supernets", "get_config", "get_space", "create_supernet",
     "config_from_dict", "space_from_dict", "space_to_dict",
 ]
 
-_VARIANTS: dict[str, Callable[[], FamilyConfig]] = {}
-_FAMILIES: dict[str, type[FamilyConfig]] = {"mbv3": MBV3Config, "nb201": NB201Config}
+_VARIANTS: Registry[Callable[[], FamilyConfig]] = Registry("supernet", key=lambda fn: fn.__name__)
+_FAMILIES: Registry[type[FamilyConfig]] = Registry("supernet family")
 
 
 def register_supernet(fn: Callable[[], FamilyConfig]) -> Callable[[], FamilyConfig]:
     """Register a variant under its function's name; the function returns the variant's default config."""
-    if fn.__name__ in _VARIANTS:
-        raise ValueError(f"supernet {fn.__name__!r} is already registered")
-    _VARIANTS[fn.__name__] = fn
-    return fn
+    return _VARIANTS.register(fn)
+
+
+def register_family(name: str, config_cls: type[FamilyConfig]) -> type[FamilyConfig]:
+    """Make a family's config class rebuildable from files by its family name (`config_from_dict`)."""
+    return _FAMILIES.register(config_cls, name=name)
+
+
+register_family("mbv3", MBV3Config)
+register_family("nb201", NB201Config)
 
 
 def list_supernets(pattern: str = "*") -> list[str]:
     """Registered variant names matching a shell-style pattern, sorted."""
-    return sorted(n for n in _VARIANTS if fnmatch.fnmatch(n, pattern))
+    return _VARIANTS.list(pattern)
 
 
 def get_config(name: str, **overrides: Any) -> FamilyConfig:
     """The variant's config with some fields replaced (e.g. `num_classes=10`, `image_size=16`)."""
-    try:
-        cfg = _VARIANTS[name]()
-    except KeyError:
-        raise ValueError(f"unknown supernet {name!r}; registered: {list_supernets()}") from None
+    cfg = _VARIANTS.get(name)()
     return cfg.replace(**overrides) if overrides else cfg
 
 
@@ -53,11 +56,7 @@ def create_supernet(name: str, **overrides: Any) -> Supernet:
 
 def config_from_dict(family: str, data: dict[str, Any]) -> FamilyConfig:
     """Rebuild a family config saved with a checkpoint or subnet file."""
-    try:
-        cls = _FAMILIES[family]
-    except KeyError:
-        raise ValueError(f"unknown supernet family {family!r}; known: {sorted(_FAMILIES)}") from None
-    return cls.from_dict(data)
+    return _FAMILIES.get(family).from_dict(data)
 
 
 def space_to_dict(space: SearchSpace) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from oneshot.bn import CalibrationSet, recalibrate_bn
+from oneshot.score.bn import CalibrationSet, recalibrate_bn
 from oneshot.data import create_datamodule
 from supernets import create_supernet, extract
 

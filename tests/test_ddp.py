@@ -9,14 +9,18 @@ from pathlib import Path
 
 import torch
 
-from oneshot.checkpoint import load_supernet
-from oneshot.samplers import create_sampler
+from oneshot.train.checkpoint import load_supernet
+from oneshot.train.path_samplers import create_path_sampler as create_sampler
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
 def test_ddp_ranks_train_same_paths_and_stay_identical(tmp_path: Path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    # The worker runs as a script (sys.path[0] = tests/): put this tree first so it trains this checkout's code,
+    # not whatever `oneshot` is installed.
+    root = str(WORKER.parent.parent)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore",
+           "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
     proc = subprocess.run([sys.executable, str(WORKER), str(tmp_path)], env=env, capture_output=True, text=True,
                           timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]

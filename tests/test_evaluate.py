@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from oneshot.bn import CalibrationSet, recalibrate_bn
-from oneshot.checkpoint import load_supernet
+from oneshot.score.bn import CalibrationSet, recalibrate_bn
+from oneshot.train.checkpoint import load_supernet
 from oneshot.cli import main
 from oneshot.data import datamodule_from_info
-from oneshot.evaluate import TABLE_NAME, evaluate, read_archs, sample_archs
+from oneshot.score.evaluate import TABLE_NAME, evaluate, read_archs, sample_archs
 from oneshot.recipe import Recipe
-from oneshot.training import train
+from oneshot.train.trainer import train
 from supernets import Arch, cost, create_supernet, extract
 
 torch.set_num_threads(1)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from oneshot.cli import main
-from oneshot.latency import LatencyModel, measure_latency
-from oneshot.search import search
+from oneshot.score.latency import LatencyModel, measure_latency
+from oneshot.study.search import search
 from predictors import kendall_tau
 from predictors.synthetic import make_objective
 from supernets import cost, get_space

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from oneshot.cli import main
-from oneshot.export import export_subnets, read_manifest
+from oneshot.deploy.extract import extract_subnets as export_subnets
+from oneshot.deploy.extract import read_manifest
 from oneshot.recipe import load_recipe
-from oneshot.retrain import rank_agreement
+from oneshot.deploy.retrain import rank_agreement
 from supernets import Arch, cost, load_subnet
 
 TINY = {
@@ -75,8 +76,8 @@ def test_rerun_resumes_without_redoing_work(run_dir):
 
 
 def test_export_recalibrates_bn_so_files_equal_the_supernet_path(run_dir, tmp_path):
-    from oneshot.bn import CalibrationSet, recalibrate_bn
-    from oneshot.checkpoint import load_supernet
+    from oneshot.score.bn import CalibrationSet, recalibrate_bn
+    from oneshot.train.checkpoint import load_supernet
     from oneshot.data import datamodule_from_info
 
     ckpt = run_dir / "supernet.ckpt"
@@ -168,7 +169,7 @@ def test_search_phase_with_a_latency_budget(run_dir, tmp_path, capsys):
     """A recipe budget on latency: the search phase times subnets, fits the latency model, and respects it."""
     import shutil
 
-    from oneshot.latency import LatencyModel
+    from oneshot.score.latency import LatencyModel
 
     shutil.copytree(run_dir, tmp_path / "digits")
     lat = {"num_subnets": 10, "repeats": 5}
@@ -188,7 +189,7 @@ def test_limits_on_two_costs_pair_up_into_one_budget(run_dir, tmp_path):
     """`{flops: [a, b], params: p}` is two budgets, each with both limits: the chosen subnets respect both."""
     import shutil
 
-    from oneshot.checkpoint import load_supernet
+    from oneshot.train.checkpoint import load_supernet
 
     shutil.copytree(run_dir, tmp_path / "digits")
     params = sorted(r["params"] for r in json.loads((run_dir / "evaluate.json").read_text())["records"])

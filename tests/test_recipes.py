@@ -41,7 +41,7 @@ def test_duplicate_keys_in_a_recipe_are_an_error(tmp_path):
 
 def test_search_sampler_defaults_to_the_measured_best_and_tpe_for_pareto():
     from oneshot.pipeline import Run
-    from oneshot.search_samplers import list_samplers
+    from oneshot.study.search_samplers import list_search_samplers as list_samplers
 
     for name in RECIPES:  # shipped recipes name a real sampler
         assert load_recipe(name).search.sampler in list_samplers()

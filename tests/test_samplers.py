@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from oneshot.samplers import (
-    FairSampler, PathSampler, activation_counts, create_sampler, list_samplers, sampler_from_state,
-)
+from oneshot.train.path_samplers import FairSampler, PathSampler, activation_counts
+from oneshot.train.path_samplers import create_path_sampler as create_sampler
+from oneshot.train.path_samplers import list_path_samplers as list_samplers
+from oneshot.train.path_samplers import path_sampler_from_state as sampler_from_state
 from supernets import Decision, SearchSpace, get_space
 
 SPACES = ["mbv3_test", "mbv3_tiny", "nb201_test"]

@@ -9,10 +9,10 @@ import optuna
 import pytest
 
 from oneshot import search as search_from_package
-from oneshot.budget import Budget, CostModel, parse_budget_text, parse_budgets
+from oneshot.study.budget import Budget, CostModel, parse_budget_text, parse_budgets
 from oneshot.cli import main
-from oneshot.search import search
-from oneshot.search_result import SearchResult
+from oneshot.study.search import search
+from oneshot.study.results import SearchResult
 from predictors import create_predictor
 from predictors.synthetic import make_objective
 from supernets import Arch, cost, get_space
@@ -236,10 +236,10 @@ def test_cli_search(tmp_path, capsys, nb201):
 
 @pytest.mark.filterwarnings("ignore:.*(val_dataloader|LeafSpec|log_every_n_steps).*")
 def test_supernet_objective_uses_the_evaluation_table(tmp_path):
-    from oneshot.evaluate import TABLE_NAME
+    from oneshot.score.evaluate import TABLE_NAME
     from oneshot.recipe import Recipe
     from oneshot.table import read_table
-    from oneshot.training import train
+    from oneshot.train.trainer import train
 
     recipe = Recipe.from_dict({
         "name": "tiny", "output_dir": str(tmp_path), "supernet": {"name": "mbv3_test"},

@@ -6,13 +6,14 @@ import numpy as np
 import optuna
 import pytest
 
-from oneshot.budget import Budget, CostModel
-from oneshot.search import search
-from oneshot.search_samplers import (
-    PredictorSampler, RegularizedEvolutionSampler, create_sampler, expected_improvement, list_samplers, mutate,
-    neighbours, random_unseen, sample_many,
+from oneshot.study.budget import Budget, CostModel
+from oneshot.study.search import search
+from oneshot.study.search_samplers import (
+    PredictorSampler, RegularizedEvolutionSampler, expected_improvement, mutate, neighbours, random_unseen, sample_many,
 )
-from oneshot.search_space import distributions, suggest_arch
+from oneshot.study.search_samplers import create_search_sampler as create_sampler
+from oneshot.study.search_samplers import list_search_samplers as list_samplers
+from oneshot.study.space import distributions, suggest_arch
 from predictors.synthetic import make_objective
 from supernets import cost, get_space
 

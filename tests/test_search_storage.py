@@ -12,7 +12,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from oneshot.search import open_storage, search
+from oneshot.study.search import search
+from oneshot.study.storage import open_storage
 from predictors.synthetic import make_objective
 from supernets import Arch, get_space
 
@@ -24,7 +25,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 # and a barrier: (folder, number of workers) to wait at until every worker has imported everything ('' for none).
 WORKER = """
 import os, sys, time
-from oneshot.search import search
+from oneshot.study.search import search
 from predictors.synthetic import make_objective
 from supernets import get_space
 
@@ -139,7 +140,7 @@ def test_killed_search_resumes_the_same_study(storage_url):
 def test_workers_opening_a_fresh_storage_together_all_succeed(storage_url):
     """Three processes create the same new schema at the same instant: the race must not kill any."""
     start = time.time() + 3.0
-    code = ("import sys, time; from oneshot.search import open_storage; "
+    code = ("import sys, time; from oneshot.study.storage import open_storage; "
             "time.sleep(max(0, float(sys.argv[2]) - time.time())); open_storage(sys.argv[1])")
     procs = [subprocess.Popen([sys.executable, "-c", code, storage_url, str(start)],
                               stderr=subprocess.PIPE, text=True) for _ in range(3)]

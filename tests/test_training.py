@@ -13,12 +13,14 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from oneshot.checkpoint import load_supernet, read_checkpoint
+from oneshot.train.checkpoint import load_supernet, read_checkpoint
 from oneshot.cli import main
 from oneshot.data import EpochShuffleSampler, create_datamodule
 from oneshot.recipe import Recipe
-from oneshot.samplers import create_sampler
-from oneshot.training import SupernetModule, build_optimizer, build_scheduler, train
+from oneshot.train.path_samplers import create_path_sampler as create_sampler
+from oneshot.train.module import SupernetModule
+from oneshot.train.optim import build_optimizer, build_scheduler
+from oneshot.train.trainer import train
 from supernets import create_supernet, get_space
 
 torch.set_num_threads(1)

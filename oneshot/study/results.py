@@ -11,14 +11,20 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
+import numpy as np
+
+from supernets.files import atomic_write_bytes
 from supernets.registry import space_from_dict, space_to_dict
 from supernets.space import Arch, SearchSpace
 
 from .budget import Budget
+from .space import TRIAL_ATTR
 
-__all__ = ["SearchRecord", "SearchResult", "RESULT_FORMAT"]
+__all__ = ["SearchRecord", "SearchResult", "RESULT_FORMAT", "collect", "pareto_front", "pareto_mask", "best_within"]
+
+T = TypeVar("T")
 
 RESULT_FORMAT = "oneshot-search"
 
@@ -102,7 +108,7 @@ class SearchResult:
             cheapest = min(self.records, key=lambda r: r.flops)
             raise ValueError(f"no evaluated subnet fits budget {b}; the cheapest evaluated has "
                              + ", ".join(f"{k}={cheapest.costs[k]:,.0f}" for k in self._cost_keys()))
-        return max(fits, key=lambda r: (r.score, -r.flops, -r.query))
+        return best_within(sorted(fits, key=lambda r: r.query), b, lambda r: r.score, lambda r: r.costs)  # type: ignore[return-value]
 
     def best_per_budget(self) -> dict[str, SearchRecord | None]:
         """`str(budget) -> best record` for each of the search's budgets (None where nothing fits)."""
@@ -118,15 +124,8 @@ class SearchResult:
         """Records no other record beats on both score (higher) and `cost` (lower), sorted by cost ascending."""
         if cost not in self._cost_keys():
             raise ValueError(f"unknown cost {cost!r}; records have {self._cost_keys()}")
-        front: list[SearchRecord] = []
-        top, top_cost = -math.inf, math.nan
-        for r in sorted(self.records, key=lambda r: (r.costs[cost], -r.score)):
-            if r.score > top:
-                front.append(r)
-                top, top_cost = r.score, r.costs[cost]
-            elif r.score == top and r.costs[cost] == top_cost:  # the same point twice: neither dominates
-                front.append(r)
-        return front
+        idx = pareto_front([r.costs[cost] for r in self.records], [r.score for r in self.records])
+        return [self.records[i] for i in idx]
 
     def best_so_far(self) -> list[float]:
         """Best score after each query (index i: after i + 1 distinct subnets), ignoring budgets."""
@@ -151,10 +150,7 @@ class SearchResult:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the result as JSON (atomically); returns the path."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1, default=str))
-        os.replace(tmp, path)
+        atomic_write_bytes(path, json.dumps(self.to_json(), indent=1, default=str).encode())
         return path
 
     @classmethod
@@ -186,3 +182,66 @@ def _budget(budget: Budget | None, limits: Mapping[str, float]) -> Budget:
         return budget
     return Budget.of(**limits)
 
+
+# --------------------------------------------------------------------------- building and choosing
+def collect(space: SearchSpace, studies: Sequence[Any], budgets: Sequence[Budget] = (),
+            settings: Mapping[str, Any] | None = None) -> SearchResult:
+    """The evaluated subnets of some studies (e.g. reopened from storage) as a `SearchResult`."""
+    from optuna.trial import TrialState
+
+    rows = []
+    for si, study in enumerate(studies):
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            info = t.user_attrs.get(TRIAL_ATTR, {})
+            if info.get("status") != "evaluated":
+                continue
+            stamp = t.datetime_complete.timestamp() if t.datetime_complete else math.inf
+            rows.append((stamp, si, t.number, info, study.study_name))
+    rows.sort(key=lambda r: r[:3])
+    records, seen = [], set()
+    for _, _, number, info, name in rows:
+        arch = Arch.from_str(space, info["arch"])
+        if arch in seen:  # two workers raced on one subnet: keep the first
+            continue
+        seen.add(arch)
+        records.append(SearchRecord(arch, float(info["score"]), dict(info["cost"]), number, name,
+                                    info.get("seed"), len(records)))
+    return SearchResult(space, records, budgets, settings, studies)
+
+
+def pareto_front(cost: Sequence[float], score: Sequence[float]) -> list[int]:
+    """Indices of the points no other point beats on both lower cost and higher score, by cost ascending.
+
+    The same point twice is kept twice (neither dominates the other).
+    """
+    front: list[int] = []
+    top, top_cost = -math.inf, math.nan
+    for i in sorted(range(len(cost)), key=lambda i: (cost[i], -score[i])):
+        if score[i] > top:
+            front.append(i)
+            top, top_cost = score[i], cost[i]
+        elif score[i] == top and cost[i] == top_cost:
+            front.append(i)
+    return front
+
+
+def pareto_mask(cost: Sequence[float], score: Sequence[float]) -> np.ndarray:
+    """`pareto_front` as a boolean mask over the points (for plotting)."""
+    mask = np.zeros(len(cost), bool)
+    mask[pareto_front(list(map(float, cost)), list(map(float, score)))] = True
+    return mask
+
+
+def best_within(items: Sequence[T], budget: Budget, score: Callable[[T], float],
+                costs: Callable[[T], Mapping[str, float]]) -> T | None:
+    """The highest-scoring item whose costs fit `budget` (ties: fewer FLOPs, then the earlier item); None if none
+    fits. The one rule for choosing a subnet per budget, used by `SearchResult.best` and the pipeline."""
+    best, best_key = None, None
+    for i, item in enumerate(items):
+        c = costs(item)
+        if not budget.admits(c):
+            continue
+        key = (score(item), -c.get("flops", 0.0), -i)
+        if best_key is None or key > best_key:
+            best, best_key = item, key
+    return best

@@ -7,18 +7,15 @@ its cost, the budget it was chosen for and the supernet's holdout estimate, so r
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
-
 from supernets import Arch, cost, extract, save_subnet
-from supernets.extract import atomic_write_bytes
+from supernets.files import atomic_write_bytes
 
-__all__ = ["export_subnets", "read_manifest", "MANIFEST_NAME", "add_arguments", "run"]
+__all__ = ["extract_subnets", "read_manifest", "MANIFEST_NAME"]
 
 MANIFEST_NAME = "manifest.json"
 
@@ -27,7 +24,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:60]
 
 
-def export_subnets(
+def extract_subnets(
     checkpoint: str | Path,
     entries: Sequence[dict[str, Any]],
     out_dir: str | Path,
@@ -41,13 +38,13 @@ def export_subnets(
     """Write one standalone file per entry (`{"arch": str, "name"?: str, ...extra}`) and `manifest.json`.
 
     Extra keys of an entry (budget, supernet_acc, ...) are copied into the file's metadata and the manifest.
-    Calibration defaults to the settings of `oneshot.bn`; `data_overrides` can point at moved data (`path=`).
+    Calibration defaults to the settings of `oneshot.score.bn`; `data_overrides` can point at moved data (`path=`).
     `loaded` (`load_supernet(checkpoint)`'s result) and `data` (its DataModule) spare a caller that holds them a
     second load. Returns the manifest path.
     """
-    from .bn import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, CalibrationSet, recalibrate_bn
-    from .checkpoint import load_supernet
-    from .data import datamodule_from_info
+    from oneshot.data import datamodule_from_info
+    from oneshot.score.bn import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, CalibrationSet, recalibrate_bn
+    from oneshot.train.checkpoint import load_supernet
 
     supernet, info = loaded if loaded is not None else load_supernet(checkpoint)
     dm = data if data is not None else datamodule_from_info(info["data"], **(data_overrides or {}))
@@ -91,33 +88,3 @@ def read_manifest(path: str | Path) -> tuple[Path, list[dict[str, Any]]]:
 
 
 # --------------------------------------------------------------------------- CLI
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="supernet checkpoint written by `oneshot train`")
-    p.add_argument("--arch", action="append", default=[], help="arch string to extract (repeatable)")
-    p.add_argument("--archs", help="file with one arch string per line")
-    p.add_argument("--search", help="search result JSON (from `oneshot search`): extract its per-budget bests")
-    p.add_argument("--out", help="output folder (default: <checkpoint folder>/subnets)")
-    p.add_argument("--calib-batches", type=int, default=None, help="K batches for BN recalibration")
-
-
-def run(args: argparse.Namespace) -> int:
-    entries: list[dict[str, Any]] = [{"arch": a} for a in args.arch]
-    if args.archs:
-        f = Path(args.archs)
-        if not f.is_file():
-            raise FileNotFoundError(f"arch list {args.archs!r} does not exist")
-        entries += [{"arch": ln.strip()} for ln in f.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
-    if args.search:
-        data = json.loads(Path(args.search).read_text())
-        for row in data.get("budgets", []):
-            entries.append({k: v for k, v in row.items() if k in ("arch", "name", "budget", "budget_key", "limits", "supernet_acc")})
-    if not entries:
-        raise ValueError("nothing to extract: give --arch, --archs or --search")
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent / "subnets"
-    torch.set_grad_enabled(False)
-    manifest = export_subnets(args.checkpoint, entries, out, calib_batches=args.calib_batches)
-    _, rows = read_manifest(manifest)
-    for r in rows:
-        print(f"{r['file']}: {r['arch']}  MFLOPs={r['flops'] / 1e6:.3f} params={r['params']:,}")
-    print(f"manifest: {manifest}")
-    return 0

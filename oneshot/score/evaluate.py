@@ -1,6 +1,6 @@
 """Score subnets of a trained supernet on the holdout split, after BN recalibration, and keep every result.
 
-For each subnet: reset and re-estimate its BN statistics on K fixed training batches (`oneshot.bn`), then measure
+For each subnet: reset and re-estimate its BN statistics on K fixed training batches (`oneshot.score.bn`), then measure
 holdout accuracy and loss, and add MACs / FLOPs / params from the analytic cost model (`supernets.cost`). The
 test split is never read. Results go to a `ResultTable` (JSON lines) next to the checkpoint, keyed by
 (checkpoint weights, arch string, calibration settings, holdout data): a second call with the same subnets
@@ -13,13 +13,12 @@ checkpoint_path, data (holdout split digest), code_version, calib_seconds, eval_
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import numpy as np
 import torch
@@ -27,14 +26,17 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from supernets import Arch, SearchSpace, Supernet, cost
+from supernets.sampling import sample_distinct
+
+from oneshot.data import SplitDataModule, datamodule_from_info, gather
+from oneshot.table import ResultTable
+from oneshot.threads import configure_threads
+from oneshot.train.checkpoint import load_supernet, weights_digest
+from oneshot.version import code_version
 
 from .bn import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, CalibrationSet, recalibrate_bn
-from .checkpoint import code_version, load_supernet, weights_digest
-from .data import SplitDataModule, datamodule_from_info, gather
-from .table import ResultTable
-from .threads import configure_threads
 
-__all__ = ["evaluate", "sample_archs", "read_archs", "HoldoutSet", "TABLE_NAME", "add_arguments", "run"]
+__all__ = ["evaluate", "sample_archs", "read_archs", "HoldoutSet", "TABLE_NAME"]
 
 TABLE_NAME = "evaluations.jsonl"
 
@@ -65,17 +67,7 @@ class HoldoutSet:
 
 def sample_archs(space: SearchSpace, n: int, seed: int = 0, exclude: Iterable[Arch] = ()) -> list[Arch]:
     """`n` distinct uniformly drawn subnets (fewer only if the space is smaller), none of them in `exclude`."""
-    rng = np.random.default_rng([seed, 0xE7A1])
-    seen, out = set(exclude), []
-    limit = min(n, space.size() - len(seen))
-    tries = 0
-    while len(out) < limit and tries < 100 * n + 1000:
-        arch = space.sample(rng)
-        tries += 1
-        if arch not in seen:
-            seen.add(arch)
-            out.append(arch)
-    return out
+    return sample_distinct(space, n, np.random.default_rng([seed, 0xE7A1]), exclude)
 
 
 def read_archs(path: str | os.PathLike, space: SearchSpace) -> list[Arch]:
@@ -219,46 +211,3 @@ def evaluate(
                 results.add(record)  # durable now: an interruption after this loses nothing
             fresh[key] = record
     return [fresh[k] if k in fresh else results.get(k) for k in keys]  # type: ignore[union-attr]
-
-
-# --------------------------------------------------------------------------- CLI: oneshot evaluate
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .recipe import EvaluateSection
-
-    d = EvaluateSection()
-    parser.add_argument("checkpoint", help="supernet checkpoint written by `oneshot train`")
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--num-subnets", type=int, default=None,
-                       help=f"score this many random subnets (default {d.num_subnets} when --archs is not given)")
-    which.add_argument("--archs", default=None, metavar="FILE",
-                       help="file of arch strings, one per line (or a JSONL result table)")
-    parser.add_argument("--calib-batches", type=int, default=d.calib_batches, help="K batches for BN recalibration")
-    parser.add_argument("--calib-batch-size", type=int, default=d.calib_batch_size)
-    parser.add_argument("--batch-size", type=int, default=d.batch_size, help="holdout images per forward pass")
-    parser.add_argument("--seed", type=int, default=d.seed, help="calibration subset and random subnets")
-    parser.add_argument("--table", default=None, help=f"result table (default: {TABLE_NAME} beside the checkpoint)")
-    parser.add_argument("--data-path", default=None, help="where the checkpoint's dataset now lives (cifar10, imagefolder)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all available cores)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    configure_threads(args.threads)
-    archs = None
-    if args.archs:
-        supernet, info = load_supernet(args.checkpoint)
-        archs = read_archs(args.archs, supernet.space)
-    num = args.num_subnets if args.num_subnets is not None else (None if archs else 100)
-    start = time.perf_counter()
-    records = evaluate(args.checkpoint, archs, num, data={"path": args.data_path} if args.data_path else None,
-                       calib_batches=args.calib_batches, calib_batch_size=args.calib_batch_size,
-                       batch_size=args.batch_size, seed=args.seed, table=args.table, device=args.device,
-                       progress=not args.no_progress)
-    accs = np.array([r["holdout_acc"] for r in records])
-    best = records[int(accs.argmax())]
-    table = args.table or Path(args.checkpoint).parent / TABLE_NAME
-    print(f"{len(records)} subnets in {time.perf_counter() - start:.1f} s; holdout accuracy mean {accs.mean():.4f}, "
-          f"min {accs.min():.4f}, max {accs.max():.4f} ({best['arch']}, {best['macs'] / 1e6:.2f} MMACs)")
-    print(f"results: {table}")
-    return 0

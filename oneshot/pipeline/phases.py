@@ -9,101 +9,26 @@ phase alone from the same recipe.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .recipe import Recipe, load_recipe
+from oneshot.recipe import Recipe
 
-__all__ = ["PHASES", "Run", "run_pipeline", "record_phase", "add_arguments", "run"]
+from . import PHASES
+from .run_folder import Run, phase_seconds, record_phase, subnet_manifest
 
-DEFAULT_RECIPE = "digits"
-PHASES = ("train", "evaluate", "predict", "search", "extract", "retrain", "report")
-
-
-class Run:
-    """A recipe's run folder: each phase writes its results here, and later phases (or later calls) read them."""
-
-    def __init__(self, recipe: Recipe, progress: bool = True) -> None:
-        from .training import checkpoint_path
-
-        self.recipe, self.progress = recipe, progress
-        self.dir = recipe.run_dir
-        self.ckpt = checkpoint_path(recipe)
-
-    def path(self, name: str, made_by: str) -> Path:
-        """A file an earlier phase wrote; a clear error naming that phase when it is not there yet."""
-        p = self.dir / name
-        if not p.exists():
-            raise FileNotFoundError(f"{str(p)!r} does not exist yet: run `oneshot {made_by} RECIPE` (or `oneshot run "
-                                    f"RECIPE`) first")
-        return p
-
-    def read(self, name: str, made_by: str) -> Any:
-        return json.loads(self.path(name, made_by).read_text())
-
-    def write(self, name: str, obj: Any) -> Path:
-        return _write_json(self.dir / name, obj)
-
-    @cached_property
-    def loaded(self) -> tuple[Any, dict[str, Any]]:
-        """(supernet, checkpoint info), loaded once per process."""
-        from .checkpoint import load_supernet
-
-        return load_supernet(self.path(self.ckpt.name, "train"))
-
-    @property
-    def space(self) -> Any:
-        return self.loaded[0].space
-
-    @cached_property
-    def data(self) -> Any:
-        """The checkpoint's DataModule, set up (same splits as training)."""
-        from .data import datamodule_from_info
-
-        dm = datamodule_from_info(self.loaded[1]["data"])
-        dm.setup()
-        return dm
-
-    @cached_property
-    def calibration(self) -> Any:
-        """The evaluate settings' calibration batches, drawn once per process (fine-tuning extracts with them)."""
-        from .bn import CalibrationSet
-
-        ev = self.recipe.evaluate
-        return CalibrationSet.from_datamodule(self.data, ev.calib_batches, ev.calib_batch_size, ev.seed,
-                                              device=next(self.loaded[0].parameters()).device)
-
-    @property
-    def eval_kwargs(self) -> dict[str, Any]:
-        """Scoring settings shared by evaluate, search and extract, so they hit one evaluation table."""
-        ev = self.recipe.evaluate
-        return dict(calib_batches=ev.calib_batches, calib_batch_size=ev.calib_batch_size, batch_size=ev.batch_size,
-                    seed=ev.seed, table=self.dir / "evaluations.jsonl")
-
-    def evaluated(self) -> list[dict[str, Any]]:
-        """The evaluate phase's records."""
-        return self.read("evaluate.json", "evaluate")["records"]
-
-    @property
-    def sampler(self) -> str:
-        from .search import default_sampler
-
-        se = self.recipe.search
-        return se.sampler or default_sampler(se.strategy)
+__all__ = ["PHASES", "PHASE_FUNCTIONS", "run_pipeline"]
 
 
 # --------------------------------------------------------------------------- phases
 def phase_train(run: Run) -> str:
     """Train (or resume training) the supernet into the run folder."""
-    from .training import train
+    from oneshot.train.trainer import train
 
     r = run.recipe
     print(f"supernet {r.supernet.name} on {r.data.name}, {r.train.sampler} sampling, {r.train.epochs} epochs")
@@ -115,7 +40,7 @@ def phase_evaluate(run: Run) -> str:
     """Score random subnets plus the smallest and largest with recalibrated BN (cached per subnet)."""
     import torch
 
-    from .evaluate import evaluate
+    from oneshot.score.evaluate import evaluate
 
     ev, supernet = run.recipe.evaluate, run.loaded[0]
     print(f"{ev.num_subnets} random subnets + smallest and largest, BN recalibrated ({ev.calib_batches} batches), "
@@ -163,8 +88,9 @@ def phase_search(run: Run) -> str:
     from predictors import load_predictor
     from supernets import Arch
 
-    from .budget import COST_KEYS, parse_budgets
-    from .search import search
+    from oneshot.study.budget import COST_KEYS, parse_budgets
+    from oneshot.study.results import best_within
+    from oneshot.study.search import search
 
     se, r = run.recipe.search, run.recipe
     # A list of limits per cost; a single limit applies to every budget ({flops: [a, b], params: p}): parse_budgets
@@ -183,7 +109,7 @@ def phase_search(run: Run) -> str:
                          f"{r.predict.models}")
     costs = {}
     if "latency" in budgets:  # timed once on the recipe's target device, kept in latency.jsonl
-        from .latency import LatencyModel
+        from oneshot.score.latency import LatencyModel
 
         costs["latency"] = LatencyModel.measure(run.space, **{"table": run.dir / "latency.jsonl", **se.latency})
         print(f"  {costs['latency'].summary()}")
@@ -202,7 +128,9 @@ def phase_search(run: Run) -> str:
                        for x in run.evaluated()]
     chosen, lines = [], []
     for b in parse_budgets(budgets, keys=(*COST_KEYS, *costs)):  # limits on several costs pair up, as in search
-        best = max((c for c in candidates if b.admits(c)), key=lambda c: (c["score"], -c["flops"]))
+        best = best_within(candidates, b, lambda c: c["score"], lambda c: c)
+        if best is None:
+            raise ValueError(f"no searched or evaluated subnet fits budget {b}")
         (key, limit), limits = b.limits[0], b.as_dict()
         chosen.append({"name": "_".join(f"{k}_{v:.3g}" for k, v in b.limits), "arch": best["arch"],
                        "budget_key": key, "budget": limit, "limits": limits, "search_score": best["score"],
@@ -216,8 +144,8 @@ def phase_extract(run: Run) -> str:
     """Extract each chosen subnet into a standalone file with recalibrated BN, plus a manifest."""
     import torch
 
-    from .evaluate import evaluate
-    from .export import export_subnets
+    from oneshot.deploy.extract import extract_subnets
+    from oneshot.score.evaluate import evaluate
 
     chosen = run.read("search/chosen.json", "search")["chosen"]
     ev = run.recipe.evaluate
@@ -228,7 +156,7 @@ def phase_extract(run: Run) -> str:
         est = evaluate(run.loaded[0], [c["arch"] for c in chosen], data=run.data, progress=False, **run.eval_kwargs)
     acc_of = {x["arch"]: x["holdout_acc"] for x in est}  # several budgets may choose the same subnet
     entries = [{**c, "supernet_acc": acc_of[c["arch"]]} for c in chosen]
-    manifest = export_subnets(run.ckpt, entries, run.dir / "subnets", calib_batches=ev.calib_batches,
+    manifest = extract_subnets(run.ckpt, entries, run.dir / "subnets", calib_batches=ev.calib_batches,
                               calib_batch_size=ev.calib_batch_size, seed=ev.seed, loaded=run.loaded, data=run.data)
     return f"manifest {manifest}"
 
@@ -246,10 +174,10 @@ def phase_retrain(run: Run) -> str:
     """Retrain the chosen subnets (and a spread of evaluated ones) standalone; rank agreement with the supernet."""
     from supernets import Arch, cost, load_subnet
 
-    from .retrain import rank_agreement, retrain_subnets
+    from oneshot.deploy.retrain import rank_agreement, retrain_subnets
 
     rt, space = run.recipe.retrain, run.space
-    folder, entries = _manifest(run)
+    folder, entries = subnet_manifest(run)
     extra = _spread(run.evaluated(), rt.extra_subnets, {e["arch"] for e in entries})
     how = "from scratch" if rt.from_scratch else "fine-tuned from inherited weights"
     print(f"{len(entries)} chosen + {len(extra)} more subnets {how} for {rt.epochs} epochs")
@@ -283,7 +211,7 @@ def _inherited(run: Run, arch: Any) -> Any:
     """A standalone module of `arch` with inherited weights and recalibrated BN (for fine-tuning)."""
     from supernets import extract
 
-    from .bn import recalibrate_bn
+    from oneshot.score.bn import recalibrate_bn
 
     recalibrate_bn(run.loaded[0], run.calibration, arch)
     return extract(run.loaded[0], arch)
@@ -293,10 +221,11 @@ def phase_report(run: Run) -> str:
     """report.md and plots from what the other phases wrote."""
     import torch
 
-    from .checkpoint import code_version
+    from oneshot.study.results import SearchResult
+    from oneshot.threads import configure_threads
+    from oneshot.version import code_version
+
     from .report import write_report
-    from .search_result import SearchResult
-    from .threads import configure_threads
 
     r = run.recipe
     ev, pr, se, rt = r.evaluate, r.predict, r.search, r.retrain
@@ -304,7 +233,7 @@ def phase_report(run: Run) -> str:
     records = run.evaluated()
     pred = run.read("predict.json", "predict")
     result = SearchResult.load(run.path("search/search.json", "search"))
-    folder, entries = _manifest(run)
+    folder, entries = subnet_manifest(run)
     retrained = run.read("retrain.json", "retrain")
     by_arch = {x["arch"]: x for x in retrained["records"]}
     rows = [{"budget_key": e["budget_key"], "budget": e["budget"], "limits": e.get("limits"), "arch": e["arch"],
@@ -324,7 +253,7 @@ def phase_report(run: Run) -> str:
         "provenance": (f"seed {r.seed}, code {code_version()}, torch {torch.__version__}, "
                        f"{configure_threads(r.train.threads)} CPU thread(s), checkpoint `{run.ckpt}`, recipe saved "
                        "as `recipe.json`."),
-        "phases": {k: v for k, v in _phase_seconds(run.dir).items() if k != "report"},
+        "phases": {k: v for k, v in phase_seconds(run.dir).items() if k != "report"},
         "budgets": rows,
         "rank": retrained["rank"],
         "predictors": pred["metrics"],
@@ -337,31 +266,6 @@ def phase_report(run: Run) -> str:
         "recipe": r.to_dict(),
     }
     return f"report: {write_report(run.dir / 'report', summary)}"
-
-
-def _manifest(run: Run) -> tuple[Path, list[dict[str, Any]]]:
-    from .export import read_manifest
-
-    return read_manifest(run.path("subnets", "extract"))
-
-
-def _write_json(path: Path, obj: Any) -> Path:
-    """Write a run-folder JSON file atomically (a crash leaves the old file or the new one, never half)."""
-    from supernets.extract import atomic_write_bytes
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, json.dumps(obj, indent=2, default=float).encode())
-    return path
-
-
-def _phase_seconds(run_dir: Path) -> dict[str, float]:
-    p = run_dir / "phases.json"
-    return json.loads(p.read_text()) if p.is_file() else {}
-
-
-def record_phase(run_dir: Path, name: str, seconds: float) -> None:
-    """Keep a phase's wall-clock seconds in `<run_dir>/phases.json`, where the report reads compute per phase."""
-    _write_json(run_dir / "phases.json", {**_phase_seconds(run_dir), name: seconds})
 
 
 PHASE_FUNCTIONS: dict[str, Callable[[Run], str]] = {
@@ -383,7 +287,7 @@ def _timed(run: Run, name: str, i: int, total: int) -> Iterator[None]:
 
 def run_pipeline(recipe: Recipe, progress: bool = True, phases: Sequence[str] = PHASES) -> Path:
     """Run `phases` of `recipe` in order (default: all); returns the run folder."""
-    from .threads import configure_threads
+    from oneshot.threads import configure_threads
 
     unknown = [p for p in phases if p not in PHASES]
     if unknown:
@@ -397,22 +301,3 @@ def run_pipeline(recipe: Recipe, progress: bool = True, phases: Sequence[str] = 
         with _timed(run, name, i, len(todo)):
             print(f"  {PHASE_FUNCTIONS[name](run)}", flush=True)
     return run.dir
-
-
-# --------------------------------------------------------------------------- CLI
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("recipe", nargs="?", default=DEFAULT_RECIPE,
-                   help="recipe YAML or shipped recipe name (default: digits, the embedded default)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a recipe value, e.g. --set train.epochs=2 (repeatable)")
-    p.add_argument("--phases", default=",".join(PHASES),
-                   help=f"comma-separated phases to run, in pipeline order (default: all of {','.join(PHASES)})")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs stay)")
-
-
-def run(args: argparse.Namespace) -> int:
-    from .training import parse_overrides
-
-    recipe = load_recipe(args.recipe, parse_overrides(args.overrides))
-    run_pipeline(recipe, progress=not args.no_progress, phases=[p.strip() for p in args.phases.split(",") if p.strip()])
-    return 0

@@ -8,7 +8,6 @@ supernet ranked these subnets is measured and shown, never assumed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import warnings
@@ -17,19 +16,18 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import lightning as L
-import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.stats import kendalltau, spearmanr
 from torch import nn
 
-from supernets import Arch, config_from_dict, load_subnet
-from supernets.extract import atomic_write_bytes
+from predictors.metrics import rank_agreement  # re-exported: the one rank correlation, kept in predictors
+from supernets import Arch, config_from_dict
 
-from .recipe import RetrainSection
-from .table import ResultTable
+from oneshot.recipe import RetrainSection
+from oneshot.table import ResultTable
+from oneshot.train.optim import configure_optimizers
 
-__all__ = ["StandaloneModule", "retrain_subnets", "rank_agreement", "add_arguments", "run"]
+__all__ = ["StandaloneModule", "retrain_subnets", "rank_agreement"]
 
 
 class StandaloneModule(L.LightningModule):
@@ -68,20 +66,8 @@ class StandaloneModule(L.LightningModule):
         self._step(batch, "test")
 
     def configure_optimizers(self) -> Any:
-        from .training import build_optimizer, build_scheduler
-
-        opt = build_optimizer(self.net, self.optimizer_spec)
-        sched = build_scheduler(opt, self.scheduler_spec, int(self.trainer.estimated_stepping_batches))
-        if sched is None:
-            return opt
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-
-def rank_agreement(estimates: Sequence[float], actual: Sequence[float]) -> dict[str, float]:
-    """Kendall tau (with p-value) and Spearman between a proxy's scores and the real ones."""
-    tau, p = kendalltau(estimates, actual)
-    rho, _ = spearmanr(estimates, actual)
-    return {"kendall_tau": float(tau), "kendall_p": float(p), "spearman": float(rho), "n": len(estimates)}
+        return configure_optimizers(self.net, self.optimizer_spec, self.scheduler_spec,
+                                    self.trainer.estimated_stepping_batches)
 
 
 def retrain_subnets(
@@ -101,7 +87,7 @@ def retrain_subnets(
     data_info:  the DataModule description saved with the supernet (`SplitDataModule.info()`).
     table_path: a result table: subnets already retrained with the same settings are not trained again.
     """
-    from .data import datamodule_from_info
+    from oneshot.data import datamodule_from_info
 
     section = section or RetrainSection()
     if not items:
@@ -154,56 +140,3 @@ def retrain_subnets(
             table.add(record)
         out.append(record)
     return out
-
-
-# --------------------------------------------------------------------------- CLI
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", help="a folder of extracted subnets (with manifest.json) or one subnet file")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the retrain section default)")
-    p.add_argument("--fine-tune", action="store_true", help="start from the inherited weights instead of scratch")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-path", help="where the dataset lives now, if it moved since the supernet was trained")
-    p.add_argument("--out", help="results JSON (default: <folder>/retrain.json)")
-
-
-def run(args: argparse.Namespace) -> int:
-    from .export import read_manifest
-    from .threads import configure_threads
-
-    configure_threads()
-    target = Path(args.target)
-    if target.is_dir() or target.name.endswith(".json"):
-        folder, entries = read_manifest(target)
-        files = [(folder / e["file"], e) for e in entries]
-    else:
-        folder, files = target.parent, [(target, {})]
-    items, data_info = [], None
-    for file, entry in files:
-        module, arch, meta = load_subnet(file)
-        data_info = data_info or meta.get("data")
-        items.append({"arch": arch, "module": module, "name": entry.get("name") or file.stem,
-                      "supernet_acc": meta.get("supernet_acc"), "flops": meta.get("flops"),
-                      "params": meta.get("params")})
-    if data_info is None:
-        raise ValueError(f"{str(target)!r} does not say which data it was trained on; extract it with `oneshot extract`")
-    section = RetrainSection(from_scratch=not args.fine_tune)
-    if args.epochs is not None:
-        section.epochs = args.epochs
-    overrides = {"path": args.data_path} if args.data_path else None
-    records = retrain_subnets(items, data_info, section, seed=args.seed, table_path=folder / "retrain.jsonl",
-                              data_overrides=overrides)
-    summary: dict[str, Any] = {"subnets": records}
-    pairs = [(r["supernet_acc"], r["standalone_test_acc"]) for r in records if r.get("supernet_acc") is not None]
-    print(f"{'name':>14s}  {'supernet acc':>12s}  {'standalone test acc':>19s}  arch")
-    for r in records:
-        est = r.get("supernet_acc")
-        print(f"{str(r.get('name')):>14s}  {'–' if est is None else f'{est:.4f}':>12s}  "
-              f"{r['standalone_test_acc']:>19.4f}  {r['arch']}")
-    if len(pairs) >= 3:
-        summary["rank"] = rank_agreement(*zip(*pairs))
-        print(f"supernet vs standalone over {len(pairs)} subnets: Kendall tau = {summary['rank']['kendall_tau']:.3f}, "
-              f"Spearman = {summary['rank']['spearman']:.3f}")
-    out = Path(args.out) if args.out else folder / "retrain.json"
-    atomic_write_bytes(out, json.dumps(summary, indent=2, default=float).encode())
-    print(f"results: {out}")
-    return 0

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["write_report", "pareto_mask"]
+from supernets.files import atomic_write_text
 
+from oneshot.study.results import pareto_mask
 
-def pareto_mask(cost: Sequence[float], score: Sequence[float]) -> np.ndarray:
-    """True for points no other point beats on both lower cost and higher score."""
-    c, s = np.asarray(cost, float), np.asarray(score, float)
-    order = np.lexsort((-s, c))  # by cost, best score first among equal costs
-    mask = np.zeros(len(c), bool)
-    best = -np.inf
-    for i in order:
-        if s[i] > best:
-            mask[i], best = True, s[i]
-    return mask
+__all__ = ["write_report"]
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -174,7 +166,7 @@ def write_report(out_dir: str | Path, summary: dict[str, Any]) -> Path:
     for note in summary.get("notes", []):
         lines.append(f"- {note}")
     path = out / "report.md"
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
     serializable = {k: v for k, v in summary.items()}
-    (out / "summary.json").write_text(json.dumps(serializable, indent=2, default=str))
+    atomic_write_text(out / "summary.json", json.dumps(serializable, indent=2, default=str))
     return path

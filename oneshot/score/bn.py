@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from supernets import Arch, Supernet
 
-from .data import SplitDataModule, gather
+from oneshot.data import SplitDataModule, gather
 
 __all__ = ["recalibrate_bn", "CalibrationSet", "DEFAULT_CALIB_BATCHES", "DEFAULT_CALIB_BATCH_SIZE"]
 

@@ -12,7 +12,6 @@ error reported so a user knows how far a latency budget can be trusted.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -25,9 +24,9 @@ import torch
 
 from supernets import Arch, SearchSpace, config_from_dict, get_space
 
-from .table import ResultTable
+from oneshot.table import ResultTable
 
-__all__ = ["measure_latency", "LatencyModel", "add_arguments", "run"]
+__all__ = ["measure_latency", "LatencyModel"]
 
 
 def _as_space(space: SearchSpace | str | Path) -> SearchSpace:
@@ -35,7 +34,7 @@ def _as_space(space: SearchSpace | str | Path) -> SearchSpace:
     if isinstance(space, SearchSpace):
         return space
     if Path(space).is_file():
-        from .checkpoint import load_supernet
+        from oneshot.train.checkpoint import load_supernet
 
         return load_supernet(space)[0].space
     return get_space(str(space))
@@ -142,7 +141,7 @@ class LatencyModel:
     @classmethod
     def from_table(cls, table: str | Path, predictor: str = "gp") -> LatencyModel:
         """Fit on a latency table written by `measure_latency` / `oneshot latency` (it names its own space)."""
-        from .table import read_table
+        from oneshot.table import read_table
 
         if not Path(table).is_file():
             raise FileNotFoundError(f"latency table {str(table)!r} does not exist (write one with `oneshot latency`)")
@@ -159,24 +158,3 @@ class LatencyModel:
         q = self.quality
         return (f"latency model on {q['n']} timed subnets: held-out Kendall tau {q['kendall_tau']:.3f}, median "
                 f"relative error {100 * q['median_rel_error']:.1f}%, 90th percentile {100 * q['p90_rel_error']:.1f}%")
-
-
-# --------------------------------------------------------------------------- CLI
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", help="supernet checkpoint or registered space name")
-    p.add_argument("--num-subnets", type=int, default=60, help="random subnets to time (plus smallest and largest)")
-    p.add_argument("--device", default="cpu", help="where the subnets will run: cpu, cuda, cuda:1, ...")
-    p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=20, help="timed passes per subnet (the minimum is kept)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="latency table (JSONL); pass it to `oneshot search --latency`")
-
-
-def run(args: argparse.Namespace) -> int:
-    model = LatencyModel.measure(args.target, num_subnets=args.num_subnets, seed=args.seed, device=args.device,
-                                 batch_size=args.batch_size, repeats=args.repeats, table=args.out)
-    lat = sorted(model.measured.values())
-    print(f"timed {len(lat)} subnets on {args.device} (batch {args.batch_size}): {lat[0]:.3f} to {lat[-1]:.3f} ms")
-    print(model.summary())
-    print(f"table: {args.out}")
-    return 0

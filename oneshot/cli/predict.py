@@ -14,24 +14,19 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-__all__ = ["add_arguments", "run", "read_scores"]
+__all__ = ["add_arguments", "run"]
 
 _LABELS = {"kendall_tau": "Kendall tau", "spearman": "Spearman", "precision_at_k": "precision@k", "rmse": "RMSE",
            "std_error_spearman": "Spearman(|err|, std)", "coverage": "coverage mean+-2std"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from predictors import list_predictors
-
     sub = parser.add_subparsers(dest="predict_command", metavar="ACTION", required=True)
     fit = sub.add_parser("fit", help="cross-validate, fit and save one predictor",
                          description="Cross-validate a predictor on an evaluation table, fit it on all rows, save it.")
     _common(fit)
-    fit.add_argument("--model", default="auto", choices=list_predictors(), help="predictor (default: auto)")
+    fit.add_argument("--model", default="auto", help="a registered predictor: xgb, gp, auto, ... (default: auto)")
     fit.add_argument("--folds", type=int, default=5, help="cross-validation folds (0: none)")
     fit.add_argument("--out", default=None, help="predictor file (default: <table>.<model>.predictor beside it)")
     curve = sub.add_parser("curve", help="learning curve over training-set sizes",
@@ -53,25 +48,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
 
 
-def read_scores(path: str | Path, target: str = "holdout_acc") -> tuple[Any, list[str], np.ndarray]:
-    """(space, arch strings, scores) of the records of a result table that have a numeric `target`."""
-    from .table import read_table
-
-    space, records = read_table(path)
-    if not records:
-        raise ValueError(f"result table {str(path)!r} has no records")
-    rows = [r for r in records if target in r]
-    if not rows:
-        numeric = sorted({k for r in records for k, v in r.items() if isinstance(v, (int, float)) and k != "key"})
-        raise ValueError(f"no record of {str(path)!r} has the field {target!r}; numeric fields: {numeric}")
-    try:
-        scores = np.array([float(r[target]) for r in rows])
-    except (TypeError, ValueError):
-        raise ValueError(f"field {target!r} of {str(path)!r} is not numeric in every record") from None
-    return space, [r["arch"] for r in rows], scores
-
-
 def run(args: argparse.Namespace) -> int:
+    from oneshot.table import read_scores
+
     space, archs, scores = read_scores(args.table, args.target)
     k = int(args.k) if args.k >= 1 else args.k
     kwargs = {"encoding": args.encoding} if args.encoding else {}

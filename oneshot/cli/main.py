@@ -1,4 +1,5 @@
-"""The `oneshot` command: one sub-command per phase, each in its own module with `add_arguments` and `run`."""
+"""The `oneshot` command: one sub-command per phase, each in its own module of `oneshot.cli` with `add_arguments`
+(argument definitions only, so `oneshot --help` starts without torch) and `run` (which imports the engine)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ import sys
 
 # sub-command -> module providing `add_arguments(parser)` and `run(args) -> int`, plus a one-line help.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("oneshot.pipeline", "run every phase of a recipe end to end (default: recipes/digits.yaml)"),
-    "train": ("oneshot.training", "train a supernet from a recipe"),
-    "evaluate": ("oneshot.evaluate", "score subnets of a checkpoint on the holdout split"),
-    "predict": ("oneshot.predict_cli", "fit and cross-validate accuracy predictors on evaluations"),
-    "search": ("oneshot.search", "budgeted Optuna search over a space"),
-    "extract": ("oneshot.export", "extract subnets from a checkpoint into standalone files"),
-    "latency": ("oneshot.latency", "time subnets on a device and fit the latency model that latency budgets use"),
-    "retrain": ("oneshot.retrain", "retrain subnets standalone and report the proxy-to-real gap"),
+    "run": ("oneshot.cli.run", "run every phase of a recipe end to end (default: recipes/digits.yaml)"),
+    "train": ("oneshot.cli.train", "train a supernet from a recipe"),
+    "evaluate": ("oneshot.cli.evaluate", "score subnets of a checkpoint on the holdout split"),
+    "predict": ("oneshot.cli.predict", "fit and cross-validate accuracy predictors on evaluations"),
+    "search": ("oneshot.cli.search", "budgeted Optuna search over a space"),
+    "extract": ("oneshot.cli.extract", "extract subnets from a checkpoint into standalone files"),
+    "latency": ("oneshot.cli.latency", "time subnets on a device and fit the latency model that latency budgets use"),
+    "retrain": ("oneshot.cli.retrain", "retrain subnets standalone and report the proxy-to-real gap"),
 }
 
 

@@ -5,7 +5,7 @@ A sampler is a small object with its own seed. `paths(step)` is a pure function 
 others, and a run resumed from a checkpoint at step s draws exactly the paths the uninterrupted run would have.
 The state to checkpoint is therefore just the sampler's name, seed and settings (`state_dict()`).
 
-Samplers are found by name (`create_sampler("fair", space, seed=0)`), as the recipe's `train.sampler` says:
+Path samplers are found by name (`create_path_sampler("fair", space, seed=0)`), as the recipe's `train.sampler` says:
 
 - `fair`     FairNAS strict fairness: m paths per step that together activate every choice of every decision
              equally often (see `FairSampler` for the exact definition with conditional decisions).
@@ -16,50 +16,44 @@ Samplers are found by name (`create_sampler("fair", space, seed=0)`), as the rec
 
 from __future__ import annotations
 
-import fnmatch
 from collections import Counter
 from typing import Any, ClassVar
 
 import numpy as np
 
 from supernets import Arch, SearchSpace
+from supernets._registry import Registry
 
 __all__ = [
-    "PathSampler", "FairSampler", "UniformSampler", "SandwichSampler", "register_sampler", "create_sampler",
-    "list_samplers", "sampler_from_state", "activation_counts",
+    "PathSampler", "FairSampler", "UniformSampler", "SandwichSampler", "register_path_sampler",
+    "create_path_sampler", "list_path_samplers", "path_sampler_from_state", "activation_counts",
 ]
 
-_SAMPLERS: dict[str, type[PathSampler]] = {}
+_PATH_SAMPLERS: Registry[type[PathSampler]] = Registry("path sampler")
 
 
-def register_sampler(cls: type[PathSampler]) -> type[PathSampler]:
-    """Class decorator: make a sampler creatable by its `name`."""
-    if cls.name in _SAMPLERS:
-        raise ValueError(f"sampler {cls.name!r} is already registered")
-    _SAMPLERS[cls.name] = cls
-    return cls
+def register_path_sampler(cls: type[PathSampler]) -> type[PathSampler]:
+    """Class decorator: make a path sampler creatable by its `name`."""
+    return _PATH_SAMPLERS.register(cls)
 
 
-def list_samplers(pattern: str = "*") -> list[str]:
-    """Registered sampler names matching a shell-style pattern, sorted."""
-    return sorted(n for n in _SAMPLERS if fnmatch.fnmatch(n, pattern))
+def list_path_samplers(pattern: str = "*") -> list[str]:
+    """Registered path sampler names matching a shell-style pattern, sorted."""
+    return _PATH_SAMPLERS.list(pattern)
 
 
-def create_sampler(name: str, space: SearchSpace, seed: int = 0, **kwargs: Any) -> PathSampler:
-    """Build a registered sampler, e.g. `create_sampler("sandwich", space, seed=1, num_random=2, distill=True)`."""
-    try:
-        cls = _SAMPLERS[name]
-    except KeyError:
-        raise ValueError(f"unknown path sampler {name!r}; registered: {list_samplers()}") from None
+def create_path_sampler(name: str, space: SearchSpace, seed: int = 0, **kwargs: Any) -> PathSampler:
+    """Build a registered path sampler, e.g. `create_path_sampler("sandwich", space, seed=1, num_random=2)`."""
+    cls = _PATH_SAMPLERS.get(name)
     try:
         return cls(space, seed=seed, **kwargs)
     except TypeError as exc:  # unknown keyword from a recipe's sampler_args
         raise ValueError(f"bad arguments {kwargs} for sampler {name!r}: {exc}") from None
 
 
-def sampler_from_state(space: SearchSpace, state: dict[str, Any]) -> PathSampler:
+def path_sampler_from_state(space: SearchSpace, state: dict[str, Any]) -> PathSampler:
     """Rebuild a sampler from `state_dict()` output (as stored in a supernet checkpoint)."""
-    sampler = create_sampler(state["name"], space, seed=int(state["seed"]), **state.get("args", {}))
+    sampler = create_path_sampler(state["name"], space, seed=int(state["seed"]), **state.get("args", {}))
     sampler.load_state_dict(state)
     return sampler
 
@@ -122,7 +116,7 @@ class PathSampler:
         return f"{type(self).__name__}(space={self.space.name!r}, seed={self.seed}{args})"
 
 
-@register_sampler
+@register_path_sampler
 class FairSampler(PathSampler):
     """FairNAS strict fairness, extended to conditional decisions (elastic depth).
 
@@ -164,7 +158,7 @@ class FairSampler(PathSampler):
         return [self.space.make(v) for v in values]
 
 
-@register_sampler
+@register_path_sampler
 class UniformSampler(PathSampler):
     """Single-path one-shot (SPOS): one path per step, every active decision drawn uniformly."""
 
@@ -174,7 +168,7 @@ class UniformSampler(PathSampler):
         return [self.space.sample(rng)]
 
 
-@register_sampler
+@register_path_sampler
 class SandwichSampler(PathSampler):
     """BigNAS sandwich rule: [largest, smallest, `num_random` uniform paths] per step.
 

@@ -21,20 +21,23 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import subprocess
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import lightning as L
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
+from lightning.pytorch.callbacks import Callback
 
-from supernets import Supernet, config_from_dict, space_from_dict
-from supernets.extract import atomic_write_bytes, load_torch_file
+from supernets import Supernet, config_from_dict, space_from_dict, space_to_dict
+from supernets.extract import load_torch_file
+from supernets.files import atomic_write_bytes
+
+from oneshot.version import code_version
 
 __all__ = [
-    "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "AtomicCheckpointIO", "load_supernet", "read_checkpoint",
-    "code_version", "weights_digest",
+    "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "AtomicCheckpointIO", "CheckpointMetadata", "load_supernet",
+    "read_checkpoint", "weights_digest",
 ]
 
 CHECKPOINT_FORMAT = "oneshot-supernet"
@@ -53,20 +56,24 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         atomic_write_bytes(path, buf.getvalue())
 
 
-@lru_cache(maxsize=1)
-def code_version() -> str:
-    """Package version plus the git commit of the source tree when there is one (`0.1.0+g1a2b3c4[.dirty]`)."""
-    from oneshot import __version__
+class CheckpointMetadata(Callback):
+    """Adds the `oneshot` section (space, data, sampler, recipe, code version) to every checkpoint saved."""
 
-    root = Path(__file__).resolve().parent.parent
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                             timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return __version__
-    return f"{__version__}+g{sha}{'.dirty' if dirty else ''}" if sha else __version__
+    def __init__(self, data_info: dict[str, Any], recipe: dict[str, Any] | None = None) -> None:
+        self.data_info, self.recipe = data_info, recipe or {}
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        checkpoint["oneshot"] = {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "space": space_to_dict(pl_module.supernet.space),
+            "data": self.data_info,
+            "sampler": pl_module.sampler.state_dict(),
+            "recipe": self.recipe,
+            "code_version": code_version(),
+            "global_step": int(trainer.global_step),
+            "epoch": int(trainer.current_epoch),
+        }
 
 
 def weights_digest(module: torch.nn.Module) -> str:

@@ -1,0 +1,31 @@
+"""`oneshot train RECIPE`: train a supernet from a recipe (`oneshot.train.trainer.train`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", help="recipe YAML file, or the name of a shipped recipe (e.g. digits)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a recipe field, e.g. --set train.epochs=2 (values are read as YAML)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the run's checkpoint if there is one")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from oneshot.pipeline.run_folder import record_phase
+    from oneshot.recipe import load_recipe, parse_overrides
+    from oneshot.train.trainer import train
+
+    recipe = load_recipe(args.recipe, parse_overrides(args.overrides))
+    start = time.perf_counter()
+    path = train(recipe, resume=args.resume, progress=not args.no_progress)
+    if int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        seconds = time.perf_counter() - start
+        record_phase(recipe.run_dir, "train", seconds)  # the run's report shows compute per phase
+        print(f"supernet checkpoint: {path}  ({seconds:.1f} s)")
+    return 0

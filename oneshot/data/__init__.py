@@ -1,0 +1,36 @@
+"""Stage 1, data: Lightning DataModules with train / holdout / test splits, found by name.
+
+`datamodule.py` holds the split logic, the dataset registry and the rebuilding of a checkpoint's data;
+`datasets.py` the registered datasets (digits, cifar10, imagefolder).
+"""
+
+from .datamodule import (
+    EpochShuffleSampler,
+    FolderImageDataset,
+    SplitDataModule,
+    TensorImageDataset,
+    augment_batch,
+    create_datamodule,
+    datamodule_from_info,
+    datamodule_from_section,
+    gather,
+    list_datamodules,
+    register_datamodule,
+)
+from .datasets import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Cifar10DataModule,
+    DigitsDataModule,
+    ImageFolderDataModule,
+    read_cifar_batch,
+)
+
+__all__ = [
+    "SplitDataModule", "DigitsDataModule", "Cifar10DataModule", "ImageFolderDataModule", "TensorImageDataset",
+    "FolderImageDataset", "EpochShuffleSampler", "gather", "register_datamodule", "create_datamodule",
+    "list_datamodules", "datamodule_from_info", "datamodule_from_section", "augment_batch", "read_cifar_batch",
+    "CIFAR10_MEAN", "CIFAR10_STD", "IMAGENET_MEAN", "IMAGENET_STD",
+]

@@ -1,0 +1,5 @@
+"""Stage 6, deployment: what leaves the project as standalone networks.
+
+`extract.py` extracts chosen subnets from a checkpoint into standalone files with a manifest (`oneshot extract`);
+`retrain.py` retrains them standalone and measures the proxy-to-real gap (`oneshot retrain`).
+"""

@@ -1,0 +1,260 @@
+"""Budgeted search over a space with Optuna: `search(space, objective=..., budgets=..., sampler=...)`.
+
+```python
+from oneshot import search
+result = search("nb201", objective=my_lookup, budgets={"flops": [50e6, 100e6]}, sampler="predictor", n_trials=100,
+                seed=0, storage="sqlite:///runs/study.db", study_name="nb201-lookup")
+result.best(flops=100e6)   # best subnet under that budget, with its scores
+result.pareto()            # accuracy vs cost front
+```
+
+How a search runs (one loop per study, `oneshot.study.loop`, over `study.ask()` / `study.tell()`):
+
+- Each trial suggests the space's active decisions (define-by-run, `oneshot.study.space`), giving one subnet.
+- Its costs come from the fast cost model; a subnet over budget is never evaluated: the trial is told as complete
+  with constraint values > 0 and the worst score seen (so TPE, GP and NSGA-II learn where the budget lies) and
+  marked `infeasible`.
+- A subnet evaluated before (by this study, an earlier run, another worker or another budget's study) is served
+  from the cache: the trial is told as complete with the known score and marked `duplicate`.
+- Only new subnets that fit are evaluated. `n_trials` counts those (distinct subnets evaluated, "queries") and is
+  the study's target, not a per-call increment: re-running a killed search finishes it, and several workers
+  sharing one study stop together at the target.
+- The first `n_startup` subnets are uniform random ones that fit the budget and are new; after `max_rejects`
+  rejected proposals in a row the loop evaluates one such subnet too, so a
+  sampler stuck on a tight budget or on old subnets cannot stall the search.
+
+Several budgets: `strategy="constrained"` (default, measured better; see benchmarks/bench_search.py) runs one
+constrained study per budget, tightest first, each warm-started with every subnet already evaluated that fits it
+and given an equal share of `n_trials`; `strategy="pareto"` runs one multi-objective study (score vs the budgeted
+costs, capped at the loosest budget) and cuts its front per budget.
+
+The objective is a callable built by the scoring layer (`oneshot.score.objectives`) or given by the user: search
+never loads a checkpoint, data or a predictor file itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
+from tqdm.auto import tqdm
+
+from supernets.space import Arch, SearchSpace
+
+from oneshot.score.objectives import Objective, resolve_objective, safe_name
+from oneshot.version import code_version
+
+from .budget import Budget, CostModel, check_reachable, parse_budgets
+from .defaults import DEFAULT_PARETO_SAMPLER, DEFAULT_SAMPLER, DEFAULT_STRATEGY, STRATEGIES, default_sampler
+from .loop import ATTR, StudyLoop
+from .results import SearchRecord, SearchResult, collect
+from .search_samplers import (ArchSampler, create_search_sampler, list_search_samplers,
+                              supports_multi_objective)
+from .space import arch_from_trial, trial_for
+from .storage import open_storage, redact
+
+__all__ = ["search", "collect", "default_sampler", "SearchResult", "SearchRecord", "STRATEGIES", "DEFAULT_STRATEGY",
+           "DEFAULT_SAMPLER", "DEFAULT_PARETO_SAMPLER"]
+
+log = logging.getLogger("oneshot.search")
+
+
+
+# =========================================================================== public API
+def search(
+    space_or_checkpoint: SearchSpace | str | Path | None,
+    objective: Objective | str | Any = None,
+    *,
+    budgets: Mapping[str, float | Sequence[float]] | Sequence[Budget] | Budget | None = None,
+    sampler: str | optuna.samplers.BaseSampler | None = None,
+    n_trials: int = 100,
+    seed: int = 0,
+    storage: str | BaseStorage | None = None,
+    study_name: str | None = None,
+    strategy: str = DEFAULT_STRATEGY,
+    run_dir: str | Path | None = None,
+    costs: Mapping[str, Callable[[Arch], float] | Mapping[str, float]] | None = None,
+    sampler_args: Mapping[str, Any] | None = None,
+    n_startup: int = 10,
+    max_rejects: int = 20,
+    evaluate_args: Mapping[str, Any] | None = None,
+    progress: bool = False,
+) -> SearchResult:
+    """Search `space_or_checkpoint` for the best subnets within `budgets`; returns a `SearchResult`.
+
+    Args:
+        space_or_checkpoint: a `SearchSpace`, a registered space name (`"nb201"`), or a supernet checkpoint path
+            (with `objective="supernet"`); None when the objective is `"predictor:PATH"` (its file names the space).
+        objective: what to maximize for a subnet: a callable `arch -> float` (e.g. a lookup into a benchmark's
+            table); `"supernet"`: holdout accuracy of the checkpoint's supernet after BN recalibration, through the
+            cached evaluation table (`oneshot.score.evaluate`, `evaluate_args` passed on); a fitted predictor (its mean);
+            `"predictor:PATH"`: a saved predictor file; `"synthetic:KIND"`: `predictors.synthetic` (for demos).
+        budgets: cost limits, e.g. `{"flops": [50e6, 100e6]}` or `{"macs": 1e6, "params": 5e4}`; costs are
+            `macs`, `flops`, `params` (per image) and the names in `costs`. None: unconstrained.
+        sampler: `"predictor"`, `"tpe"`, `"gp"`, `"nsga2"`, `"random"`, `"rea"`, or an Optuna sampler. None (default):
+            `"predictor"`, the best per query in benchmarks/bench_search.py, or `"tpe"` for `strategy="pareto"`
+            (the predictor sampler is single-objective).
+        n_trials: distinct subnets to evaluate in total (the target of the study, shared by its workers and by
+            re-runs); with several budgets and `strategy="constrained"`, split evenly over them.
+        seed: seeds this call's sampler and startup draws; give each parallel worker its own.
+        storage: Optuna storage URL (`sqlite:///runs/s.db`, `postgresql://...`, `journal:PATH` for a journal
+            file, `memory`) or storage object; None: `sqlite:///<run_dir>/study.db`.
+        study_name: None derives `<space>-<objective>`; with several budgets each study adds `[<budget>]`.
+        strategy: `"constrained"` or `"pareto"` (see the module docstring); only matters for several budgets or
+            to force a multi-objective study.
+        run_dir: folder for the default SQLite file and `search.json`; default `runs/<study_name>`.
+        costs: extra costs budgets may name, e.g. `{"latency": fn_or_table}` (units are the caller's).
+        sampler_args: settings for a named sampler, e.g. `{"population_size": 10}` for rea.
+        n_startup: random subnets evaluated before the sampler models anything.
+        max_rejects: rejected proposals (over budget or already evaluated) in a row before a random new subnet
+            is forced.
+        evaluate_args: passed to `oneshot.score.evaluate` by the `"supernet"` objective (data, calibration settings).
+        progress: a progress bar per study (subnets evaluated by every worker, best score so far).
+    """
+    if n_trials < 1:
+        raise ValueError(f"n_trials must be >= 1, got {n_trials}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; allowed: {list(STRATEGIES)}")
+    if sampler is None:
+        sampler = default_sampler(strategy)
+    if isinstance(sampler, str) and sampler not in list_search_samplers():
+        raise ValueError(f"unknown sampler {sampler!r}; allowed: {list_search_samplers()}")
+    space, fn, objective_name = resolve_objective(space_or_checkpoint, objective, evaluate_args)
+    cost_model = CostModel(costs)
+    budget_list = parse_budgets(budgets, cost_model.keys)
+    check_reachable(space, budget_list, cost_model)
+
+    study_name = study_name or f"{space.name}-{objective_name}"
+    if storage is None:
+        run_dir = Path(run_dir) if run_dir is not None else Path("runs") / safe_name(study_name)
+    storage_obj, storage_url = open_storage(storage, run_dir)
+    multi = strategy == "pareto"
+    plans = _plan_studies(study_name, budget_list, n_trials, multi)
+    sampler_name = sampler if isinstance(sampler, str) else type(sampler).__name__
+    settings = {
+        "space": space.name, "fingerprint": space.fingerprint, "objective": objective_name,
+        "sampler": sampler_name, "sampler_args": dict(sampler_args or {}), "seed": seed, "n_trials": n_trials,
+        "n_startup": n_startup, "max_rejects": max_rejects, "strategy": "pareto" if multi else "constrained",
+        "budgets": [str(b) for b in budget_list], "storage": redact(storage_url), "study_name": study_name,
+        "code_version": code_version(),
+    }
+    seeds = np.random.SeedSequence(seed).spawn(2 * len(plans))
+    cache: dict[Arch, float] = {}
+    studies = []
+    with _quiet_optuna():
+        for i, (name, budget, objectives, target) in enumerate(plans):
+            samp = _make_sampler(sampler, space, budget, cost_model, int(seeds[2 * i].generate_state(1)[0]),
+                                 n_startup, dict(sampler_args or {}), multi)
+            studies.append(_open_study(storage_obj, name, space, objectives, settings, samp))
+        for study in studies:  # evaluations of every study of this search are free knowledge for all
+            _fill_cache(study, space, cache)
+        for i, ((name, budget, objectives, target), study) in enumerate(zip(plans, studies)):
+            if not multi and len(plans) > 1:
+                _warm_start(study, space, budget, cache, cost_model, seed)
+            loop = StudyLoop(study, space, fn, budget, objectives, cost_model, cache, target, n_startup,
+                              max_rejects, seed, np.random.default_rng(seeds[2 * i + 1]))
+            with tqdm(total=target, desc=f"search {budget}", unit="subnet", disable=not progress,
+                      dynamic_ncols=True) as bar:
+                loop.run(bar)
+    result = collect(space, studies, budget_list, settings)
+    if storage is None or run_dir is not None:
+        result.save(Path(run_dir) / "search.json")  # type: ignore[arg-type]
+    return result
+
+
+# =========================================================================== studies
+def _plan_studies(name: str, budgets: list[Budget], n_trials: int,
+                  multi: bool) -> list[tuple[str, Budget, tuple[str, ...], int]]:
+    """(study name, budget, objective names, query target) per study."""
+    if multi:
+        keys = sorted({k for b in budgets for k in b.keys}) or ["flops"]
+        cap = Budget.of(**{k: max(b.as_dict().get(k, -math.inf) for b in budgets) for k in
+                           {k for b in budgets for k in b.keys}})
+        return [(f"{name}[pareto]", cap, ("score", *keys), n_trials)]
+    if len(budgets) == 1:
+        return [(name, budgets[0], ("score",), n_trials)]
+    share = [n_trials // len(budgets) + (1 if i < n_trials % len(budgets) else 0) for i in range(len(budgets))]
+    return [(f"{name}[{b}]", b, ("score",), n) for b, n in zip(budgets, share) if n > 0]
+
+
+def _open_study(storage: BaseStorage, name: str, space: SearchSpace, objectives: tuple[str, ...],
+                settings: Mapping[str, Any], sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+    directions = ["maximize"] + ["minimize"] * (len(objectives) - 1)
+    try:
+        study = optuna.create_study(storage=storage, study_name=name, directions=directions, load_if_exists=True,
+                                    sampler=sampler)
+    except ValueError as exc:
+        raise ValueError(f"cannot open study {name!r}: {exc}") from None
+    if list(study.directions) != [optuna.study.StudyDirection.MAXIMIZE if d == "maximize"
+                                  else optuna.study.StudyDirection.MINIMIZE for d in directions]:
+        raise ValueError(f"study {name!r} exists with {len(study.directions)} objective(s); this search needs "
+                         f"{objectives}: use another study_name")
+    attrs = study.user_attrs
+    if "fingerprint" in attrs and attrs["fingerprint"] != space.fingerprint:
+        raise ValueError(f"study {name!r} belongs to space {attrs.get('space')!r} ({attrs['fingerprint']}), not "
+                         f"{space.name!r} ({space.fingerprint}); use another study_name")
+    if "fingerprint" not in attrs:
+        for k, v in settings.items():
+            study.set_user_attr(k, v)
+        study.set_user_attr("objectives", list(objectives))
+    return study
+
+
+def _fill_cache(study: optuna.Study, space: SearchSpace, cache: dict[Arch, float]) -> None:
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        info = t.user_attrs.get(ATTR, {})
+        if info.get("status") == "evaluated":
+            cache.setdefault(Arch.from_str(space, info["arch"]), float(info["score"]))
+
+
+def _warm_start(study: optuna.Study, space: SearchSpace, budget: Budget, cache: Mapping[Arch, float],
+                costs: CostModel, seed: int) -> None:
+    """Add every already evaluated subnet that fits `budget` and that the study lacks, as a known result."""
+    present = {a for t in study.get_trials(deepcopy=False) if (a := arch_from_trial(space, t)) is not None}
+    new = []
+    for arch, score in cache.items():
+        if arch in present or not math.isfinite(score):
+            continue
+        c = costs(arch)
+        if budget.admits(c):
+            info = {"arch": str(arch), "status": "cached", "score": score, "cost": c, "seed": seed}
+            new.append(trial_for(arch, score, {ATTR: info}, budget.violations(c)))
+    if new:
+        study.add_trials(new)
+        log.info("study %s: warm start with %d subnets evaluated earlier", study.study_name, len(new))
+
+
+def _make_sampler(sampler: str | optuna.samplers.BaseSampler, space: SearchSpace, budget: Budget,
+                  costs: CostModel, seed: int, n_startup: int, args: dict[str, Any],
+                  multi: bool) -> optuna.samplers.BaseSampler:
+    def feasible(arch: Arch) -> bool:
+        return budget.admits(costs(arch))
+
+    if isinstance(sampler, str):
+        samp = create_search_sampler(sampler, space, seed=seed, n_startup=n_startup, feasible=feasible, **args)
+    else:
+        samp = sampler
+        if isinstance(samp, ArchSampler):
+            samp.feasible = feasible
+    if multi and not supports_multi_objective(samp):
+        raise ValueError(f"sampler {sampler if isinstance(sampler, str) else samp} cannot drive the multi-objective "
+                         "study of strategy='pareto'; use tpe, nsga2, gp or random, or strategy='constrained'")
+    return samp
+
+
+@contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Optuna logs a line per trial at INFO; a search of hundreds of trials says what matters itself."""
+    old = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(old)

@@ -1,0 +1,6 @@
+"""Stage 2, training: path samplers, the supernet LightningModule, optimizer factories and checkpoint I/O.
+
+`path_samplers.py` chooses the subnets each step trains (fair, uniform, sandwich); `optim.py` builds optimizers and
+LR schedules from specs; `module.py` is the multi-path training step; `checkpoint.py` writes and reads supernet
+checkpoints; `trainer.py` is `train(recipe)`. Nothing here knows of scoring, search or the pipeline.
+"""
