@@ -105,7 +105,7 @@ class SearchSection:
     strategy: str = "constrained"  # several budgets: one study per budget | "pareto": one multi-objective study
     storage: str | None = None  # Optuna storage URL; None: SQLite file in the run folder
     study_name: str | None = None
-    # When a budget names `latency` (ms): how to time subnets for the latency model (oneshot.latency), e.g.
+    # When a budget names `latency` (ms): how to time subnets for the latency model (oneshot.score.latency), e.g.
     # {"num_subnets": 60, "device": "cpu", "batch_size": 1, "repeats": 20}.
     latency: dict[str, Any] = field(default_factory=dict)
 

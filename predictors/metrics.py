@@ -19,7 +19,8 @@ from supernets.space import Arch
 from .base import Predictor, as_archs, check_scores
 
 __all__ = [
-    "kendall_tau", "spearman", "rank_agreement", "rmse", "precision_at_k", "std_error_spearman", "coverage", "score_predictions",
+    "kendall_tau", "spearman", "rank_agreement", "rmse", "precision_at_k", "std_error_spearman", "coverage",
+    "score_predictions",
     "CVResult", "cross_validate", "learning_curve", "METRICS",
 ]
 

@@ -22,7 +22,8 @@ from .space import Arch, Choice, Decision, SearchSpace
 
 __all__ = [
     "Arch", "Choice", "Cost", "Decision", "FamilyConfig", "MBV3Config", "MBV3Supernet", "NB201Config",
-    "NB201Supernet", "Registry", "SearchSpace", "StageSpec", "Supernet", "atomic_write_bytes", "config_from_dict", "cost", "count_cost",
+    "NB201Supernet", "Registry", "SearchSpace", "StageSpec", "Supernet", "atomic_write_bytes", "config_from_dict",
+    "cost", "count_cost",
     "create_supernet", "extract", "get_config", "get_space", "list_supernets", "load_subnet",
     "register_family", "register_supernet", "save_subnet", "space_from_dict", "space_to_dict",
 ]

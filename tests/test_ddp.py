@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from oneshot.train.checkpoint import load_supernet
-from oneshot.train.path_samplers import create_path_sampler as create_sampler
+from oneshot.train.path_samplers import create_path_sampler
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
@@ -30,7 +30,7 @@ def test_ddp_ranks_train_same_paths_and_stay_identical(tmp_path: Path) -> None:
     assert r0["labels"] != r1["labels"]  # each rank trained on its own shard of the data
     assert r0["paths"] == r1["paths"]  # ... with the same paths, derived from (seed, step), not from the rank
     supernet, info = load_supernet(tmp_path / "ddp" / "supernet.ckpt")
-    sampler = create_sampler("sandwich", supernet.space, seed=0, num_random=1, distill=True)
+    sampler = create_path_sampler("sandwich", supernet.space, seed=0, num_random=1, distill=True)
     assert r0["paths"] == [(s, str(a)) for s in range(4) for a in sampler.paths(s)]
     moved = 0.0
     for name, p in r0["params"].items():

@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from oneshot.cli import main
-from oneshot.deploy.extract import extract_subnets as export_subnets
-from oneshot.deploy.extract import read_manifest
+from oneshot.deploy.extract import extract_subnets, read_manifest
 from oneshot.recipe import load_recipe
 from oneshot.deploy.retrain import rank_agreement
 from supernets import Arch, cost, load_subnet
@@ -83,7 +82,7 @@ def test_export_recalibrates_bn_so_files_equal_the_supernet_path(run_dir, tmp_pa
     ckpt = run_dir / "supernet.ckpt"
     supernet, info = load_supernet(ckpt)
     arch = supernet.space.largest()
-    manifest = export_subnets(ckpt, [{"arch": str(arch), "name": "big", "supernet_acc": 0.5}], tmp_path,
+    manifest = extract_subnets(ckpt, [{"arch": str(arch), "name": "big", "supernet_acc": 0.5}], tmp_path,
                               calib_batches=2, calib_batch_size=32)
     folder, entries = read_manifest(manifest)
     module, arch2, meta = load_subnet(folder / entries[0]["file"])

@@ -41,10 +41,10 @@ def test_duplicate_keys_in_a_recipe_are_an_error(tmp_path):
 
 def test_search_sampler_defaults_to_the_measured_best_and_tpe_for_pareto():
     from oneshot.pipeline import Run
-    from oneshot.study.search_samplers import list_search_samplers as list_samplers
+    from oneshot.study.search_samplers import list_search_samplers
 
     for name in RECIPES:  # shipped recipes name a real sampler
-        assert load_recipe(name).search.sampler in list_samplers()
+        assert load_recipe(name).search.sampler in list_search_samplers()
     assert Run(load_recipe("digits", {"search.sampler": None})).sampler == "predictor"
     # The predictor sampler is single-objective: a Pareto study falls back to TPE unless a sampler is named.
     assert Run(load_recipe("digits", {"search.sampler": None, "search.strategy": "pareto"})).sampler == "tpe"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from oneshot.train.path_samplers import FairSampler, PathSampler, activation_counts
-from oneshot.train.path_samplers import create_path_sampler as create_sampler
-from oneshot.train.path_samplers import list_path_samplers as list_samplers
-from oneshot.train.path_samplers import path_sampler_from_state as sampler_from_state
+from oneshot.train.path_samplers import (
+    FairSampler, PathSampler, activation_counts, create_path_sampler, list_path_samplers, path_sampler_from_state,
+)
 from supernets import Decision, SearchSpace, get_space
 
 SPACES = ["mbv3_test", "mbv3_tiny", "nb201_test"]
@@ -24,42 +23,42 @@ def uneven_space() -> SearchSpace:
     ))
 
 
-@pytest.mark.parametrize("name", list_samplers())
+@pytest.mark.parametrize("name", list_path_samplers())
 @pytest.mark.parametrize("space_name", SPACES)
 def test_conformance(name: str, space_name: str) -> None:
     space = get_space(space_name)
-    s = create_sampler(name, space, seed=3)
+    s = create_path_sampler(name, space, seed=3)
     assert isinstance(s, PathSampler) and s.name == name
     first = s.paths(5)
     assert first and all(p.space.fingerprint == space.fingerprint for p in first)
-    assert first == create_sampler(name, space, seed=3).paths(5)  # a pure function of (seed, step)
+    assert first == create_path_sampler(name, space, seed=3).paths(5)  # a pure function of (seed, step)
     assert len(s.paths(6)) == len(first) == s.paths_per_step
     steps = [tuple(s.paths(k)) for k in range(8)]
     if name != "sandwich":  # sandwich repeats largest/smallest, but its random part still varies
         assert len(set(steps)) > 1
-    assert [s.paths(k) for k in range(8)] != [create_sampler(name, space, seed=4).paths(k) for k in range(8)]
-    rebuilt = sampler_from_state(space, s.state_dict())
+    assert [s.paths(k) for k in range(8)] != [create_path_sampler(name, space, seed=4).paths(k) for k in range(8)]
+    rebuilt = path_sampler_from_state(space, s.state_dict())
     assert type(rebuilt) is type(s) and [rebuilt.paths(k) for k in range(4)] == [s.paths(k) for k in range(4)]
 
 
 def test_state_refuses_other_sampler_and_space() -> None:
-    fair = create_sampler("fair", get_space("mbv3_test"), seed=1)
+    fair = create_path_sampler("fair", get_space("mbv3_test"), seed=1)
     with pytest.raises(ValueError, match="sampler state is for 'uniform'"):
-        fair.load_state_dict(create_sampler("uniform", get_space("mbv3_test")).state_dict())
+        fair.load_state_dict(create_path_sampler("uniform", get_space("mbv3_test")).state_dict())
     with pytest.raises(ValueError, match="fingerprint"):
-        fair.load_state_dict(create_sampler("fair", get_space("nb201_test")).state_dict())
+        fair.load_state_dict(create_path_sampler("fair", get_space("nb201_test")).state_dict())
     with pytest.raises(ValueError, match="settings"):
-        create_sampler("sandwich", get_space("mbv3_test"), num_random=1).load_state_dict(
-            create_sampler("sandwich", get_space("mbv3_test"), num_random=2).state_dict())
+        create_path_sampler("sandwich", get_space("mbv3_test"), num_random=1).load_state_dict(
+            create_path_sampler("sandwich", get_space("mbv3_test"), num_random=2).state_dict())
 
 
 def test_unknown_sampler_and_bad_args() -> None:
     with pytest.raises(ValueError, match="unknown path sampler 'fairnas'.*fair"):
-        create_sampler("fairnas", get_space("mbv3_test"))
+        create_path_sampler("fairnas", get_space("mbv3_test"))
     with pytest.raises(ValueError, match="bad arguments"):
-        create_sampler("fair", get_space("mbv3_test"), num_random=2)
+        create_path_sampler("fair", get_space("mbv3_test"), num_random=2)
     with pytest.raises(ValueError, match="step must be >= 0"):
-        create_sampler("uniform", get_space("mbv3_test")).paths(-1)
+        create_path_sampler("uniform", get_space("mbv3_test")).paths(-1)
 
 
 @pytest.mark.parametrize("space_name", SPACES + ["uneven"])
@@ -110,7 +109,7 @@ def test_fair_remainders_balance_over_steps() -> None:
 
 def test_uniform_one_path_covers_choices() -> None:
     space = get_space("mbv3_test")
-    s = create_sampler("uniform", space, seed=0)
+    s = create_path_sampler("uniform", space, seed=0)
     seen = activation_counts(space, [p for k in range(60) for p in s.paths(k)])
     assert all(len(s.paths(k)) == 1 for k in range(5))
     assert all(min(c.values()) > 0 for c in seen.values())
@@ -118,10 +117,10 @@ def test_uniform_one_path_covers_choices() -> None:
 
 def test_sandwich_layout_and_teacher() -> None:
     space = get_space("mbv3_tiny")
-    s = create_sampler("sandwich", space, seed=0, num_random=3, distill=True)
+    s = create_path_sampler("sandwich", space, seed=0, num_random=3, distill=True)
     paths = s.paths(11)
     assert len(paths) == 5 and paths[0] == space.largest() and paths[1] == space.smallest()
-    assert s.teacher and not create_sampler("sandwich", space).teacher
-    assert not create_sampler("fair", space).teacher
+    assert s.teacher and not create_path_sampler("sandwich", space).teacher
+    assert not create_path_sampler("fair", space).teacher
     with pytest.raises(ValueError, match="num_random"):
-        create_sampler("sandwich", space, num_random=-1)
+        create_path_sampler("sandwich", space, num_random=-1)

@@ -9,10 +9,9 @@ import pytest
 from oneshot.study.budget import Budget, CostModel
 from oneshot.study.search import search
 from oneshot.study.search_samplers import (
-    PredictorSampler, RegularizedEvolutionSampler, expected_improvement, mutate, neighbours, random_unseen, sample_many,
+    PredictorSampler, RegularizedEvolutionSampler, create_search_sampler, expected_improvement, list_search_samplers,
+    mutate, neighbours, random_unseen, sample_many,
 )
-from oneshot.study.search_samplers import create_search_sampler as create_sampler
-from oneshot.study.search_samplers import list_search_samplers as list_samplers
 from oneshot.study.space import distributions, suggest_arch
 from predictors.synthetic import make_objective
 from supernets import cost, get_space
@@ -28,12 +27,12 @@ def mbv3():
 
 
 def test_registry_names_and_unknown_name_lists_them(mbv3):
-    assert set(list_samplers()) >= {"tpe", "gp", "nsga2", "random", "rea", "predictor"}
+    assert set(list_search_samplers()) >= {"tpe", "gp", "nsga2", "random", "rea", "predictor"}
     with pytest.raises(ValueError, match=r"unknown sampler 'cmaes'.*allowed: \['tpe'"):
-        create_sampler("cmaes", mbv3)
+        create_search_sampler("cmaes", mbv3)
 
 
-@pytest.mark.parametrize("name", list_samplers())
+@pytest.mark.parametrize("name", list_search_samplers())
 def test_sampler_conformance(name, mbv3):
     """Each sampler: only active decisions, valid distinct subnets within budget, deterministic by seed."""
     flops = sorted(cost(a).flops for a in mbv3)

@@ -17,7 +17,7 @@ from oneshot.train.checkpoint import load_supernet, read_checkpoint
 from oneshot.cli import main
 from oneshot.data import EpochShuffleSampler, create_datamodule
 from oneshot.recipe import Recipe
-from oneshot.train.path_samplers import create_path_sampler as create_sampler
+from oneshot.train.path_samplers import create_path_sampler
 from oneshot.train.module import SupernetModule
 from oneshot.train.optim import build_optimizer, build_scheduler
 from oneshot.train.trainer import train
@@ -71,7 +71,7 @@ def test_each_step_trains_the_samplers_paths(tmp_path: Path) -> None:
     recipe = tiny_recipe(tmp_path, train={"max_steps": 3, "epochs": 5})
     ckpt = train(recipe, callbacks=[rec], progress=False)
     space = get_space("mbv3_test", in_chans=1, image_size=8)
-    sampler = create_sampler("fair", space, seed=0)
+    sampler = create_path_sampler("fair", space, seed=0)
     assert rec.calls == [(s, a) for s in range(3) for a in sampler.paths(s)]  # m = 2 forwards per step, 3 steps
     assert read_checkpoint(ckpt)["global_step"] == 3  # one optimizer step per multi-path step
 
@@ -87,7 +87,7 @@ def test_one_step_is_the_mean_of_path_gradients(clip: float | None) -> None:
     dm.setup()
     torch.manual_seed(0)
     supernet = create_supernet("mbv3_test", in_chans=1, image_size=8)
-    sampler = create_sampler("fair", supernet.space, seed=3)
+    sampler = create_path_sampler("fair", supernet.space, seed=3)
     before = copy.deepcopy(supernet)
     x, y = _first_batch(dm)
     paths = sampler.paths(0)
@@ -115,7 +115,7 @@ def test_sandwich_distillation_changes_the_step() -> None:
     for distill in (False, True):
         torch.manual_seed(0)
         supernet = create_supernet("mbv3_test", in_chans=1, image_size=8)
-        sampler = create_sampler("sandwich", supernet.space, seed=0, num_random=1, distill=distill)
+        sampler = create_path_sampler("sandwich", supernet.space, seed=0, num_random=1, distill=distill)
         module = SupernetModule(supernet, sampler, optimizer={"name": "SGD", "lr": 0.5})
         rec = Record()
         L.Trainer(accelerator="cpu", max_steps=1, logger=False, enable_checkpointing=False, callbacks=[rec],

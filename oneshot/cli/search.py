@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", action="append", default=[], metavar="COST=LIMIT[,LIMIT...]",
                         help="e.g. flops=50e6,100e6 (repeat for more costs: params=1e6)")
     parser.add_argument("--sampler", default=None,
-                        help=f"one of {list(SAMPLER_NAMES)}; default {DEFAULT_SAMPLER} ({DEFAULT_PARETO_SAMPLER} for pareto)")
+                        help=f"one of {list(SAMPLER_NAMES)}; default {DEFAULT_SAMPLER} "
+                             f"({DEFAULT_PARETO_SAMPLER} for pareto)")
     parser.add_argument("--n-trials", type=int, default=100, help="distinct subnets to evaluate in total")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=STRATEGIES)

@@ -28,9 +28,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from supernets._registry import Registry
 
 __all__ = [
-    "SplitDataModule", "TensorImageDataset",
-    "FolderImageDataset", "EpochShuffleSampler", "gather", "register_datamodule", "create_datamodule", "list_datamodules",
-    "datamodule_from_info", "datamodule_from_section", "augment_batch",
+    "SplitDataModule", "TensorImageDataset", "FolderImageDataset", "EpochShuffleSampler", "gather",
+    "register_datamodule", "create_datamodule", "list_datamodules", "datamodule_from_info", "datamodule_from_section",
+    "augment_batch",
 ]
 
 _DATAMODULES: Registry[type[SplitDataModule]] = Registry("dataset")

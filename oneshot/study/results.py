@@ -108,7 +108,9 @@ class SearchResult:
             cheapest = min(self.records, key=lambda r: r.flops)
             raise ValueError(f"no evaluated subnet fits budget {b}; the cheapest evaluated has "
                              + ", ".join(f"{k}={cheapest.costs[k]:,.0f}" for k in self._cost_keys()))
-        return best_within(sorted(fits, key=lambda r: r.query), b, lambda r: r.score, lambda r: r.costs)  # type: ignore[return-value]
+        best = best_within(sorted(fits, key=lambda r: r.query), b, lambda r: r.score, lambda r: r.costs)
+        assert best is not None  # every record of `fits` fits
+        return best
 
     def best_per_budget(self) -> dict[str, SearchRecord | None]:
         """`str(budget) -> best record` for each of the search's budgets (None where nothing fits)."""

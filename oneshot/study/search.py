@@ -66,7 +66,6 @@ __all__ = ["search", "collect", "default_sampler", "SearchResult", "SearchRecord
 log = logging.getLogger("oneshot.search")
 
 
-
 # =========================================================================== public API
 def search(
     space_or_checkpoint: SearchSpace | str | Path | None,
@@ -94,7 +93,8 @@ def search(
             (with `objective="supernet"`); None when the objective is `"predictor:PATH"` (its file names the space).
         objective: what to maximize for a subnet: a callable `arch -> float` (e.g. a lookup into a benchmark's
             table); `"supernet"`: holdout accuracy of the checkpoint's supernet after BN recalibration, through the
-            cached evaluation table (`oneshot.score.evaluate`, `evaluate_args` passed on); a fitted predictor (its mean);
+            cached evaluation table (`oneshot.score.evaluate`, `evaluate_args` passed on); a fitted predictor (its
+            mean);
             `"predictor:PATH"`: a saved predictor file; `"synthetic:KIND"`: `predictors.synthetic` (for demos).
         budgets: cost limits, e.g. `{"flops": [50e6, 100e6]}` or `{"macs": 1e6, "params": 5e4}`; costs are
             `macs`, `flops`, `params` (per image) and the names in `costs`. None: unconstrained.
@@ -159,7 +159,7 @@ def search(
             if not multi and len(plans) > 1:
                 _warm_start(study, space, budget, cache, cost_model, seed)
             loop = StudyLoop(study, space, fn, budget, objectives, cost_model, cache, target, n_startup,
-                              max_rejects, seed, np.random.default_rng(seeds[2 * i + 1]))
+                             max_rejects, seed, np.random.default_rng(seeds[2 * i + 1]))
             with tqdm(total=target, desc=f"search {budget}", unit="subnet", disable=not progress,
                       dynamic_ncols=True) as bar:
                 loop.run(bar)

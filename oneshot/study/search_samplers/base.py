@@ -9,7 +9,7 @@ Registered names (one module each; Optuna's own in `optuna_samplers.py`):
 - `rea`: regularized evolution (Real et al. 2019): aging population, tournament selection, one-decision mutation.
 - `predictor`: Bayesian optimization with our own predictors (`predictors.create_predictor`, XGB or GP) as the
   surrogate, refitted as trials arrive, maximizing expected improvement or UCB over a pool of candidate subnets;
-  the default of `oneshot.search` (best per query in the benchmark).
+  the default of `oneshot.search()` (best per query in the benchmark).
 
 Our samplers (`ArchSampler` subclasses) propose a whole subnet per trial through Optuna's relative sampling: the
 plan covers exactly the active decisions, and define-by-run suggestion (`oneshot.study.space.suggest_arch`)

@@ -1,4 +1,4 @@
-"""`predictor`: Bayesian optimization with our own predictors as the surrogate, the default of `oneshot.search`."""
+"""`predictor`: Bayesian optimization with our predictors as the surrogate, the default of `oneshot.search()`."""
 
 from __future__ import annotations
 
