@@ -65,8 +65,8 @@ class MacroConfig(FamilyConfig):
             )
         if min(self.stage_layers) < 1:
             raise ValueError(f"every macro stage needs at least one layer, got stage_layers={self.stage_layers}")
-        if min((self.stem_width, self.head_width, self.image_size, *self.stage_widths)) < 1:
-            raise ValueError("macro widths and image_size must be positive")
+        if min((self.stem_width, self.head_width, self.image_size, *self.stage_widths, *self.stage_strides)) < 1:
+            raise ValueError("macro widths, strides and image_size must be positive")
 
     def plan(self) -> list[tuple[int, int, int]]:
         """(in channels, out channels, stride) of every searchable layer, in arch-string order."""
