@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 from ._registry import Registry
 from .base import FamilyConfig, Supernet
+from .macro import MacroConfig
 from .mbv3 import MBV3Config, StageSpec
 from .nb201 import NB201Config
 from .space import SearchSpace
@@ -31,6 +32,7 @@ def register_family(name: str, config_cls: type[FamilyConfig]) -> type[FamilyCon
 
 register_family("mbv3", MBV3Config)
 register_family("nb201", NB201Config)
+register_family("macro", MacroConfig)
 
 
 def list_supernets(pattern: str = "*") -> list[str]:
@@ -114,3 +116,15 @@ def nb201_small() -> NB201Config:
 def nb201_test() -> NB201Config:
     """Minimal NAS-Bench-201 skeleton for unit tests (C=4, N=1, 8 px)."""
     return NB201Config(channels=4, cells=1, image_size=8)
+
+
+@register_supernet
+def macro() -> MacroConfig:
+    """NAS-Bench-Macro exactly as the benchmark (8 layers, stem 32, head 1280, 32 px, 10 classes): its table is ground truth."""
+    return MacroConfig()
+
+
+@register_supernet
+def macro_test() -> MacroConfig:
+    """Minimal macro space for unit tests: the same 8 layers and arch strings on narrow channels and 8 px inputs."""
+    return MacroConfig(stem_width=4, stage_widths=(8, 16, 16), head_width=32, image_size=8)
