@@ -9,6 +9,7 @@ from .base import FamilyConfig, Supernet
 from .mbv3 import MBV3Config, StageSpec
 from .nb201 import NB201Config
 from .space import SearchSpace
+from .vit import ViTConfig
 
 __all__ = [
     "register_supernet", "list_supernets", "get_config", "get_space", "create_supernet",
@@ -16,7 +17,7 @@ __all__ = [
 ]
 
 _VARIANTS: dict[str, Callable[[], FamilyConfig]] = {}
-_FAMILIES: dict[str, type[FamilyConfig]] = {"mbv3": MBV3Config, "nb201": NB201Config}
+_FAMILIES: dict[str, type[FamilyConfig]] = {"mbv3": MBV3Config, "nb201": NB201Config, "vit": ViTConfig}
 
 
 def register_supernet(fn: Callable[[], FamilyConfig]) -> Callable[[], FamilyConfig]:
@@ -115,3 +116,23 @@ def nb201_small() -> NB201Config:
 def nb201_test() -> NB201Config:
     """Minimal NAS-Bench-201 skeleton for unit tests (C=4, N=1, 8 px)."""
     return NB201Config(channels=4, cells=1, image_size=8)
+
+
+@register_supernet
+def vit() -> ViTConfig:
+    """AutoFormer-T's ViT space for 224 px ImageNet: embed 192/216/240, depth 12-14, heads 3/4, MLP ratio 3.5/4."""
+    return ViTConfig()
+
+
+@register_supernet
+def vit_tiny() -> ViTConfig:
+    """Small ViT space for 16-32 px inputs (the digits ViT): 4 px patches, 16-wide heads, depth 2-4."""
+    return ViTConfig(embed_dims=(32, 48, 64), depths=(2, 3, 4), num_heads=(1, 2, 3), mlp_ratios=(1.0, 2.0, 3.0),
+                     head_dim=16, patch_size=4, num_classes=10, image_size=16)
+
+
+@register_supernet
+def vit_test() -> ViTConfig:
+    """Minimal ViT space for unit tests (8 px inputs, 4 tokens plus the class token, 40 subnets)."""
+    return ViTConfig(embed_dims=(8, 12), depths=(1, 2), num_heads=(1, 2), mlp_ratios=(1.0, 2.0), head_dim=4,
+                     patch_size=4, num_classes=10, image_size=8)
