@@ -18,9 +18,10 @@ import torch
 from supernets import Arch, cost, extract, save_subnet
 from supernets.extract import atomic_write_bytes
 
-__all__ = ["export_subnets", "read_manifest", "MANIFEST_NAME", "add_arguments", "run"]
+__all__ = ["export_subnets", "read_manifest", "MANIFEST_NAME", "FORMATS", "add_arguments", "run"]
 
 MANIFEST_NAME = "manifest.json"
+FORMATS = {"pt": ".pt", "safetensors": ".safetensors", "onnx": ".safetensors"}  # weights file suffix per format
 
 
 def _slug(text: str) -> str:
@@ -37,14 +38,18 @@ def export_subnets(
     data_overrides: dict[str, Any] | None = None,
     loaded: tuple[Any, dict[str, Any]] | None = None,
     data: Any = None,
+    fmt: str = "pt",
 ) -> Path:
     """Write one standalone file per entry (`{"arch": str, "name"?: str, ...extra}`) and `manifest.json`.
 
     Extra keys of an entry (budget, supernet_acc, ...) are copied into the file's metadata and the manifest.
     Calibration defaults to the settings of `oneshot.bn`; `data_overrides` can point at moved data (`path=`).
     `loaded` (`load_supernet(checkpoint)`'s result) and `data` (its DataModule) spare a caller that holds them a
-    second load. Returns the manifest path.
+    second load. `fmt`: "pt" (torch file), "safetensors", or "onnx" (safetensors weights plus `<name>.onnx`, named
+    in the manifest's `onnx` key). Returns the manifest path.
     """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown subnet file format {fmt!r}; allowed: {list(FORMATS)}")
     from .bn import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, CalibrationSet, recalibrate_bn
     from .checkpoint import load_supernet
     from .data import datamodule_from_info
@@ -64,13 +69,20 @@ def export_subnets(
         sub = extract(supernet, arch)
         c = cost(arch)
         name = entry.get("name") or f"subnet{i:02d}"
-        file = out / f"{_slug(name)}.pt"
+        file = out / f"{_slug(name)}{FORMATS[fmt]}"
         meta = {**{k: v for k, v in entry.items() if k not in ("arch", "name")},
                 "macs": c.macs, "flops": c.flops, "params": c.params, "data": info["data"],
                 "supernet_checkpoint": str(checkpoint), "checkpoint_id": info["checkpoint_id"],
                 "calibration": calib.settings()}
         save_subnet(sub, arch, file, meta=meta)
-        manifest.append({"name": name, "file": file.name, "arch": str(arch), **{k: v for k, v in meta.items() if k != "data"}})
+        extra = {}
+        if fmt == "onnx":
+            from supernets.onnx import export_onnx
+
+            c_in, size = supernet.config.in_chans, supernet.config.image_size
+            extra["onnx"] = export_onnx(sub, file.with_suffix(".onnx"), (c_in, size, size), arch, overwrite=True).name
+        manifest.append({"name": name, "file": file.name, "arch": str(arch), **extra,
+                         **{k: v for k, v in meta.items() if k != "data"}})
     path = out / MANIFEST_NAME
     atomic_write_bytes(path, json.dumps({"space": supernet.space.name, "subnets": manifest}, indent=2).encode())
     return path
@@ -98,6 +110,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--search", help="search result JSON (from `oneshot search`): extract its per-budget bests")
     p.add_argument("--out", help="output folder (default: <checkpoint folder>/subnets)")
     p.add_argument("--calib-batches", type=int, default=None, help="K batches for BN recalibration")
+    p.add_argument("--format", dest="fmt", choices=list(FORMATS), default="pt",
+                   help="pt: torch file; safetensors: loads without unpickling; onnx: safetensors plus an .onnx model")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("nothing to extract: give --arch, --archs or --search")
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "subnets"
     torch.set_grad_enabled(False)
-    manifest = export_subnets(args.checkpoint, entries, out, calib_batches=args.calib_batches)
+    manifest = export_subnets(args.checkpoint, entries, out, calib_batches=args.calib_batches, fmt=args.fmt)
     _, rows = read_manifest(manifest)
     for r in rows:
         print(f"{r['file']}: {r['arch']}  MFLOPs={r['flops'] / 1e6:.3f} params={r['params']:,}")

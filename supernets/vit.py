@@ -31,8 +31,8 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
-from timm.layers import PatchEmbed, trunc_normal_
-from timm.models.vision_transformer import Attention, Block
+from timm.layers import Attention, PatchEmbed, trunc_normal_
+from timm.models.vision_transformer import Block
 from torch import nn
 
 from .base import Cost, FamilyConfig, Supernet
@@ -248,9 +248,9 @@ class ViTSupernet(Supernet):
 
 def _block(c: ViTConfig, embed: int, heads: int, ratio: float) -> Block:
     """timm's Block with attention heads `head_dim` wide (timm's Block would make them embed / heads wide)."""
-    # Block has no head-width argument: build it without attention (nn.Identity swallows the arguments), then
-    # give it timm's Attention with the head width set.
-    block = Block(embed, heads, ratio, qkv_bias=c.qkv_bias, norm_layer=_LayerNorm, attn_layer=nn.Identity)
+    # Block has no head-width argument (and before timm 1.0.22 no attention-layer argument either): build it with
+    # one head, then give it timm's Attention with the head width set.
+    block = Block(embed, 1, ratio, qkv_bias=c.qkv_bias, norm_layer=_LayerNorm)
     block.attn = Attention(embed, heads, attn_head_dim=c.head_dim, qkv_bias=c.qkv_bias)
     return block
 

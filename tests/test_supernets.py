@@ -19,7 +19,7 @@ from supernets import (
     save_subnet,
 )
 
-TEST_NETS = ["mbv3_test", "nb201_test"]
+TEST_NETS = ["mbv3_test", "nb201_test", "vit_test"]
 
 
 def _randomize_bn(net: torch.nn.Module, seed: int = 0) -> None:
@@ -33,7 +33,7 @@ def _randomize_bn(net: torch.nn.Module, seed: int = 0) -> None:
             m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
 
 
-@pytest.mark.parametrize("name", TEST_NETS + ["mbv3_tiny", "nb201_small"])
+@pytest.mark.parametrize("name", TEST_NETS + ["mbv3_tiny", "nb201_small", "vit_tiny"])
 def test_extracted_subnet_equals_supernet_path(name, rng):
     torch.manual_seed(0)
     net = create_supernet(name).eval()
@@ -123,7 +123,7 @@ def test_corrupt_or_foreign_subnet_file_gives_clear_error(tmp_path):
         load_subnet(tmp_path / "missing.pt")
 
 
-@pytest.mark.parametrize("name", TEST_NETS + ["mbv3_tiny", "nb201_small"])
+@pytest.mark.parametrize("name", TEST_NETS + ["mbv3_tiny", "nb201_small", "vit_tiny"])
 def test_fast_cost_equals_flop_counter(name, rng):
     cfg = get_config(name)
     space = get_space(name)
