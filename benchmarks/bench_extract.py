@@ -7,18 +7,24 @@ Both give identical tensors (tests/test_deploy.py). Each figure is the median ov
 (seed 0) of the best of 3 interleaved rounds, in milliseconds of thread CPU time (one torch thread), so load from
 other processes on the machine does not count.
 
-Measured (2 shared CPU cores, load average ~10, torch 2.14.1, 30 subnets, best of 3 rounds):
+Measured (2 shared CPU cores at load average ~12, torch 2.14.1, timm 1.0.31, 30 subnets, best of 3 rounds):
 
-| space (classes 10)      | before ms | after ms | speed-up | building the random subnet alone |
-|-------------------------|----------:|---------:|---------:|---------------------------------:|
-| mbv3_tiny, 32 px        |   RESULT  |          |          |                                  |
+| space (10 classes)  | before ms | after ms | speed-up | building the random subnet alone ms |
+|---------------------|----------:|---------:|---------:|------------------------------------:|
+| mbv3_tiny, 32 px    |     12.66 |     8.87 |    1.43x |                                5.81 |
+| nb201_small, 32 px  |      7.62 |     5.49 |    1.39x |                                3.58 |
+| vit_tiny, 32 px     |      6.55 |     5.23 |    1.25x |                                3.16 |
 
-Extraction is bounded below by constructing the subnet's modules (torch `nn.Module` construction and
-random initialization of each layer), which is most of the "after" time; building on the meta device to skip the
-initialization was measured slower for these small networks (meta tensors' initializers run in Python), see the
-report of issue 14.
+These are CPU milliseconds of the extracting thread. Wall-clock time on the loaded machine was 2-4x higher
+(mbv3_tiny at 32 px: 28-42 ms before, the "~35 ms" of issue 14, against 19-28 ms after, `time.perf_counter`).
 
-Run: python benchmarks/bench_extract.py [--subnets 30]
+Building the subnet's modules (`nn.Module` construction and each layer's random initialization) is two thirds
+of the "after" time. Building on the meta device instead, to skip the initialization, was tried and measured
+slower for these small networks (best of 3 x 20 subnets, wall clock: mbv3_tiny build 23 ms on meta against 16 ms
+on CPU; the meta tensors' initializers run through Python decompositions); it paid off only for the 224 px mbv3
+(64 against 96 ms), so extraction builds on the CPU.
+
+Run: PYTHONPATH=. python benchmarks/bench_extract.py [--subnets 30]
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def _fill(module: nn.Module, value_of: Callable[[str, torch.Tensor], torch.Tenso
     """Copy `value_of(name, tensor)` into every parameter and persistent buffer of `module`, in one pass.
 
     Copying into each module's own tensors skips `state_dict()` and `load_state_dict` (which walk the module tree
-    several times and check every key): extraction is about 1.5x faster (benchmarks/bench_extract.py). A value
+    several times and check every key): extraction is 1.25-1.4x faster (benchmarks/bench_extract.py). A value
     of the wrong shape is a ValueError naming the tensor.
     """
     for prefix, mod in module.named_modules():

@@ -66,6 +66,8 @@ class ViTConfig(FamilyConfig):
             values = getattr(self, field_name)
             if not values or list(values) != sorted(set(values)) or min(values) <= 0:
                 raise ValueError(f"vit {field_name} must be non-empty, positive, strictly increasing; got {list(values)}")
+        if any(float(f"{r:g}") != r for r in self.mlp_ratios):  # the arch string writes ratios with %g
+            raise ValueError(f"vit mlp_ratios must have at most 6 significant digits; got {list(self.mlp_ratios)}")
         if self.image_size % self.patch_size:
             raise ValueError(f"vit image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
         for e in self.embed_dims:
