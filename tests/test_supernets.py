@@ -108,19 +108,24 @@ def test_subnet_file_round_trip_without_supernet(name, tmp_path, rng):
     assert not list(tmp_path.glob(".*"))  # atomic write left no temp file
 
 
-def test_corrupt_or_foreign_subnet_file_gives_clear_error(tmp_path):
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_corrupt_or_foreign_subnet_file_gives_clear_error(tmp_path, suffix):
+    from safetensors.torch import save_file
+
     net = create_supernet("nb201_test")
     arch = net.space.largest()
-    path = save_subnet(extract(net, arch), arch, tmp_path / "sub.pt")
+    path = save_subnet(extract(net, arch), arch, tmp_path / f"sub{suffix}")
     data = path.read_bytes()
-    (tmp_path / "torn.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="corrupt or truncated"):
-        load_subnet(tmp_path / "torn.pt")
-    torch.save({"hello": 1}, tmp_path / "foreign.pt")
+    (tmp_path / f"torn{suffix}").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="corrupt or truncated") as info:
+        load_subnet(tmp_path / f"torn{suffix}")
+    assert "\n" not in str(info.value)
+    foreign = tmp_path / f"foreign{suffix}"
+    torch.save({"hello": 1}, foreign) if suffix == ".pt" else save_file({"w": torch.zeros(2)}, str(foreign))
     with pytest.raises(ValueError, match="not a oneshot subnet file"):
-        load_subnet(tmp_path / "foreign.pt")
+        load_subnet(foreign)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        load_subnet(tmp_path / "missing.pt")
+        load_subnet(tmp_path / f"missing{suffix}")
 
 
 @pytest.mark.parametrize("name", TEST_NETS + ["mbv3_tiny", "nb201_small", "vit_tiny"])
