@@ -18,7 +18,8 @@ the smallest, the largest and 3 random archs, seed 0), supernet ms / extracted m
 (32 px: 9.4 / 8.5 ms for the smallest arch, 49.1 / 49.5 ms for the largest.) The supernet path costs 0-15% more
 per step than the standalone timm network; the largest arch, which slices nothing, runs at par.
 
-Run: PYTHONPATH=. python benchmarks/bench_vit.py [--space vit_tiny] [--image-size 32] [--batch 32] [--archs 4] [--reps 20]
+Run: PYTHONPATH=. python benchmarks/bench_vit.py [--space vit_tiny] [--image-size 32] [--in-chans 3] [--batch 32]
+     [--archs 4] [--reps 20]
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def main() -> None:
         ts, tb = min(t_super), min(t_sub)
         ratios.append(ts / tb)
         print(f"{ts:>12.2f} {tb:>13.2f} {ts / tb:>6.3f}  {arch}")
-    print(f"median ratio {np.median(ratios):.3f} over {len(archs)} archs (min {min(ratios):.3f}, max {max(ratios):.3f})")
+    print(f"median ratio {np.median(ratios):.3f} over {len(archs)} archs "
+          f"(min {min(ratios):.3f}, max {max(ratios):.3f})")
 
 
 if __name__ == "__main__":

@@ -223,7 +223,8 @@ def phase_extract(run: Run) -> str:
 
     chosen = run.read("search/chosen.json", "search")["chosen"]
     ev = run.recipe.evaluate
-    print(f"{len(chosen)} chosen subnets into standalone files" + (" with recalibrated BN" if has_bn(run.loaded[0]) else ""))
+    bn = " with recalibrated BN" if has_bn(run.loaded[0]) else ""
+    print(f"{len(chosen)} chosen subnets into standalone files{bn}")
     # The supernet estimate reported for a chosen subnet is always its recalibrated holdout accuracy (the search
     # objective may have been a predictor).
     with torch.no_grad():
@@ -322,7 +323,8 @@ def phase_report(run: Run) -> str:
         "title": f"oneshot run: {r.name}",
         "what": (f"Supernet `{run.space.name}` ({run.space.size():,} subnets) trained on `{r.data.name}` "
                  f"({info['data'].get('split_sizes')}) with `{r.train.sampler}` sampling for {r.train.epochs} "
-                 f"epochs; {len(records)} subnets scored on the holdout split {calib}; predictors {', '.join(pr.models)}; "
+                 f"epochs; {len(records)} subnets scored on the holdout split {calib}; "
+                 f"predictors {', '.join(pr.models)}; "
                  f"`{run.sampler}` search over {se.n_trials} subnets with objective `{se.objective}`; chosen subnets "
                  f"retrained {how} for {rt.epochs} epochs and scored on the test split (never seen by search)."),
         "provenance": (f"seed {r.seed}, code {code_version()}, torch {torch.__version__}, "

@@ -65,7 +65,8 @@ class ViTConfig(FamilyConfig):
         for field_name in ("embed_dims", "depths", "num_heads", "mlp_ratios"):
             values = getattr(self, field_name)
             if not values or list(values) != sorted(set(values)) or min(values) <= 0:
-                raise ValueError(f"vit {field_name} must be non-empty, positive, strictly increasing; got {list(values)}")
+                raise ValueError(f"vit {field_name} must be non-empty, positive, strictly increasing; "
+                                 f"got {list(values)}")
         if any(float(f"{r:g}") != r for r in self.mlp_ratios):  # the arch string writes ratios with %g
             raise ValueError(f"vit mlp_ratios must have at most 6 significant digits; got {list(self.mlp_ratios)}")
         if self.image_size % self.patch_size:

@@ -22,7 +22,10 @@ def _trained_like(name: str, seed: int = 0) -> torch.nn.Module:
     with torch.no_grad():
         for t in [*net.parameters(), *net.buffers()]:
             if t.is_floating_point():
-                t.copy_(torch.rand(t.shape, generator=g) * 0.5 + 0.5 if t.ndim == 1 else torch.randn(t.shape, generator=g) * 0.3)
+                if t.ndim == 1:  # positive: BN variances and norm gains
+                    t.copy_(torch.rand(t.shape, generator=g) * 0.5 + 0.5)
+                else:
+                    t.copy_(torch.randn(t.shape, generator=g) * 0.3)
     return net
 
 
