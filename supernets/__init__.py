@@ -20,11 +20,13 @@ from .registry import (
     space_to_dict,
 )
 from .space import Arch, Choice, Decision, SearchSpace
+from .vit import ViTConfig, ViTNet, ViTSupernet
 
 __all__ = [
     "Arch", "Choice", "Cost", "Decision", "FamilyConfig", "MBV3Config", "MBV3Supernet", "MacroConfig",
     "MacroSupernet", "NB201Config", "NB201Supernet", "Registry", "SearchSpace", "StageSpec", "Supernet",
     "atomic_write_bytes", "config_from_dict", "cost", "count_cost",
     "create_supernet", "extract", "get_config", "get_space", "list_supernets", "load_subnet",
-    "register_family", "register_supernet", "save_subnet", "space_from_dict", "space_to_dict",
+    "register_family", "register_supernet", "save_subnet", "space_from_dict", "space_to_dict", "ViTConfig", "ViTNet",
+    "ViTSupernet",
 ]

@@ -113,6 +113,14 @@ class Supernet(nn.Module):
         """Name of the supernet tensor that the standalone subnet's tensor `name` is cut from."""
         return name
 
+    def cut(self, name: str, big: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        """The part of shared tensor `big` that the subnet's tensor `name` (of `shape`) holds (a view, not a copy).
+
+        The default is `crop_to`: leading slices, centre crops of kernels. Families whose tensors stack several
+        sliced blocks (a fused q/k/v projection) override it for those names.
+        """
+        return crop_to(big, shape)
+
 
 def crop_to(big: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     """Cut a shared tensor down to a subnet's shape: leading slice on channel dims, centre crop on kernel dims."""

@@ -6,6 +6,7 @@ from functools import lru_cache
 
 import torch
 from torch import nn
+from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
 from .base import Cost, FamilyConfig
@@ -21,6 +22,8 @@ def count_cost(module: nn.Module, input_shape: tuple[int, ...], bias_adds: bool 
     As NAS-Bench-201 counts them: multiply-accumulates of conv and linear layers, plus one per output element for
     a layer's bias add (the flop counter itself ignores biases); pooling, normalization and activations are free.
     `bias_adds=False` leaves bias adds out, as NAS-Bench-Macro counts (give the family's `bias_adds_in_macs`).
+    Matrix products count too (attention's q@k^T and attn@v, whether written as matmuls or fused in
+    `F.scaled_dot_product_attention`); softmax and the attention scaling are free.
     """
     added = 0
 
@@ -38,7 +41,7 @@ def count_cost(module: nn.Module, input_shape: tuple[int, ...], bias_adds: bool 
     try:
         param = next(module.parameters(), None)
         x = torch.zeros((1, *input_shape), device=param.device if param is not None else "cpu")
-        counter = FlopCounterMode(display=False)
+        counter = FlopCounterMode(display=False, custom_mapping=_CPU_SDPA)
         with counter, torch.no_grad():
             module(x)
     finally:
@@ -47,6 +50,19 @@ def count_cost(module: nn.Module, input_shape: tuple[int, ...], bias_adds: bool 
             h.remove()
     macs = counter.get_total_flops() // 2 + added
     return Cost(macs=macs, params=sum(p.numel() for p in module.parameters()))
+
+
+# torch's flop counter knows the CUDA kernels of F.scaled_dot_product_attention but not the CPU one, which it
+# would count as zero: give the CPU kernel the same formula (2 * B * heads * Tq * Tk * head_dim per product).
+def _sdpa_flops(query_shape: tuple, key_shape: tuple, value_shape: tuple, *args: object, **kwargs: object) -> int:
+    return flop_counter.sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+_CPU_SDPA = {
+    op: _sdpa_flops
+    for op in [getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)]
+    if op is not None
+}
 
 
 @lru_cache(maxsize=None)

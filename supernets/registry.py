@@ -10,6 +10,7 @@ from .macro import MacroConfig
 from .mbv3 import MBV3Config, StageSpec
 from .nb201 import NB201Config
 from .space import SearchSpace
+from .vit import ViTConfig
 
 __all__ = [
     "register_supernet", "register_family", "list_supernets", "get_config", "get_space", "create_supernet",
@@ -33,6 +34,7 @@ def register_family(name: str, config_cls: type[FamilyConfig]) -> type[FamilyCon
 register_family("mbv3", MBV3Config)
 register_family("nb201", NB201Config)
 register_family("macro", MacroConfig)
+register_family("vit", ViTConfig)
 
 
 def list_supernets(pattern: str = "*") -> list[str]:
@@ -128,3 +130,23 @@ def macro() -> MacroConfig:
 def macro_test() -> MacroConfig:
     """Minimal macro space for unit tests: the same 8 layers and arch strings on narrow channels and 8 px inputs."""
     return MacroConfig(stem_width=4, stage_widths=(8, 16, 16), head_width=32, image_size=8)
+
+
+@register_supernet
+def vit() -> ViTConfig:
+    """AutoFormer-T's ViT space for 224 px ImageNet: embed 192/216/240, depth 12-14, heads 3/4, MLP ratio 3.5/4."""
+    return ViTConfig()
+
+
+@register_supernet
+def vit_tiny() -> ViTConfig:
+    """Small ViT space for 16-32 px inputs (the digits ViT): 4 px patches, 16-wide heads, depth 2-4."""
+    return ViTConfig(embed_dims=(32, 48, 64), depths=(2, 3, 4), num_heads=(1, 2, 3), mlp_ratios=(1.0, 2.0, 3.0),
+                     head_dim=16, patch_size=4, num_classes=10, image_size=16)
+
+
+@register_supernet
+def vit_test() -> ViTConfig:
+    """Minimal ViT space for unit tests (8 px inputs, 4 tokens plus the class token, 40 subnets)."""
+    return ViTConfig(embed_dims=(8, 12), depths=(1, 2), num_heads=(1, 2), mlp_ratios=(1.0, 2.0), head_dim=4,
+                     patch_size=4, num_classes=10, image_size=8)

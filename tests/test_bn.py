@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from oneshot.score.bn import CalibrationSet, recalibrate_bn
+from oneshot.score.bn import CalibrationSet, has_bn, recalibrate_bn
 from oneshot.data import create_datamodule
 from supernets import create_supernet, extract
 
@@ -130,3 +130,19 @@ def test_calibration_set_fixed_seeded_subset_of_train_split(digits8) -> None:
     assert torch.cdist(imgs, holdout, compute_mode=EXACT).min(1).values.min() > 1e-3  # and none is a holdout image
     big = CalibrationSet(digits8.train_set, num_batches=20, batch_size=16)  # 320 > 200 images: data repeats
     assert len(big) == 20 and len(np.unique(big.indices[:200])) == 200
+
+
+def test_recalibration_is_a_no_op_without_batch_norm():
+    """A ViT has LayerNorm only: nothing is reset, no batch is run, the weights are untouched."""
+    net = create_supernet("vit_test").train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+
+    class Exploding:
+        def __iter__(self):
+            raise AssertionError("no batch should be drawn for a network without batch norm")
+
+    arch = net.space.largest()
+    assert recalibrate_bn(net, Exploding(), arch) is net and not net.training
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert not has_bn(net) and has_bn(create_supernet("mbv3_test"))
+    recalibrate_bn(extract(net, arch), Exploding())  # the extracted subnet too

@@ -206,3 +206,32 @@ def test_limits_on_two_costs_pair_up_into_one_budget(run_dir, tmp_path):
     assert main(["run", recipe, "--phases", "report", "--no-progress"]) == 0
     report = (tmp_path / "digits" / "report" / "report.md").read_text()
     assert f"flops ≤ 0.5M and params ≤ {limit / 1e6:.3g}M" in report
+
+
+def test_vit_recipe_runs_end_to_end_and_exports_onnx(tmp_path):
+    """The ViT family through every phase (no BN anywhere), then `oneshot extract --format onnx`."""
+    import onnxruntime as ort
+
+    args = ["run", "vit_digits", "--no-progress", "--set", f"output_dir={tmp_path}"]
+    tiny = {**TINY, "supernet.name": "vit_test", "search.budgets": {"flops": [6e3, 3e4]}, "evaluate.calib_batches": 1}
+    for k, v in tiny.items():
+        args += ["--set", f"{k}={json.dumps(v)}"]
+    assert main(args) == 0
+    run = tmp_path / "vit_digits"
+    report = (run / "report" / "report.md").read_text()
+    assert "nothing was recalibrated" in report and "after BN recalibration" not in report
+    ckpt = run / "supernet.ckpt"
+    from oneshot.train.checkpoint import load_supernet
+
+    supernet = load_supernet(ckpt)[0].eval()
+    arch = supernet.space.largest()
+    assert main(["extract", str(ckpt), "--arch", str(arch), "--format", "onnx", "--out", str(tmp_path / "x")]) == 0
+    folder, entries = read_manifest(tmp_path / "x")
+    assert entries[0]["file"].endswith(".safetensors") and entries[0]["onnx"].endswith(".onnx")
+    module, arch2, _ = load_subnet(folder / entries[0]["file"])
+    x = torch.randn(3, 1, 8, 8)
+    session = ort.InferenceSession(str(folder / entries[0]["onnx"]), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        want = supernet(x, arch).numpy()
+        assert arch2 == arch and np.abs(module(x).numpy() - want).max() < 1e-5
+    assert np.abs(session.run(None, {"input": x.numpy()})[0] - want).max() < 1e-4

@@ -16,7 +16,7 @@ from predictors import (
 from supernets import get_space
 
 PREDICTORS = list_predictors()
-SPACES = ["mbv3_test", "nb201_test"]
+SPACES = ["mbv3_test", "nb201_test", "vit_test"]
 
 
 def _data(space_name, n, kind="pairwise", noise=0.01, seed=0):

@@ -9,7 +9,7 @@ from oneshot.train.path_samplers import (
 )
 from supernets import Decision, SearchSpace, get_space
 
-SPACES = ["mbv3_test", "mbv3_tiny", "nb201_test", "macro_test"]
+SPACES = ["mbv3_test", "mbv3_tiny", "nb201_test", "macro_test", "vit_test", "vit_tiny"]
 
 
 def uneven_space() -> SearchSpace:

@@ -9,7 +9,7 @@ import pytest
 from supernets import Arch, Decision, SearchSpace, get_space, list_supernets
 
 ALL_SPACES = list_supernets()
-SMALL_SPACES = ["mbv3_test", "nb201_test"]
+SMALL_SPACES = ["mbv3_test", "nb201_test", "vit_test"]
 
 
 def toy_space() -> SearchSpace:
@@ -47,6 +47,9 @@ def test_size_matches_enumeration_and_archs_are_distinct(name):
 
 def test_sizes_of_registered_spaces():
     assert get_space("nb201").size() == 5**6
+    # vit (AutoFormer-T): 3 embed dims x sum over depth d in (12, 13, 14) of (2 heads x 2 ratios)^d.
+    assert get_space("vit").size() == 3 * (4**12 + 4**13 + 4**14)
+    assert get_space("vit_test").size() == 2 * (4 + 4**2)
     # mbv3_tiny: per stage 3 widths x sum over depth d in (1,2,3) of 9^d, three stages.
     assert get_space("mbv3_tiny").size() == (3 * (9 + 81 + 729)) ** 3
 
@@ -85,6 +88,14 @@ def test_values_are_coerced_from_text():
         ("macro_test", "22212320", "'3' at position 6"),
         ("macro_test", "2221222x", "'x' at position 8"),
         ("macro_test", "2221 220", "' ' at position 5"),
+        ("vit_test", "e8:h1m1-h1m1-h1m1", "allowed for 'd'"),  # depth 3 not a choice
+        ("vit_test", "e8:", "0 block"),
+        ("vit_test", "e16:h1m1", "'e'"),  # embed 16 not a choice
+        ("vit_test", "e8:h3m1", "'b0.h'"),  # 3 heads not a choice
+        ("vit_test", "e8:h1m1.5", "'b0.m'"),  # ratio 1.5 not a choice
+        ("vit_test", "e8:h1x1", "h<heads>m<mlp ratio>"),
+        ("vit_test", "h1m1", "not a vit arch"),
+        ("vit_test", "w1.0:k3e2/w1.0:k3e2", "not a vit arch"),
     ],
 )
 def test_invalid_strings_raise_naming_the_problem(space_name, text, message):

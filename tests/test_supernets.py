@@ -19,7 +19,7 @@ from supernets import (
     save_subnet,
 )
 
-TEST_NETS = ["mbv3_test", "nb201_test", "macro_test"]
+TEST_NETS = ["mbv3_test", "nb201_test", "macro_test", "vit_test"]
 
 
 def _randomize_bn(net: torch.nn.Module, seed: int = 0) -> None:
@@ -33,7 +33,7 @@ def _randomize_bn(net: torch.nn.Module, seed: int = 0) -> None:
             m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
 
 
-@pytest.mark.parametrize("name", TEST_NETS + ["mbv3_tiny", "nb201_small", "macro"])
+@pytest.mark.parametrize("name", TEST_NETS + ["mbv3_tiny", "nb201_small", "macro", "vit_tiny"])
 def test_extracted_subnet_equals_supernet_path(name, rng):
     torch.manual_seed(0)
     net = create_supernet(name).eval()
@@ -108,22 +108,27 @@ def test_subnet_file_round_trip_without_supernet(name, tmp_path, rng):
     assert not list(tmp_path.glob(".*"))  # atomic write left no temp file
 
 
-def test_corrupt_or_foreign_subnet_file_gives_clear_error(tmp_path):
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_corrupt_or_foreign_subnet_file_gives_clear_error(tmp_path, suffix):
+    from safetensors.torch import save_file
+
     net = create_supernet("nb201_test")
     arch = net.space.largest()
-    path = save_subnet(extract(net, arch), arch, tmp_path / "sub.pt")
+    path = save_subnet(extract(net, arch), arch, tmp_path / f"sub{suffix}")
     data = path.read_bytes()
-    (tmp_path / "torn.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="corrupt or truncated"):
-        load_subnet(tmp_path / "torn.pt")
-    torch.save({"hello": 1}, tmp_path / "foreign.pt")
+    (tmp_path / f"torn{suffix}").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="corrupt or truncated") as info:
+        load_subnet(tmp_path / f"torn{suffix}")
+    assert "\n" not in str(info.value)
+    foreign = tmp_path / f"foreign{suffix}"
+    torch.save({"hello": 1}, foreign) if suffix == ".pt" else save_file({"w": torch.zeros(2)}, str(foreign))
     with pytest.raises(ValueError, match="not a oneshot subnet file"):
-        load_subnet(tmp_path / "foreign.pt")
+        load_subnet(foreign)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        load_subnet(tmp_path / "missing.pt")
+        load_subnet(tmp_path / f"missing{suffix}")
 
 
-@pytest.mark.parametrize("name", TEST_NETS + ["mbv3_tiny", "nb201_small"])
+@pytest.mark.parametrize("name", TEST_NETS + ["mbv3_tiny", "nb201_small", "vit_tiny"])
 def test_fast_cost_equals_flop_counter(name, rng):
     cfg = get_config(name)
     space = get_space(name)

@@ -15,6 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--search", help="search result JSON (from `oneshot search`): extract its per-budget bests")
     p.add_argument("--out", help="output folder (default: <checkpoint folder>/subnets)")
     p.add_argument("--calib-batches", type=int, default=None, help="K batches for BN recalibration")
+    # The same names as oneshot.deploy.extract.FORMATS, spelled out so parsing imports no engine (a test checks).
+    p.add_argument("--format", dest="fmt", choices=["pt", "safetensors", "onnx"], default="pt",
+                   help="pt: torch file; safetensors: loads without unpickling; onnx: safetensors plus an .onnx model")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("nothing to extract: give --arch, --archs or --search")
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "subnets"
     torch.set_grad_enabled(False)
-    manifest = extract_subnets(args.checkpoint, entries, out, calib_batches=args.calib_batches)
+    manifest = extract_subnets(args.checkpoint, entries, out, calib_batches=args.calib_batches, fmt=args.fmt)
     _, rows = read_manifest(manifest)
     for r in rows:
         print(f"{r['file']}: {r['arch']}  MFLOPs={r['flops'] / 1e6:.3f} params={r['params']:,}")

@@ -15,9 +15,10 @@ from typing import Any, Sequence
 from supernets import Arch, cost, extract, save_subnet
 from supernets.files import atomic_write_bytes
 
-__all__ = ["extract_subnets", "read_manifest", "MANIFEST_NAME"]
+__all__ = ["extract_subnets", "read_manifest", "MANIFEST_NAME", "FORMATS"]
 
 MANIFEST_NAME = "manifest.json"
+FORMATS = {"pt": ".pt", "safetensors": ".safetensors", "onnx": ".safetensors"}  # weights file suffix per format
 
 
 def _slug(text: str) -> str:
@@ -34,14 +35,18 @@ def extract_subnets(
     data_overrides: dict[str, Any] | None = None,
     loaded: tuple[Any, dict[str, Any]] | None = None,
     data: Any = None,
+    fmt: str = "pt",
 ) -> Path:
     """Write one standalone file per entry (`{"arch": str, "name"?: str, ...extra}`) and `manifest.json`.
 
     Extra keys of an entry (budget, supernet_acc, ...) are copied into the file's metadata and the manifest.
     Calibration defaults to the settings of `oneshot.score.bn`; `data_overrides` can point at moved data (`path=`).
     `loaded` (`load_supernet(checkpoint)`'s result) and `data` (its DataModule) spare a caller that holds them a
-    second load. Returns the manifest path.
+    second load. `fmt`: "pt" (torch file), "safetensors", or "onnx" (safetensors weights plus `<name>.onnx`, named
+    in the manifest's `onnx` key). Returns the manifest path.
     """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown subnet file format {fmt!r}; allowed: {list(FORMATS)}")
     from oneshot.data import datamodule_from_info
     from oneshot.score.bn import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, CalibrationSet, recalibrate_bn
     from oneshot.train.checkpoint import load_supernet
@@ -61,13 +66,20 @@ def extract_subnets(
         sub = extract(supernet, arch)
         c = cost(arch)
         name = entry.get("name") or f"subnet{i:02d}"
-        file = out / f"{_slug(name)}.pt"
+        file = out / f"{_slug(name)}{FORMATS[fmt]}"
         meta = {**{k: v for k, v in entry.items() if k not in ("arch", "name")},
                 "macs": c.macs, "flops": c.flops, "params": c.params, "data": info["data"],
                 "supernet_checkpoint": str(checkpoint), "checkpoint_id": info["checkpoint_id"],
                 "calibration": calib.settings()}
         save_subnet(sub, arch, file, meta=meta)
-        manifest.append({"name": name, "file": file.name, "arch": str(arch), **{k: v for k, v in meta.items() if k != "data"}})
+        extra = {}
+        if fmt == "onnx":
+            from supernets.onnx import export_onnx
+
+            c_in, size = supernet.config.in_chans, supernet.config.image_size
+            extra["onnx"] = export_onnx(sub, file.with_suffix(".onnx"), (c_in, size, size), arch, overwrite=True).name
+        manifest.append({"name": name, "file": file.name, "arch": str(arch), **extra,
+                         **{k: v for k, v in meta.items() if k != "data"}})
     path = out / MANIFEST_NAME
     atomic_write_bytes(path, json.dumps({"space": supernet.space.name, "subnets": manifest}, indent=2).encode())
     return path

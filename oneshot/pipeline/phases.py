@@ -40,11 +40,12 @@ def phase_evaluate(run: Run) -> str:
     """Score random subnets plus the smallest and largest with recalibrated BN (cached per subnet)."""
     import torch
 
+    from oneshot.score.bn import has_bn
     from oneshot.score.evaluate import evaluate
 
     ev, supernet = run.recipe.evaluate, run.loaded[0]
-    print(f"{ev.num_subnets} random subnets + smallest and largest, BN recalibrated ({ev.calib_batches} batches), "
-          "holdout split")
+    calib = f"BN recalibrated ({ev.calib_batches} batches)" if has_bn(supernet) else "no BN to recalibrate"
+    print(f"{ev.num_subnets} random subnets + smallest and largest, {calib}, holdout split")
     with torch.no_grad():
         records = evaluate(supernet, [run.space.smallest(), run.space.largest()], ev.num_subnets, data=run.data,
                            progress=run.progress, **run.eval_kwargs)
@@ -144,12 +145,14 @@ def phase_extract(run: Run) -> str:
     """Extract each chosen subnet into a standalone file with recalibrated BN, plus a manifest."""
     import torch
 
+    from oneshot.score.bn import has_bn
     from oneshot.deploy.extract import extract_subnets
     from oneshot.score.evaluate import evaluate
 
     chosen = run.read("search/chosen.json", "search")["chosen"]
     ev = run.recipe.evaluate
-    print(f"{len(chosen)} chosen subnets into standalone files with recalibrated BN")
+    bn = " with recalibrated BN" if has_bn(run.loaded[0]) else ""
+    print(f"{len(chosen)} chosen subnets into standalone files{bn}")
     # The supernet estimate reported for a chosen subnet is always its recalibrated holdout accuracy (the search
     # objective may have been a predictor).
     with torch.no_grad():
@@ -221,6 +224,7 @@ def phase_report(run: Run) -> str:
     """report.md and plots from what the other phases wrote."""
     import torch
 
+    from oneshot.score.bn import has_bn
     from oneshot.study.results import SearchResult
     from oneshot.threads import configure_threads
     from oneshot.version import code_version
@@ -242,12 +246,14 @@ def phase_report(run: Run) -> str:
              "standalone_test_acc": by_arch[e["arch"]]["standalone_test_acc"], "file": str(folder / e["file"])}
             for e in entries]
     how = "from scratch" if rt.from_scratch else "fine-tuned from inherited weights"
+    calib = (f"after BN recalibration ({ev.calib_batches} x {ev.calib_batch_size} images)"
+             if has_bn(run.loaded[0]) else "(the supernet has no batch norm, so nothing was recalibrated)")
     summary = {
         "title": f"oneshot run: {r.name}",
         "what": (f"Supernet `{run.space.name}` ({run.space.size():,} subnets) trained on `{r.data.name}` "
                  f"({info['data'].get('split_sizes')}) with `{r.train.sampler}` sampling for {r.train.epochs} "
-                 f"epochs; {len(records)} subnets scored on the holdout split after BN recalibration "
-                 f"({ev.calib_batches} x {ev.calib_batch_size} images); predictors {', '.join(pr.models)}; "
+                 f"epochs; {len(records)} subnets scored on the holdout split {calib}; "
+                 f"predictors {', '.join(pr.models)}; "
                  f"`{run.sampler}` search over {se.n_trials} subnets with objective `{se.objective}`; chosen subnets "
                  f"retrained {how} for {rt.epochs} epochs and scored on the test split (never seen by search)."),
         "provenance": (f"seed {r.seed}, code {code_version()}, torch {torch.__version__}, "

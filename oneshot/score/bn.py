@@ -21,7 +21,7 @@ from supernets import Arch, Supernet
 
 from oneshot.data import SplitDataModule, gather
 
-__all__ = ["recalibrate_bn", "CalibrationSet", "DEFAULT_CALIB_BATCHES", "DEFAULT_CALIB_BATCH_SIZE"]
+__all__ = ["recalibrate_bn", "has_bn", "CalibrationSet", "DEFAULT_CALIB_BATCHES", "DEFAULT_CALIB_BATCH_SIZE"]
 
 # Chosen from the accuracy-vs-K curve measured on the digits supernet (see README, "BN recalibration").
 DEFAULT_CALIB_BATCHES = 4
@@ -30,6 +30,11 @@ DEFAULT_CALIB_BATCH_SIZE = 128
 
 def _bn_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+
+def has_bn(model: nn.Module) -> bool:
+    """Whether `model` has running statistics to recalibrate (a ViT, with LayerNorm only, has none)."""
+    return bool(_bn_layers(model))
 
 
 @torch.no_grad()
@@ -44,7 +49,7 @@ def recalibrate_bn(model: nn.Module, batches: Iterable[torch.Tensor | tuple], ar
     Every BN layer is reset first, including those the path does not reach (they are left at mean 0, var 1 with
     no batches tracked): after the call the statistics belong to this subnet and to no other, and nothing is
     restored behind the caller's back. Other layers (dropout) run in eval mode; the model comes back in eval mode,
-    ready to be scored. Returns `model`.
+    ready to be scored. A model without BN layers (a ViT) is only put in eval mode. Returns `model`.
     """
     if isinstance(model, Supernet):
         if arch is None:
@@ -53,6 +58,8 @@ def recalibrate_bn(model: nn.Module, batches: Iterable[torch.Tensor | tuple], ar
     elif arch is not None:
         raise ValueError(f"arch is only for supernets; {type(model).__name__} is a plain module, pass arch=None")
     layers = _bn_layers(model)
+    if not layers:  # nothing to re-estimate: no forward passes, the model is only put in eval mode
+        return model.eval()
     momenta = [bn.momentum for bn in layers]
     model.eval()
     for bn in layers:
