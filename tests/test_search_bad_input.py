@@ -68,6 +68,7 @@ API_CASES = [
     ({"study_name": 5}, TypeError, r"study_name must be a non-empty string or None, got 5"),
     ({"new_study": "yes"}, TypeError, r"new_study must be True or False, got 'yes'"),
     ({"sampler_args": ["population_size", 3]}, TypeError, r"sampler_args must be a mapping, got list"),
+    ({"sampler_args": {"seed": 5}}, ValueError, r"sampler_args may not set \['seed'\]: give search's own seed="),
 ]
 
 

@@ -84,8 +84,11 @@ def resolve_objective(target: SearchSpace | str | Path | None, objective: Any,
                                  f"predictor object {_qualname(objective)}")
     if callable(objective):
         name = getattr(objective, "__name__", type(objective).__name__)
+        # A callable may say what tells it apart from others of its name (closures of one factory share it), as
+        # `predictors.synthetic.make_objective` does.
+        extra = getattr(objective, "identity", None)
         return ResolvedObjective(space, objective, "objective" if name == "<lambda>" else safe_name(name),
-                                 f"callable {_qualname(objective)}")
+                                 f"callable {_qualname(objective)}" + (f" [{extra}]" if extra else ""))
     raise TypeError(f"objective must be callable or a string, got {type(objective).__name__}")
 
 

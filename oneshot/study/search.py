@@ -100,7 +100,7 @@ def search(
         space_or_checkpoint: a `SearchSpace`, a registered space name (`"nb201"`), or a supernet checkpoint path
             (with `objective="supernet"`); None when the objective is `"predictor:PATH"` (its file names the space).
         objective: what to maximize for a subnet: a callable `arch -> float` (e.g. a lookup into a benchmark's
-            table); `"supernet"`: holdout accuracy of the checkpoint's supernet after BN recalibration, through the
+            table; a saved study knows it by its qualified name and its `identity` attribute if it has one); `"supernet"`: holdout accuracy of the checkpoint's supernet after BN recalibration, through the
             cached evaluation table (`oneshot.score.evaluate`, `evaluate_args` passed on); a fitted predictor (its
             mean);
             `"predictor:PATH"`: a saved predictor file; `"synthetic:KIND"`: `predictors.synthetic` (for demos).
@@ -146,6 +146,8 @@ def search(
         raise TypeError(f"new_study must be True or False, got {new_study!r}")
     if sampler_args is not None and not isinstance(sampler_args, Mapping):
         raise TypeError(f"sampler_args must be a mapping, got {type(sampler_args).__name__}")
+    if sampler_args and (reserved := sorted({"seed", "n_startup", "feasible"} & set(sampler_args))):
+        raise ValueError(f"sampler_args may not set {reserved}: give search's own seed= and n_startup= arguments")
     if run_dir is not None and not isinstance(run_dir, (str, Path)):
         raise TypeError(f"run_dir must be a folder path, got {type(run_dir).__name__}")
     if strategy not in STRATEGIES:
