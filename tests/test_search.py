@@ -17,6 +17,8 @@ from predictors import create_predictor
 from predictors.synthetic import make_objective
 from supernets import Arch, cost, get_space
 
+from counting import counted
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -202,10 +204,12 @@ def test_records_and_settings_round_trip(nb201, tmp_path):
     assert [str(r.arch) for r in loaded.records] == [str(r.arch) for r in result.records]
     assert loaded.best().score == result.best().score == max(f(r.arch) for r in result.records)
     # `from oneshot import search` is callable whether it resolves to the function or to this module. Running
-    # a finished search again evaluates nothing and returns the same result.
-    again = search_from_package(nb201, lambda a: pytest.fail("re-evaluated"), budgets={"flops": [
-        _quantile_flops(nb201, 0.5), 1e9]}, n_trials=12, seed=11, run_dir=tmp_path / "run", study_name="rt")
-    assert again.to_records() == result.to_records()
+    # a finished search again (the same objective: same name and identity) evaluates nothing and returns the same
+    # result.
+    calls, same = counted(f)
+    again = search_from_package(nb201, same, budgets={"flops": [_quantile_flops(nb201, 0.5), 1e9]}, n_trials=12,
+                                seed=11, run_dir=tmp_path / "run", study_name="rt")
+    assert again.to_records() == result.to_records() and calls == []
 
 
 class _Bar:

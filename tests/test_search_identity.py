@@ -3,7 +3,6 @@ end, and reading result files."""
 
 from __future__ import annotations
 
-import functools
 import json
 
 import optuna
@@ -17,22 +16,12 @@ from predictors import create_predictor
 from predictors.synthetic import make_objective
 from supernets import cost, get_space
 
+from counting import counted
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 SPACE = get_space("nb201_test")
 F = make_objective(SPACE, "pairwise", seed=3)
-
-
-def _counted(f):
-    """`f` recording its calls, under `f`'s own qualified name (the study's record of the objective)."""
-    calls = []
-
-    @functools.wraps(f)
-    def counted(arch):
-        calls.append(arch)
-        return f(arch)
-
-    return calls, counted
 
 
 def _files(root):
@@ -41,7 +30,7 @@ def _files(root):
 
 def test_the_api_keeps_studies_in_memory_unless_told(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    calls, f = _counted(F)
+    calls, f = counted(F)
     first = search(SPACE, f, n_trials=5, sampler="random")
     second = search(SPACE, f, n_trials=5, sampler="random")
     assert len(calls) == 10  # the second call searched anew: nothing was kept between them
@@ -60,7 +49,7 @@ def test_a_saved_study_records_what_defines_it(tmp_path):
 
 
 def test_another_seed_in_the_same_folder_is_another_study(tmp_path):
-    calls, f = _counted(F)
+    calls, f = counted(F)
     a = search(SPACE, f, n_trials=6, sampler="random", seed=0, run_dir=tmp_path)
     b = search(SPACE, f, n_trials=6, sampler="random", seed=1, run_dir=tmp_path)
     assert len(calls) == 12 and a.settings["study_name"] != b.settings["study_name"]
@@ -88,7 +77,7 @@ def test_resuming_a_named_study_with_other_settings_is_an_error(change, named, t
 
 
 def test_a_worker_with_its_own_seed_joins_a_named_study(tmp_path):
-    calls, f = _counted(F)
+    calls, f = counted(F)
     search(SPACE, f, n_trials=4, sampler="random", seed=0, study_name="shared", run_dir=tmp_path)
     joined = search(SPACE, f, n_trials=8, sampler="random", seed=1, study_name="shared", run_dir=tmp_path)
     assert len(calls) == 8 == len(joined) and {r.seed for r in joined.records} == {0, 1}
@@ -109,7 +98,7 @@ def test_budgets_from_the_cli_are_separate_studies(tmp_path, monkeypatch, capsys
 
 
 def test_fewer_trials_than_the_study_holds_reports_its_first_ones(tmp_path, capsys):
-    calls, f = _counted(F)
+    calls, f = counted(F)
     whole = search(SPACE, f, n_trials=12, sampler="random", run_dir=tmp_path)
     first5 = search(SPACE, f, n_trials=5, sampler="random", run_dir=tmp_path, progress=True)
     out = capsys.readouterr().out
@@ -125,7 +114,7 @@ def test_fewer_trials_than_the_study_holds_reports_its_first_ones(tmp_path, caps
 
 
 def test_new_study_starts_fresh_and_keeps_the_old_one(tmp_path):
-    calls, f = _counted(F)
+    calls, f = counted(F)
     old = search(SPACE, f, n_trials=5, sampler="random", run_dir=tmp_path)
     new = search(SPACE, f, n_trials=5, sampler="tpe", run_dir=tmp_path, new_study=True)
     assert len(calls) == 10 and new.settings["study_name"] == old.settings["study_name"] + "-2"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import socket
 import subprocess
@@ -13,10 +12,11 @@ import pytest
 from optuna.trial import TrialState
 
 from oneshot.study.search import search
-from oneshot.study.storage import open_storage
+from oneshot.study.storage import open_storage, redact
 from predictors.synthetic import make_objective
 from supernets import Arch, get_space
 
+from counting import counted
 from pg_server import Unavailable, fresh_database, postgres_server
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -40,7 +40,7 @@ space = get_space("nb201_test")
 f = make_objective(space, "pairwise", seed=0)
 calls = []
 
-@functools.wraps(f)  # the study records the objective by qualified name: the synthetic objective's
+@functools.wraps(f)  # the study knows its objective by name and identity: the synthetic one's
 def objective(arch):
     calls.append(arch)
     if die_after and len(calls) > die_after:
@@ -82,18 +82,6 @@ def storage_url(request, tmp_path):
     return fresh_database(request.getfixturevalue("postgres"), request.node.name.split("[")[0][-40:].lower())
 
 
-def _counted(f):
-    """`f` recording its calls, under `f`'s qualified name: the resumed study checks it is the same objective."""
-    calls = []
-
-    @functools.wraps(f)
-    def counted(arch):
-        calls.append(arch)
-        return f(arch)
-
-    return calls, counted
-
-
 def _evaluated(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials() if t.user_attrs.get("oneshot", {}).get("status") == "evaluated"]
 
@@ -133,7 +121,7 @@ def test_killed_search_resumes_the_same_study(storage_url):
     n_before = len(study.get_trials())
 
     space = get_space("nb201_test")
-    calls, objective = _counted(make_objective(space, "pairwise", seed=0))
+    calls, objective = counted(make_objective(space, "pairwise", seed=0))
     result = search(space, objective, n_trials=20, seed=0, storage=url, study_name="shared", n_startup=5)
 
     study = optuna.load_study(study_name="shared", storage=open_storage(url)[0])
@@ -151,7 +139,7 @@ def test_killed_search_resumes_the_same_study(storage_url):
 # to create the schema at the same instant, however long each took to import optuna.
 OPENER = """
 import os, sys, time
-from oneshot.study.storage import open_storage
+from oneshot.study.storage import open_storage, redact
 
 url, folder, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 open(os.path.join(folder, f"ready-{os.getpid()}"), "w").close()
@@ -215,7 +203,7 @@ def test_search_killed_while_proposing_resumes_as_if_never_killed(storage_url, m
     f = make_objective(space, "pairwise", seed=0)
     waits = []
     monkeypatch.setattr("oneshot.study.loop.time.sleep", lambda s: waits.append(s))
-    calls, objective = _counted(f)
+    calls, objective = counted(f)
     result = search(space, objective, sampler="random", n_trials=20, seed=0, storage=url, study_name="shared",
                     n_startup=5)
     assert waits == []  # the dead worker's trial was closed, never waited for
@@ -238,3 +226,22 @@ def test_unreachable_server_is_a_clear_error_without_the_password():
         port = s.getsockname()[1]
     with pytest.raises(ValueError, match=rf"cannot open storage postgresql://u:\*\*\*@127.0.0.1:{port}/db: .*refused"):
         open_storage(f"postgresql://u:secret@127.0.0.1:{port}/db")
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://u:secret@host:5432/db", "postgresql://u:***@host:5432/db"),
+    ("postgresql://:secret@host/db", "postgresql://:***@host/db"),  # empty user
+    ("postgresql://u:se@cr@et@host/db", "postgresql://u:***@host/db"),  # '@' inside the password
+    ("mysql+pymysql://u:se/cret@host/db", "mysql+pymysql://u:***@host/db"),  # '/' inside the password
+    ("postgresql://u:@host/db", "postgresql://u:***@host/db"),
+    ("postgresql://u@host/db?password=secret&sslmode=require", "postgresql://u@host/db?password=***&sslmode=require"),
+    ("postgresql://host/db?sslmode=require&PASSWORD=secret", "postgresql://host/db?sslmode=require&PASSWORD=***"),
+    ("postgresql://u:secret@host/db?password=secret", "postgresql://u:***@host/db?password=***"),
+    ("postgresql://u@host/db", "postgresql://u@host/db"),  # nothing secret: unchanged
+    ("sqlite:///runs/a@b/study.db", "sqlite:///runs/a@b/study.db"),
+    ("journal:/tmp/x:y@z.log", "journal:/tmp/x:y@z.log"),
+    ("memory", "memory"),
+])
+def test_redact_hides_every_form_of_password(url, shown):
+    assert redact(url) == shown
+    assert "secret" not in redact(url) and "cr@et" not in redact(url)
