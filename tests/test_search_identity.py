@@ -95,6 +95,10 @@ def test_budgets_from_the_cli_are_separate_studies(tmp_path, monkeypatch, capsys
     second = SearchResult.load(tmp_path / "runs" / folders[1] / "search.json")
     assert len(second) == 6 and all(r.params <= 3e4 for r in second.records)
     assert second.settings["evaluated_before"] == {second.settings["study_name"]: 0}  # a study of its own
+    capsys.readouterr()
+    assert main([*common, "--budget", "flops=5e5"]) == 0  # the same command again says it resumes, with --no-progress too
+    assert (f"study 'nb201_test-synthetic-additive-flops<=500000-seed0' (sqlite:///runs/{folders[0]}/study.db) "
+            "already has 6 evaluated subnets >= n_trials 6") in capsys.readouterr().out
 
 
 def test_fewer_trials_than_the_study_holds_reports_its_first_ones(tmp_path, capsys):

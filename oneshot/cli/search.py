@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     result = search(args.target, objective=objective, budgets=parse_budget_text(args.budget) or None,
                     costs=costs or None, progress=not args.no_progress, sampler=args.sampler, n_trials=args.n_trials,
                     seed=args.seed, storage=args.storage, study_name=args.study_name, strategy=args.strategy,
-                    run_dir=args.run_dir, new_study=args.new_study)
+                    run_dir=args.run_dir, new_study=args.new_study, verbose=True)
     print(result.summary())
     front = result.pareto()
     print(f"pareto front (score vs flops): {len(front)} subnets")

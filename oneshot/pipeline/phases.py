@@ -116,7 +116,7 @@ def phase_search(run: Run) -> str:
                     costs=costs,
                     sampler=run.sampler, n_trials=se.n_trials, strategy=se.strategy, sampler_args=se.sampler_args,
                     seed=r.seed, storage=se.storage, study_name=se.study_name,
-                    run_dir=run.dir / "search", progress=run.progress)
+                    run_dir=run.dir / "search", progress=run.progress, verbose=True)
     # With the supernet as objective, the evaluate phase's subnets are measurements of the same objective (same
     # calibration, same holdout split): the best per budget is taken over both sets.
     candidates = [{"arch": str(x.arch), "score": x.score, **dict(x.costs)} for x in result.records]

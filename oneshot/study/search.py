@@ -93,6 +93,7 @@ def search(
     max_rejects: int = 20,
     evaluate_args: Mapping[str, Any] | None = None,
     progress: bool = False,
+    verbose: bool | None = None,
 ) -> SearchResult:
     """Search `space_or_checkpoint` for the best subnets within `budgets`; returns a `SearchResult`.
 
@@ -133,8 +134,9 @@ def search(
         max_rejects: rejected proposals (over budget or already evaluated) in a row before a random new subnet
             is forced.
         evaluate_args: passed to `oneshot.score.evaluate` by the `"supernet"` objective (data, calibration settings).
-        progress: a progress bar per study (subnets evaluated by every worker, best score so far), and a line on
-            stdout when a saved study is resumed (always logged to the `oneshot.search` logger).
+        progress: a progress bar per study (subnets evaluated by every worker, best score so far).
+        verbose: print a line when a saved study is resumed: its name, where it is, how many subnets it holds
+            (None: as `progress`; always logged to the `oneshot.search` logger).
     """
     _check_int("n_trials", n_trials, 1)
     _check_int("seed", seed, 0)
@@ -194,7 +196,7 @@ def search(
             study = _open_study(storage_obj, name, space, objectives, settings, identity, samp, derived, where)
             studies.append(study)
             before[name] = _n_evaluated(study)
-        _say_resumed(plans, before, where, progress)
+        _say_resumed(plans, before, where, progress if verbose is None else verbose)
         for study in studies:  # evaluations of every study of this search are free knowledge for all
             _fill_cache(study, space, cache)
         for i, ((name, budget, objectives, target), study) in enumerate(zip(plans, studies)):
@@ -304,9 +306,9 @@ def _n_evaluated(study: optuna.Study) -> int:
 
 
 def _say_resumed(plans: Sequence[tuple[str, Budget, tuple[str, ...], int]], before: Mapping[str, int], where: str,
-                 progress: bool) -> None:
-    """Say which studies are resumed, how many subnets they hold and where they live; logged, printed with
-    `progress`."""
+                 verbose: bool) -> None:
+    """Say which studies are resumed, how many subnets they hold and where they live; logged, printed if
+    `verbose`."""
     for name, _, _, target in plans:
         n = before[name]
         if n == 0:
@@ -317,7 +319,7 @@ def _say_resumed(plans: Sequence[tuple[str, Budget, tuple[str, ...], int]], befo
         else:
             msg = f"resuming study {name!r} ({where}): {n} subnets evaluated, {target - n} to go"
         log.info(msg)
-        if progress:
+        if verbose:
             print(msg, flush=True)
 
 
