@@ -6,17 +6,17 @@ import os
 import socket
 import subprocess
 import sys
-import time
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from oneshot.study.search import search
-from oneshot.study.storage import open_storage
+from oneshot.study.storage import open_storage, redact
 from predictors.synthetic import make_objective
 from supernets import Arch, get_space
 
+from counting import counted
 from pg_server import Unavailable, fresh_database, postgres_server
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -24,7 +24,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 # A search worker: argv = storage URL, seed, n_trials, die after this many evaluations (0: never), sleep per eval (s),
 # and a barrier: (folder, number of workers) to wait at until every worker has imported everything ('' for none).
 WORKER = """
-import os, sys, time
+import functools, os, sys, time
 from oneshot.study.search import search
 from predictors.synthetic import make_objective
 from supernets import get_space
@@ -40,6 +40,7 @@ space = get_space("nb201_test")
 f = make_objective(space, "pairwise", seed=0)
 calls = []
 
+@functools.wraps(f)  # the study knows its objective by name and identity: the synthetic one's
 def objective(arch):
     calls.append(arch)
     if die_after and len(calls) > die_after:
@@ -120,10 +121,8 @@ def test_killed_search_resumes_the_same_study(storage_url):
     n_before = len(study.get_trials())
 
     space = get_space("nb201_test")
-    f = make_objective(space, "pairwise", seed=0)
-    calls = []
-    result = search(space, lambda a: calls.append(a) or f(a), n_trials=20, seed=0, storage=url,
-                    study_name="shared", n_startup=5)
+    calls, objective = counted(make_objective(space, "pairwise", seed=0))
+    result = search(space, objective, n_trials=20, seed=0, storage=url, study_name="shared", n_startup=5)
 
     study = optuna.load_study(study_name="shared", storage=open_storage(url)[0])
     trials = study.get_trials()
@@ -136,17 +135,89 @@ def test_killed_search_resumes_the_same_study(storage_url):
     assert len(result) == 20
 
 
+# Opens a storage once every one of argv[3] processes has marked itself ready in the folder argv[2]: they all race
+# to create the schema at the same instant, however long each took to import optuna.
+OPENER = """
+import os, sys, time
+from oneshot.study.storage import open_storage, redact
+
+url, folder, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+open(os.path.join(folder, f"ready-{os.getpid()}"), "w").close()
+deadline = time.time() + 300
+while len(os.listdir(folder)) < n and time.time() < deadline:
+    time.sleep(0.01)
+open_storage(url)
+"""
+
+
 @pytest.mark.parametrize("storage_url", ["sqlite", "postgresql"], indirect=True)
-def test_workers_opening_a_fresh_storage_together_all_succeed(storage_url):
+def test_workers_opening_a_fresh_storage_together_all_succeed(storage_url, tmp_path):
     """Three processes create the same new schema at the same instant: the race must not kill any."""
-    start = time.time() + 3.0
-    code = ("import sys, time; from oneshot.study.storage import open_storage; "
-            "time.sleep(max(0, float(sys.argv[2]) - time.time())); open_storage(sys.argv[1])")
-    procs = [subprocess.Popen([sys.executable, "-c", code, storage_url, str(start)],
+    (tmp_path / "barrier").mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", OPENER, storage_url, str(tmp_path / "barrier"), "3"],
                               stderr=subprocess.PIPE, text=True) for _ in range(3)]
     for p in procs:
-        _, err = p.communicate(timeout=60)
+        _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-1500:]
+    assert len(os.listdir(tmp_path / "barrier")) == 3  # all three reached the barrier
+
+
+# A search worker killed while its sampler is proposing (after the study created the trial, before it has a
+# subnet): argv = storage URL, the proposal to die in.
+DIES_PROPOSING = """
+import os, sys
+from oneshot.study.search import search
+from oneshot.study.search_samplers import RandomArchSampler
+from predictors.synthetic import make_objective
+from supernets import get_space
+
+url, die_at = sys.argv[1], int(sys.argv[2])
+proposals = []
+propose = RandomArchSampler.propose
+
+def dying(self, history):
+    proposals.append(1)
+    if len(proposals) == die_at:
+        os._exit(17)  # as kill -9: the trial stays RUNNING, without parameters
+    return propose(self, history)
+
+RandomArchSampler.propose = dying
+space = get_space("nb201_test")
+search(space, make_objective(space, "pairwise", seed=0), sampler="random", n_trials=20, seed=0, storage=url,
+       study_name="shared", n_startup=5)
+"""
+
+
+@pytest.mark.parametrize("storage_url", ["sqlite", "journal"], indirect=True)
+def test_search_killed_while_proposing_resumes_as_if_never_killed(storage_url, monkeypatch):
+    url = storage_url
+    p = subprocess.Popen([sys.executable, "-c", DIES_PROPOSING, url, "4"], stderr=subprocess.PIPE, text=True)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 17, err[-2000:]
+    study = optuna.load_study(study_name="shared", storage=open_storage(url)[0])
+    running = [t for t in study.get_trials() if t.state == TrialState.RUNNING]
+    assert len(running) == 1 and not running[0].params  # killed inside the sampler: no subnet yet
+    assert len(_evaluated(study)) == 5 + 3  # the random startup subnets, then three proposals
+
+    space = get_space("nb201_test")
+    f = make_objective(space, "pairwise", seed=0)
+    waits = []
+    monkeypatch.setattr("oneshot.study.loop.time.sleep", lambda s: waits.append(s))
+    calls, objective = counted(f)
+    result = search(space, objective, sampler="random", n_trials=20, seed=0, storage=url, study_name="shared",
+                    n_startup=5)
+    assert waits == []  # the dead worker's trial was closed, never waited for
+    study = optuna.load_study(study_name="shared", storage=open_storage(url)[0])
+    assert not [t for t in study.get_trials() if t.state == TrialState.RUNNING]
+    assert study.trials[running[0].number].state == TrialState.FAIL
+    assert len(calls) == 12 and len(set(calls)) == 12  # the rest of the job, nothing evaluated twice
+    earlier = {Arch.from_str(space, t.user_attrs["oneshot"]["arch"]) for t in _evaluated(study)[:8]}
+    assert not earlier & set(calls)
+    # The same subnets as a search that was never killed (same seed; the random sampler's draws do not depend on
+    # what it already proposed, so a fresh process walks the same sequence and skips what is done).
+    whole = search(space, f, sampler="random", n_trials=20, seed=0, n_startup=5)
+    assert {str(r.arch) for r in result.records} == {str(r.arch) for r in whole.records}
+    assert result.best().score == whole.best().score
 
 
 def test_unreachable_server_is_a_clear_error_without_the_password():
@@ -155,3 +226,22 @@ def test_unreachable_server_is_a_clear_error_without_the_password():
         port = s.getsockname()[1]
     with pytest.raises(ValueError, match=rf"cannot open storage postgresql://u:\*\*\*@127.0.0.1:{port}/db: .*refused"):
         open_storage(f"postgresql://u:secret@127.0.0.1:{port}/db")
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://u:secret@host:5432/db", "postgresql://u:***@host:5432/db"),
+    ("postgresql://:secret@host/db", "postgresql://:***@host/db"),  # empty user
+    ("postgresql://u:se@cr@et@host/db", "postgresql://u:***@host/db"),  # '@' inside the password
+    ("mysql+pymysql://u:se/cret@host/db", "mysql+pymysql://u:***@host/db"),  # '/' inside the password
+    ("postgresql://u:@host/db", "postgresql://u:***@host/db"),
+    ("postgresql://u@host/db?password=secret&sslmode=require", "postgresql://u@host/db?password=***&sslmode=require"),
+    ("postgresql://host/db?sslmode=require&PASSWORD=secret", "postgresql://host/db?sslmode=require&PASSWORD=***"),
+    ("postgresql://u:secret@host/db?password=secret", "postgresql://u:***@host/db?password=***"),
+    ("postgresql://u@host/db", "postgresql://u@host/db"),  # nothing secret: unchanged
+    ("sqlite:///runs/a@b/study.db", "sqlite:///runs/a@b/study.db"),
+    ("journal:/tmp/x:y@z.log", "journal:/tmp/x:y@z.log"),
+    ("memory", "memory"),
+])
+def test_redact_hides_every_form_of_password(url, shown):
+    assert redact(url) == shown
+    assert "secret" not in redact(url) and "cr@et" not in redact(url)

@@ -86,7 +86,6 @@ def phase_predict(run: Run) -> str:
 
 def phase_search(run: Run) -> str:
     """Search every budget, then choose the best subnet per budget."""
-    from predictors import load_predictor
     from supernets import Arch
 
     from oneshot.study.budget import COST_KEYS, parse_budgets
@@ -102,9 +101,9 @@ def phase_search(run: Run) -> str:
     print(f"{run.sampler} sampler, {se.n_trials} subnets, budgets {budgets}, objective {se.objective}")
     if se.objective == "supernet":  # scored through the evaluate phase's table (same calibration settings)
         target, objective = run.path(run.ckpt.name, "train"), "supernet"
-    elif se.objective in r.predict.models:
+    elif se.objective in r.predict.models:  # by file, so the study records the predictor file's digest
         target = run.space
-        objective = load_predictor(run.path(f"predictors/{se.objective}.predictor", "predict"))
+        objective = f"predictor:{run.path(f'predictors/{se.objective}.predictor', 'predict')}"
     else:
         raise ValueError(f"search.objective {se.objective!r} must be 'supernet' or one of predict.models "
                          f"{r.predict.models}")
@@ -117,8 +116,8 @@ def phase_search(run: Run) -> str:
     result = search(target, objective, evaluate_args={"data": run.data, **run.eval_kwargs}, budgets=budgets,
                     costs=costs,
                     sampler=run.sampler, n_trials=se.n_trials, strategy=se.strategy, sampler_args=se.sampler_args,
-                    seed=r.seed, storage=se.storage, study_name=se.study_name or f"{r.name}-search",
-                    run_dir=run.dir / "search", progress=run.progress)
+                    seed=r.seed, storage=se.storage, study_name=se.study_name,
+                    run_dir=run.dir / "search", progress=run.progress, verbose=True)
     # With the supernet as objective, the evaluate phase's subnets are measurements of the same objective (same
     # calibration, same holdout split): the best per budget is taken over both sets.
     candidates = [{"arch": str(x.arch), "score": x.score, **dict(x.costs)} for x in result.records]

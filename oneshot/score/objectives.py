@@ -2,7 +2,9 @@
 
 Search (`oneshot.study`) only ever calls an objective; everything that loads a checkpoint, data or a predictor file
 to score a subnet lives here. `resolve_objective(target, objective)` turns the `search(...)` arguments into
-(space, callable, short name):
+(space, callable, short name, identity); the identity says what the scores mean (a checkpoint's weights and the
+evaluation settings, a predictor file's digest, a callable's qualified name) so that a saved study is never resumed
+with another objective:
 
 - a callable `arch -> float` is used as is (e.g. a lookup into a benchmark's table);
 - `"supernet"` with a checkpoint path: holdout accuracy after BN recalibration, through the checkpoint's
@@ -13,16 +15,17 @@ to score a subnet lives here. `resolve_objective(target, objective)` turns the `
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 
 from supernets.registry import get_space, list_supernets, space_from_dict
 from supernets.space import Arch, SearchSpace
 
-__all__ = ["Objective", "resolve_objective", "supernet_objective", "predictor_objective", "checkpoint_space",
+__all__ = ["Objective", "ResolvedObjective", "resolve_objective", "supernet_objective", "predictor_objective", "checkpoint_space",
            "safe_name"]
 
 Objective = Callable[[Arch], float]
@@ -33,16 +36,28 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "-", name).strip("-") or "search"
 
 
+class ResolvedObjective(NamedTuple):
+    """An objective ready for search: its space, the callable, a short name for study names, and its identity."""
+
+    space: SearchSpace
+    fn: Objective
+    name: str
+    identity: str  # what the scores mean, e.g. "supernet weights=... data=... calib=4x128 seed=0"
+
+
 def resolve_objective(target: SearchSpace | str | Path | None, objective: Any,
-                      evaluate_args: Mapping[str, Any] | None = None) -> tuple[SearchSpace, Objective, str]:
-    """(space, `arch -> score`, short name for study names) from the user's target and objective arguments."""
+                      evaluate_args: Mapping[str, Any] | None = None) -> ResolvedObjective:
+    """(space, `arch -> score`, short name, identity) from the user's target and objective arguments."""
     if isinstance(objective, str) and objective.startswith("predictor:"):
         from predictors import load_predictor
 
-        pred = load_predictor(objective.split(":", 1)[1])
+        path = Path(objective.split(":", 1)[1])
+        pred = load_predictor(path)
         space = pred.space if target is None else _space_of(target)
         _check_same_space(space, pred.space, "predictor file")
-        return space, predictor_objective(pred), f"predictor-{pred.name}"
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        return ResolvedObjective(space, predictor_objective(pred), f"predictor-{pred.name}",
+                                 f"predictor file sha256={digest}")
     if objective is None or objective == "supernet":
         if not isinstance(target, (str, Path)) or not Path(target).is_file():
             raise ValueError("objective 'supernet' needs a checkpoint file as the first argument "
@@ -56,16 +71,31 @@ def resolve_objective(target: SearchSpace | str | Path | None, objective: Any,
 
             kind, *rest = objective.split(":", 1)[1].split(",")
             noise = float(rest[0]) if rest else 0.0
-            return space, make_objective(space, kind, noise=noise, seed=0), f"synthetic-{kind}"
+            return ResolvedObjective(space, make_objective(space, kind, noise=noise, seed=0), f"synthetic-{kind}",
+                                     f"synthetic {kind} noise={noise:g}")
         raise ValueError(f"unknown objective {objective!r}; give a callable arch -> float, a fitted predictor, "
                          "'supernet' (with a checkpoint), 'predictor:PATH' or 'synthetic:additive|pairwise'")
     if hasattr(objective, "predict") and hasattr(objective, "fit"):
         _check_same_space(space, objective.space, "predictor")
-        return space, predictor_objective(objective), f"predictor-{getattr(objective, 'name', 'model')}"
+        name = getattr(objective, "name", "model")
+        # An in-memory predictor has no file to digest: its type names it (save it and pass "predictor:PATH" for
+        # a study that can tell two fitted predictors apart).
+        return ResolvedObjective(space, predictor_objective(objective), f"predictor-{name}",
+                                 f"predictor object {_qualname(objective)}")
     if callable(objective):
         name = getattr(objective, "__name__", type(objective).__name__)
-        return space, objective, "objective" if name == "<lambda>" else safe_name(name)
+        # A callable may say what tells it apart from others of its name (closures of one factory share it), as
+        # `predictors.synthetic.make_objective` does.
+        extra = getattr(objective, "identity", None)
+        return ResolvedObjective(space, objective, "objective" if name == "<lambda>" else safe_name(name),
+                                 f"callable {_qualname(objective)}" + (f" [{extra}]" if extra else ""))
     raise TypeError(f"objective must be callable or a string, got {type(objective).__name__}")
+
+
+def _qualname(obj: Any) -> str:
+    """`module.Qualified.name` of a function, or of an object's type."""
+    target = obj if hasattr(obj, "__qualname__") else type(obj)
+    return f"{getattr(target, '__module__', '?')}.{target.__qualname__}"
 
 
 def _space_of(target: SearchSpace | str | Path | None) -> SearchSpace:
@@ -102,7 +132,7 @@ def checkpoint_space(path: Path) -> SearchSpace:
     return space_from_dict(read_checkpoint(path)["oneshot"]["space"])
 
 
-def supernet_objective(path: Path, evaluate_args: dict[str, Any]) -> tuple[SearchSpace, Objective, str]:
+def supernet_objective(path: Path, evaluate_args: dict[str, Any]) -> ResolvedObjective:
     """Holdout accuracy after BN recalibration, through `oneshot.score.evaluate` and the checkpoint's result table.
 
     The supernet and its data are loaded once; each subnet is then evaluated (or read from
@@ -114,7 +144,7 @@ def supernet_objective(path: Path, evaluate_args: dict[str, Any]) -> tuple[Searc
     from oneshot.data import SplitDataModule, datamodule_from_info
     from oneshot.train.checkpoint import load_supernet
 
-    from .evaluate import TABLE_NAME, evaluate
+    from .evaluate import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, TABLE_NAME, _data_digest, evaluate
 
     supernet, info = load_supernet(path)
     args = dict(evaluate_args)
@@ -127,4 +157,8 @@ def supernet_objective(path: Path, evaluate_args: dict[str, Any]) -> tuple[Searc
         with torch.no_grad():
             return float(evaluate(supernet, [arch], data=dm, **args)[0]["holdout_acc"])
 
-    return supernet.space, supernet_holdout_acc, f"supernet-{safe_name(path.stem)}"
+    # The same settings that key the evaluation table: weights, holdout data, calibration.
+    calib = (f"{args.get('calib_batches', DEFAULT_CALIB_BATCHES)}x{args.get('calib_batch_size', DEFAULT_CALIB_BATCH_SIZE)}"
+             f" seed={args.get('seed', 0)}")
+    identity = f"supernet weights={info['checkpoint_id']} data={_data_digest(dm)} calib={calib}"
+    return ResolvedObjective(supernet.space, supernet_holdout_acc, f"supernet-{safe_name(path.stem)}", identity)

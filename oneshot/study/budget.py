@@ -71,9 +71,14 @@ class CostModel:
 
     def __init__(self, extra: Mapping[str, Callable[[Arch], float] | Mapping[str, float]] | None = None) -> None:
         self._extra: dict[str, Callable[[Arch], float]] = {}
+        if extra is not None and not isinstance(extra, Mapping):
+            raise TypeError(f"costs must be a mapping like {{'latency': fn}}, got {type(extra).__name__}")
         for name, fn in (extra or {}).items():
             if name in COST_KEYS:
                 raise ValueError(f"cost {name!r} is built in (from supernets.cost); give extra costs other names")
+            if not callable(fn) and not isinstance(fn, Mapping):
+                raise TypeError(f"cost {name!r} must be a function arch -> value or a mapping from arch string to "
+                                f"value, got {type(fn).__name__}")
             self._extra[name] = fn if callable(fn) else _lookup(name, fn)
         self._memo: dict[Arch, dict[str, float]] = {}
 
@@ -138,6 +143,8 @@ def parse_budgets(budgets: Mapping[str, Any] | Sequence[Budget] | Budget | None,
             if not vals:
                 raise ValueError(f"budget {k!r} has no limits")
             try:
+                if any(isinstance(x, bool) for x in vals):
+                    raise TypeError
                 lists[k] = [float(x) for x in vals]
             except (TypeError, ValueError):
                 raise ValueError(f"budget {k!r} limits must be numbers, got {v!r}") from None

@@ -9,7 +9,9 @@ callbacks expresses without re-asking inside the objective.
 Worker liveness is checked by host:pid (`WORKER` on each running trial) rather than Optuna heartbeats: heartbeats
 need an RDB or journal storage created with `heartbeat_interval` and fail a dead worker's trial only after the
 grace period, so a search re-run right after a kill would count the dead trial as in flight; the pid check closes
-it at once on the same machine and works with every storage, in-memory included.
+it at once on the same machine and works with every storage, in-memory included. A trial is claimed (its worker
+written) right after `study.ask()` creates it and before the sampler proposes, so a process killed while its
+sampler is proposing leaves a trial that the next run closes instead of waiting for it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import math
 import os
 import socket
 import time
+from collections import deque
 from typing import Any, Callable
 
 import numpy as np
@@ -30,6 +33,7 @@ from supernets.sampling import SpaceExhausted, random_unseen
 from supernets.space import Arch, SearchSpace
 
 from .budget import Budget, CostModel
+from .search_samplers.base import neighbours
 from .space import TRIAL_ATTR, arch_from_trial, suggest_arch, trial_for
 
 __all__ = ["StudyLoop", "WORKER"]
@@ -38,6 +42,10 @@ log = logging.getLogger("oneshot.search")
 
 ATTR = TRIAL_ATTR  # user attr holding {arch, status, score, cost, seed} on every trial we tell
 WORKER = "oneshot_worker"  # user attr: "host:pid" of the process that ran the trial
+# A running trial without a worker is one `ask()` just inserted (claimed milliseconds later); one older than this
+# was left by a process killed in between. Another host's trial still being proposed is waited for this long.
+UNCLAIMED_S, OTHER_HOST_S = 10.0, 60.0
+NEAR_CHEAPEST_LIMIT = 20_000  # subnets visited at most when listing those around the cheapest one
 
 
 class StudyLoop:
@@ -55,6 +63,9 @@ class StudyLoop:
         self.n_evaluated = 0  # subnets evaluated in this study, by any worker
         self.n_known = 0  # feasible subnets with a score in this study (evaluated or warm start)
         self.worst, self.best = math.inf, -math.inf
+        self._near: list[Arch] | None = None  # feasible subnets around the cheapest, once random draws fail
+        self._near_complete = False  # the listing holds every subnet so reachable (none was cut off)
+        self._sampler_stuck = False  # the sampler found no new subnet within the budget: draw them here
 
     def sync(self) -> tuple[int, set[Arch]]:
         """Read newly finished trials of any worker into the cache; returns (trials in flight, their subnets)."""
@@ -83,18 +94,37 @@ class StudyLoop:
 
     def close_orphans(self) -> int:
         """Fail trials left RUNNING by a dead process of this machine (a killed search); returns how many."""
-        n = 0
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            host, _, pid = str(t.user_attrs.get(WORKER, "")).rpartition(":")
-            if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
-                try:
-                    self.study.tell(t.number, state=TrialState.FAIL)
-                    n += 1
-                except (ValueError, RuntimeError):  # finished meanwhile
-                    pass
+        n = sum(self._close_if_orphan(t) for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
         if n:
             log.info("study %s: closed %d trial(s) left running by a killed search", self.study.study_name, n)
         return n
+
+    def _close_if_orphan(self, t: optuna.trial.FrozenTrial) -> bool:
+        """Fail `t` when its worker is a dead process of this machine, or when it was never claimed."""
+        worker = t.user_attrs.get(WORKER)
+        if worker is None:
+            age = (datetime.datetime.now() - t.datetime_start).total_seconds() if t.datetime_start else math.inf
+            dead = age > UNCLAIMED_S and arch_from_trial(self.space, t) is None
+        else:
+            host, _, pid = str(worker).rpartition(":")
+            dead = host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+        if not dead:
+            return False
+        try:
+            self.study.tell(t.number, state=TrialState.FAIL)
+        except (ValueError, RuntimeError):  # finished meanwhile
+            return False
+        return True
+
+    def _proposing(self, t: optuna.trial.FrozenTrial, now: datetime.datetime) -> bool:
+        """Whether running trial `t`, without a subnet yet, belongs to a live worker whose sampler is proposing."""
+        if self._close_if_orphan(t):
+            return False
+        age = (now - t.datetime_start).total_seconds() if t.datetime_start else math.inf
+        worker = t.user_attrs.get(WORKER)
+        if worker is None:
+            return age < UNCLAIMED_S
+        return str(worker).rpartition(":")[0] == socket.gethostname() or age < OTHER_HOST_S
 
     def _evaluate_random(self, arch: Arch) -> None:
         c = self.costs(arch)
@@ -105,9 +135,16 @@ class StudyLoop:
                                        self.budget.violations(c)))
 
     def _score(self, arch: Arch) -> float:
-        score = float(self.objective(arch))
+        value = self.objective(arch)
+        try:
+            if value is None or isinstance(value, (str, bytes, bool)):
+                raise TypeError
+            score = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"objective returned {value!r} ({type(value).__name__}) for subnet {str(arch)!r}; it "
+                            "must return a number") from None
         if not math.isfinite(score):
-            raise ValueError(f"objective returned {score} for subnet {str(arch)!r}")
+            raise ValueError(f"objective returned {score} for subnet {str(arch)!r}; it must return a finite number")
         self.cache[arch] = score
         return score
 
@@ -116,8 +153,8 @@ class StudyLoop:
 
         Checked after this trial's parameters are written, and the lower trial number wins. A lower-numbered trial
         still being suggested (its worker's sampler is proposing) is waited for, up to `wait_s`, so that two
-        workers proposing one subnet at the same moment never both evaluate it. Trials started over a minute ago
-        without parameters are left behind by dead workers and not waited for.
+        workers proposing one subnet at the same moment never both evaluate it; a trial whose worker is dead
+        (killed while proposing) is closed instead of waited for.
         """
         deadline = time.monotonic() + wait_s
         while True:
@@ -128,8 +165,7 @@ class StudyLoop:
                     continue
                 other = arch_from_trial(self.space, t)
                 if other is None:
-                    recent = t.datetime_start is not None and (now - t.datetime_start).total_seconds() < 60
-                    pending |= t.state == TrialState.RUNNING and recent
+                    pending |= t.state == TrialState.RUNNING and self._proposing(t, now)
                 elif other == arch and (t.state == TrialState.RUNNING or t.user_attrs.get(ATTR, {}).get("status")
                                         in ("evaluated", "cached", "duplicate")):
                     return True
@@ -139,6 +175,44 @@ class StudyLoop:
 
     def feasible(self, arch: Arch) -> bool:
         return self.budget.admits(self.costs(arch))
+
+    def random_new(self, seen: set[Arch]) -> Arch:
+        """A random subnet that fits the budget and is not in `seen`; raises SpaceExhausted when none is found.
+
+        Uniform draws first; when they find nothing (a budget only a few subnets meet: of 1.5e10 mbv3_tiny subnets,
+        random draws never hit the handful within 1,000 FLOPs of the cheapest), a draw from the feasible subnets
+        connected to the cheapest one by single-decision changes, listed once.
+        """
+        if self._near is None:
+            try:
+                return random_unseen(self.space, self.rng, seen, self.feasible)
+            except SpaceExhausted:
+                self._near = self._feasible_near_cheapest()
+                log.info("study %s: random draws found no new subnet within %s; listed %d around the cheapest",
+                         self.study.study_name, self.budget, len(self._near))
+        pool = [a for a in self._near if a not in seen]
+        if pool:
+            return pool[int(self.rng.integers(len(pool)))]
+        if self._near_complete:
+            raise SpaceExhausted(f"all {len(self._near)} subnets around the cheapest within the budget are evaluated")
+        return random_unseen(self.space, self.rng, seen, self.feasible)  # the listing was cut short: try again
+
+    def _feasible_near_cheapest(self) -> list[Arch]:
+        """Feasible subnets reachable from the cheapest by single-decision changes through feasible subnets
+        (breadth first, at most `NEAR_CHEAPEST_LIMIT` visited): all of them for a budget just above the cheapest."""
+        start = self.space.smallest()
+        if not self.feasible(start):
+            return []
+        visited, queue, out = {start}, deque([start]), [start]
+        while queue and len(visited) < NEAR_CHEAPEST_LIMIT:
+            for b in neighbours(queue.popleft()):
+                if b not in visited:
+                    visited.add(b)
+                    if self.feasible(b):
+                        out.append(b)
+                        queue.append(b)
+        self._near_complete = not queue
+        return out
 
     def run(self, bar: Any = None) -> int:
         """Evaluate until the target, updating the progress `bar`; returns how many subnets this process evaluated."""
@@ -153,12 +227,12 @@ class StudyLoop:
                 bar.refresh()
             if self.n_evaluated >= self.target:
                 break
-            if self.n_known + n_in_flight < self.n_startup or rejects >= self.max_rejects:
+            if self.n_known + n_in_flight < self.n_startup or rejects >= self.max_rejects or self._sampler_stuck:
                 # Startup, or a sampler stuck on old or over-budget subnets: a random new one that fits,
                 # evaluated here and added as a finished trial (one atomic insert; `enqueue_trial` would let two
                 # workers on SQLite pop the same waiting trial).
                 try:
-                    arch = random_unseen(self.space, self.rng, set(self.cache) | in_flight, self.feasible)
+                    arch = self.random_new(set(self.cache) | in_flight)
                 except SpaceExhausted as exc:
                     log.info("study %s: %s", self.study.study_name, exc)
                     break
@@ -167,13 +241,18 @@ class StudyLoop:
                 rejects = 0
                 continue
             trial = self.study.ask()
+            # Claimed before the sampler proposes (lazily, inside suggest): a re-run closes it if this process dies.
+            trial.set_user_attr(WORKER, _worker_id())
             try:
                 arch = suggest_arch(trial, self.space)
             except SpaceExhausted as exc:
+                # The sampler's own draws found nothing new within the budget: the loop's draws (which list the
+                # subnets around the cheapest) take over; the search ends only when those find nothing either.
                 self.study.tell(trial, state=TrialState.FAIL)
-                log.info("study %s: %s", self.study.study_name, exc)
-                break
-            trial.set_user_attr(WORKER, _worker_id())  # lets a re-run close this trial if this process dies
+                log.info("study %s: sampler: %s; drawing subnets within the budget directly", self.study.study_name,
+                         exc)
+                self._sampler_stuck = True
+                continue
             c = self.costs(arch)
             info: dict[str, Any] = {"arch": str(arch), "cost": c, "seed": self.seed}
             violations = self.budget.violations(c)

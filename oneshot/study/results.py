@@ -157,10 +157,14 @@ class SearchResult:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SearchResult:
-        """Read a result written by `save` (without the live studies)."""
-        data = json.loads(Path(path).read_text())
-        if data.get("format") != RESULT_FORMAT:
-            raise ValueError(f"{str(path)!r} is not a oneshot search result")
+        """Read a result written by `save` (without the live studies); anything else is a one-line ValueError."""
+        try:
+            data = json.loads(Path(path).read_bytes())
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            data = None
+        if not isinstance(data, dict) or data.get("format") != RESULT_FORMAT:
+            raise ValueError(f"{str(path)!r} is not a oneshot search result (no \"format\": \"{RESULT_FORMAT}\"; "
+                             "`search(..., run_dir=DIR)` writes DIR/search.json)")
         space = space_from_dict(data["space"])
         keys = ("arch", "score", "trial", "study", "seed", "query")
         records = [SearchRecord(Arch.from_str(space, d["arch"]), d["score"],
@@ -187,18 +191,25 @@ def _budget(budget: Budget | None, limits: Mapping[str, float]) -> Budget:
 
 # --------------------------------------------------------------------------- building and choosing
 def collect(space: SearchSpace, studies: Sequence[Any], budgets: Sequence[Budget] = (),
-            settings: Mapping[str, Any] | None = None) -> SearchResult:
-    """The evaluated subnets of some studies (e.g. reopened from storage) as a `SearchResult`."""
+            settings: Mapping[str, Any] | None = None, limits: Mapping[str, int] | None = None) -> SearchResult:
+    """The evaluated subnets of some studies (e.g. reopened from storage) as a `SearchResult`.
+
+    `limits` caps the subnets taken from a study (by name) to its first ones: a search asked for 20 queries
+    reports 20, also from a study that went on to evaluate more.
+    """
     from optuna.trial import TrialState
 
     rows = []
     for si, study in enumerate(studies):
+        mine = []
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             info = t.user_attrs.get(TRIAL_ATTR, {})
             if info.get("status") != "evaluated":
                 continue
             stamp = t.datetime_complete.timestamp() if t.datetime_complete else math.inf
-            rows.append((stamp, si, t.number, info, study.study_name))
+            mine.append((stamp, si, t.number, info, study.study_name))
+        mine.sort(key=lambda r: r[:3])
+        rows += mine[:(limits or {}).get(study.study_name, len(mine))]
     rows.sort(key=lambda r: r[:3])
     records, seen = [], set()
     for _, _, number, info, name in rows:

@@ -17,11 +17,17 @@ How a search runs (one loop per study, `oneshot.study.loop`, over `study.ask()` 
 - A subnet evaluated before (by this study, an earlier run, another worker or another budget's study) is served
   from the cache: the trial is told as complete with the known score and marked `duplicate`.
 - Only new subnets that fit are evaluated. `n_trials` counts those (distinct subnets evaluated, "queries") and is
-  the study's target, not a per-call increment: re-running a killed search finishes it, and several workers
-  sharing one study stop together at the target.
+  the study's target, not a per-call increment: re-running a killed search finishes it, several workers
+  sharing one study stop together at the target, and a study that already holds more reports its first `n_trials`
+  (a search's result always answers "what did n_trials queries find").
+- A study is identified by its name, and a saved one records what defines it (space, objective identity, budget,
+  strategy, sampler, seed): resuming it with anything else is an error that names the difference. The default
+  name holds the space, objective, budgets and seed; the API keeps studies in memory unless given a storage or
+  a run folder.
 - The first `n_startup` subnets are uniform random ones that fit the budget and are new; after `max_rejects`
   rejected proposals in a row the loop evaluates one such subnet too, so a
-  sampler stuck on a tight budget or on old subnets cannot stall the search.
+  sampler stuck on a tight budget or on old subnets cannot stall the search. Where random draws find nothing
+  (a budget only a handful of subnets meet), the subnets around the cheapest one are listed instead.
 
 Several budgets: `strategy="constrained"` (default, measured better; see benchmarks/bench_search.py) runs one
 constrained study per budget, tightest first, each warm-started with every subnet already evaluated that fits it
@@ -34,6 +40,7 @@ never loads a checkpoint, data or a predictor file itself.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from contextlib import contextmanager
@@ -60,7 +67,7 @@ from .search_samplers import (ArchSampler, create_search_sampler, list_search_sa
 from .space import arch_from_trial, trial_for
 from .storage import open_storage, redact
 
-__all__ = ["search", "collect", "default_sampler", "SearchResult", "SearchRecord", "STRATEGIES", "DEFAULT_STRATEGY",
+__all__ = ["search", "collect", "default_sampler", "default_study_name", "SearchResult", "SearchRecord", "STRATEGIES", "DEFAULT_STRATEGY",
            "DEFAULT_SAMPLER", "DEFAULT_PARETO_SAMPLER"]
 
 log = logging.getLogger("oneshot.search")
@@ -77,6 +84,7 @@ def search(
     seed: int = 0,
     storage: str | BaseStorage | None = None,
     study_name: str | None = None,
+    new_study: bool = False,
     strategy: str = DEFAULT_STRATEGY,
     run_dir: str | Path | None = None,
     costs: Mapping[str, Callable[[Arch], float] | Mapping[str, float]] | None = None,
@@ -85,6 +93,7 @@ def search(
     max_rejects: int = 20,
     evaluate_args: Mapping[str, Any] | None = None,
     progress: bool = False,
+    verbose: bool | None = None,
 ) -> SearchResult:
     """Search `space_or_checkpoint` for the best subnets within `budgets`; returns a `SearchResult`.
 
@@ -92,7 +101,7 @@ def search(
         space_or_checkpoint: a `SearchSpace`, a registered space name (`"nb201"`), or a supernet checkpoint path
             (with `objective="supernet"`); None when the objective is `"predictor:PATH"` (its file names the space).
         objective: what to maximize for a subnet: a callable `arch -> float` (e.g. a lookup into a benchmark's
-            table); `"supernet"`: holdout accuracy of the checkpoint's supernet after BN recalibration, through the
+            table; a saved study knows it by its qualified name and its `identity` attribute if it has one); `"supernet"`: holdout accuracy of the checkpoint's supernet after BN recalibration, through the
             cached evaluation table (`oneshot.score.evaluate`, `evaluate_args` passed on); a fitted predictor (its
             mean);
             `"predictor:PATH"`: a saved predictor file; `"synthetic:KIND"`: `predictors.synthetic` (for demos).
@@ -101,15 +110,24 @@ def search(
         sampler: `"predictor"`, `"tpe"`, `"gp"`, `"nsga2"`, `"random"`, `"rea"`, or an Optuna sampler. None (default):
             `"predictor"`, the best per query in benchmarks/bench_search.py, or `"tpe"` for `strategy="pareto"`
             (the predictor sampler is single-objective).
-        n_trials: distinct subnets to evaluate in total (the target of the study, shared by its workers and by
-            re-runs); with several budgets and `strategy="constrained"`, split evenly over them.
-        seed: seeds this call's sampler and startup draws; give each parallel worker its own.
+        n_trials: distinct subnets the study evaluates in total (its target, shared by its workers and by re-runs:
+            a killed search re-run finishes the same study); with several budgets and `strategy="constrained"`,
+            split evenly over them. A study that already holds more returns its first `n_trials` and evaluates
+            nothing (it says so).
+        seed: seeds this call's sampler and startup draws. Part of the default study name (two seeds are two
+            studies); workers sharing one named study each give their own.
         storage: Optuna storage URL (`sqlite:///runs/s.db`, `postgresql://...`, `journal:PATH` for a journal
-            file, `memory`) or storage object; None: `sqlite:///<run_dir>/study.db`.
-        study_name: None derives `<space>-<objective>`; with several budgets each study adds `[<budget>]`.
+            file, `memory`) or storage object; None: `sqlite:///<run_dir>/study.db` when `run_dir` is given, else
+            in memory (nothing saved, as in Optuna).
+        study_name: None derives `<space>-<objective>-<budgets>-seed<seed>`; with several budgets each study adds
+            `[<budget>]`. A saved study records what defines it (space, objective identity, budgets, strategy,
+            sampler and its settings, seed): resuming it with other settings is an error that names them.
+        new_study: start a new study under a free name (`<name>-2`, `-3`, ...) even if one exists; nothing is
+            deleted.
         strategy: `"constrained"` or `"pareto"` (see the module docstring); only matters for several budgets or
             to force a multi-objective study.
-        run_dir: folder for the default SQLite file and `search.json`; default `runs/<study_name>`.
+        run_dir: folder for the default SQLite file and `search.json`; `{study}` in it is replaced by the study
+            name (the CLI's default is `runs/{study}`).
         costs: extra costs budgets may name, e.g. `{"latency": fn_or_table}` (units are the caller's).
         sampler_args: settings for a named sampler, e.g. `{"population_size": 10}` for rea.
         n_startup: random subnets evaluated before the sampler models anything.
@@ -117,42 +135,68 @@ def search(
             is forced.
         evaluate_args: passed to `oneshot.score.evaluate` by the `"supernet"` objective (data, calibration settings).
         progress: a progress bar per study (subnets evaluated by every worker, best score so far).
+        verbose: print a line when a saved study is resumed: its name, where it is, how many subnets it holds
+            (None: as `progress`; always logged to the `oneshot.search` logger).
     """
-    if n_trials < 1:
-        raise ValueError(f"n_trials must be >= 1, got {n_trials}")
+    _check_int("n_trials", n_trials, 1)
+    _check_int("seed", seed, 0)
+    _check_int("n_startup", n_startup, 0)
+    _check_int("max_rejects", max_rejects, 1)
+    if study_name is not None and (not isinstance(study_name, str) or not study_name.strip()):
+        raise TypeError(f"study_name must be a non-empty string or None, got {study_name!r}")
+    if not isinstance(new_study, bool):
+        raise TypeError(f"new_study must be True or False, got {new_study!r}")
+    if sampler_args is not None and not isinstance(sampler_args, Mapping):
+        raise TypeError(f"sampler_args must be a mapping, got {type(sampler_args).__name__}")
+    if sampler_args and (reserved := sorted({"seed", "n_startup", "feasible"} & set(sampler_args))):
+        raise ValueError(f"sampler_args may not set {reserved}: give search's own seed= and n_startup= arguments")
+    if run_dir is not None and not isinstance(run_dir, (str, Path)):
+        raise TypeError(f"run_dir must be a folder path, got {type(run_dir).__name__}")
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; allowed: {list(STRATEGIES)}")
     if sampler is None:
         sampler = default_sampler(strategy)
     if isinstance(sampler, str) and sampler not in list_search_samplers():
         raise ValueError(f"unknown sampler {sampler!r}; allowed: {list_search_samplers()}")
-    space, fn, objective_name = resolve_objective(space_or_checkpoint, objective, evaluate_args)
+    if not isinstance(sampler, (str, optuna.samplers.BaseSampler)):
+        raise TypeError(f"sampler must be a name or an Optuna sampler, got {type(sampler).__name__}")
     cost_model = CostModel(costs)
+    resolved = resolve_objective(space_or_checkpoint, objective, evaluate_args)
+    space, fn = resolved.space, resolved.fn
     budget_list = parse_budgets(budgets, cost_model.keys)
     check_reachable(space, budget_list, cost_model)
 
-    study_name = study_name or f"{space.name}-{objective_name}"
-    if storage is None:
-        run_dir = Path(run_dir) if run_dir is not None else Path("runs") / safe_name(study_name)
-    storage_obj, storage_url = open_storage(storage, run_dir)
     multi = strategy == "pareto"
-    plans = _plan_studies(study_name, budget_list, n_trials, multi)
+    derived = study_name is None
+    base = study_name or default_study_name(space, resolved.name, budget_list, seed)
+    if run_dir is not None:
+        run_dir = Path(str(run_dir).replace("{study}", safe_name(base)))
+    storage_obj, storage_url = open_storage("memory" if storage is None and run_dir is None else storage, run_dir)
+    if new_study:
+        base = _free_name(storage_obj, base, budget_list, n_trials, multi)
+    plans = _plan_studies(base, budget_list, n_trials, multi)
     sampler_name = sampler if isinstance(sampler, str) else type(sampler).__name__
     settings = {
-        "space": space.name, "fingerprint": space.fingerprint, "objective": objective_name,
+        "space": space.name, "fingerprint": space.fingerprint, "objective": resolved.name,
+        "objective_identity": resolved.identity,
         "sampler": sampler_name, "sampler_args": dict(sampler_args or {}), "seed": seed, "n_trials": n_trials,
         "n_startup": n_startup, "max_rejects": max_rejects, "strategy": "pareto" if multi else "constrained",
-        "budgets": [str(b) for b in budget_list], "storage": redact(storage_url), "study_name": study_name,
+        "budgets": [str(b) for b in budget_list], "storage": redact(storage_url), "study_name": base,
         "code_version": code_version(),
     }
+    where = redact(storage_url) if storage_url != "memory" else "memory"
     seeds = np.random.SeedSequence(seed).spawn(2 * len(plans))
     cache: dict[Arch, float] = {}
-    studies = []
+    studies, before = [], {}
     with _quiet_optuna():
         for i, (name, budget, objectives, target) in enumerate(plans):
             samp = _make_sampler(sampler, space, budget, cost_model, int(seeds[2 * i].generate_state(1)[0]),
                                  n_startup, dict(sampler_args or {}), multi)
-            studies.append(_open_study(storage_obj, name, space, objectives, settings, samp))
+            identity = _identity(space, resolved.identity, budget, settings)
+            study = _open_study(storage_obj, name, space, objectives, settings, identity, samp, derived, where)
+            studies.append(study)
+            before[name] = _n_evaluated(study)
+        _say_resumed(plans, before, where, progress if verbose is None else verbose)
         for study in studies:  # evaluations of every study of this search are free knowledge for all
             _fill_cache(study, space, cache)
         for i, ((name, budget, objectives, target), study) in enumerate(zip(plans, studies)):
@@ -163,10 +207,24 @@ def search(
             with tqdm(total=target, desc=f"search {budget}", unit="subnet", disable=not progress,
                       dynamic_ncols=True) as bar:
                 loop.run(bar)
-    result = collect(space, studies, budget_list, settings)
-    if storage is None or run_dir is not None:
-        result.save(Path(run_dir) / "search.json")  # type: ignore[arg-type]
+    settings["evaluated_before"] = before  # per study: subnets it held when this call started (0: a new study)
+    result = collect(space, studies, budget_list, settings, limits={name: target for name, _, _, target in plans})
+    if run_dir is not None:
+        result.save(Path(run_dir) / "search.json")
     return result
+
+
+def default_study_name(space: SearchSpace, objective_name: str, budgets: Sequence[Budget], seed: int) -> str:
+    """`<space>-<objective>-<budgets>-seed<seed>`: searches that differ in these never share a study."""
+    tag = "+".join(str(b) for b in budgets if b) or "unconstrained"
+    return f"{space.name}-{objective_name}-{tag}-seed{seed}"
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
 # =========================================================================== studies
@@ -184,27 +242,85 @@ def _plan_studies(name: str, budgets: list[Budget], n_trials: int,
     return [(f"{name}[{b}]", b, ("score",), n) for b, n in zip(budgets, share) if n > 0]
 
 
+def _free_name(storage: BaseStorage, base: str, budgets: list[Budget], n_trials: int, multi: bool) -> str:
+    """`base`, or `base-2`, `base-3`, ...: the first whose studies do not exist yet in `storage`."""
+    taken = {s.study_name for s in storage.get_all_studies()}
+    for k in range(1, 10_000):
+        name = base if k == 1 else f"{base}-{k}"
+        if not any(plan[0] in taken for plan in _plan_studies(name, budgets, n_trials, multi)):
+            return name
+    raise ValueError(f"no free study name like {base!r} in this storage")
+
+
+# What defines a study: resuming it with a difference in any of these would mix two searches' results.
+IDENTITY_KEYS = ("space", "objective", "budget", "strategy", "sampler", "sampler_args", "seed")
+
+
+def _identity(space: SearchSpace, objective: str, budget: Budget, settings: Mapping[str, Any]) -> dict[str, Any]:
+    ident = {"space": f"{space.name} ({space.fingerprint})", "objective": objective, "budget": str(budget),
+             "strategy": settings["strategy"], "sampler": settings["sampler"],
+             "sampler_args": settings["sampler_args"], "seed": settings["seed"]}
+    return json.loads(json.dumps(ident, default=str))  # as storages give it back (tuples become lists)
+
+
 def _open_study(storage: BaseStorage, name: str, space: SearchSpace, objectives: tuple[str, ...],
-                settings: Mapping[str, Any], sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+                settings: Mapping[str, Any], identity: Mapping[str, Any], sampler: optuna.samplers.BaseSampler,
+                derived_name: bool, where: str) -> optuna.Study:
     directions = ["maximize"] + ["minimize"] * (len(objectives) - 1)
     try:
         study = optuna.create_study(storage=storage, study_name=name, directions=directions, load_if_exists=True,
                                     sampler=sampler)
     except ValueError as exc:
         raise ValueError(f"cannot open study {name!r}: {exc}") from None
+    way_out = ("give another study name (study_name= / --study-name) or new_study=True (--new-study) for a new "
+               "study, or the same settings to resume it")
     if list(study.directions) != [optuna.study.StudyDirection.MAXIMIZE if d == "maximize"
                                   else optuna.study.StudyDirection.MINIMIZE for d in directions]:
-        raise ValueError(f"study {name!r} exists with {len(study.directions)} objective(s); this search needs "
-                         f"{objectives}: use another study_name")
+        raise ValueError(f"study {name!r} in {where} has {len(study.directions)} objective(s); this search needs "
+                         f"{objectives}: {way_out}")
     attrs = study.user_attrs
     if "fingerprint" in attrs and attrs["fingerprint"] != space.fingerprint:
-        raise ValueError(f"study {name!r} belongs to space {attrs.get('space')!r} ({attrs['fingerprint']}), not "
-                         f"{space.name!r} ({space.fingerprint}); use another study_name")
-    if "fingerprint" not in attrs:
+        raise ValueError(f"study {name!r} in {where} belongs to space {attrs.get('space')!r} ({attrs['fingerprint']}),"
+                         f" not {space.name!r} ({space.fingerprint}): {way_out}")
+    stored = attrs.get("identity")
+    if stored is not None:
+        # An explicitly named study is how workers share one search: each brings its own seed.
+        keys = [k for k in IDENTITY_KEYS if k in stored and not (k == "seed" and not derived_name)]
+        diffs = [f"{k} {stored[k]!r}, not {identity[k]!r}" for k in keys if stored[k] != identity[k]]
+        if diffs:
+            raise ValueError(f"study {name!r} in {where} was made with {'; '.join(diffs)}: {way_out}")
+        if stored.get("seed") != identity["seed"]:
+            log.info("study %s: joined by a worker with seed %s (the study started with seed %s)", name,
+                     identity["seed"], stored.get("seed"))
+    elif "fingerprint" not in attrs:
         for k, v in settings.items():
             study.set_user_attr(k, v)
         study.set_user_attr("objectives", list(objectives))
+        study.set_user_attr("identity", dict(identity))
     return study
+
+
+def _n_evaluated(study: optuna.Study) -> int:
+    return sum(t.user_attrs.get(ATTR, {}).get("status") == "evaluated"
+               for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+def _say_resumed(plans: Sequence[tuple[str, Budget, tuple[str, ...], int]], before: Mapping[str, int], where: str,
+                 verbose: bool) -> None:
+    """Say which studies are resumed, how many subnets they hold and where they live; logged, printed if
+    `verbose`."""
+    for name, _, _, target in plans:
+        n = before[name]
+        if n == 0:
+            continue
+        if n >= target:
+            msg = (f"study {name!r} ({where}) already has {n} evaluated subnets >= n_trials {target}: nothing to "
+                   f"evaluate; the result holds its first {target}")
+        else:
+            msg = f"resuming study {name!r} ({where}): {n} subnets evaluated, {target - n} to go"
+        log.info(msg)
+        if verbose:
+            print(msg, flush=True)
 
 
 def _fill_cache(study: optuna.Study, space: SearchSpace, cache: dict[Arch, float]) -> None:

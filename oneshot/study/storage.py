@@ -26,6 +26,8 @@ def open_storage(storage: str | BaseStorage | None, run_dir: str | Path | None =
             raise ValueError("give a storage URL or a run_dir for the default SQLite file")
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{Path(run_dir) / 'study.db'}"
+    if not isinstance(storage, str):
+        raise TypeError(f"storage must be a URL string or an Optuna storage, got {type(storage).__name__}")
     if storage in ("memory", ":memory:"):
         return optuna.storages.InMemoryStorage(), "memory"
     if storage.startswith("journal:"):
@@ -59,6 +61,16 @@ def open_storage(storage: str | BaseStorage | None, run_dir: str | Path | None =
     raise AssertionError("unreachable")
 
 
+# user:password@host, the password possibly empty-usered (`://:pw@`) or holding `@` or `/` unescaped: everything
+# between the first `:` of the userinfo and the last `@` before a host with no `@`, `/`, `?` or `#`.
+_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*):.*@(?P<host>[^@/?#]*(?:[/?#].*)?)$",
+                       re.DOTALL)
+_QUERY = re.compile(r"(?P<key>[?&;](?:password|passwd|pwd|pass|secret|token)=)[^&;#]*", re.IGNORECASE)
+
+
 def redact(url: str) -> str:
-    """A storage URL with its password replaced by `***`, safe to print and save."""
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+    """A storage URL with its password replaced by `***` (in the userinfo and in `?password=`), safe to print."""
+    url = _QUERY.sub(r"\g<key>***", url)
+    m = _USERINFO.match(url)
+    # Redacting a query password first leaves `***` in the query, never an `@`: the userinfo match is unaffected.
+    return f"{m['head']}:***@{m['host']}" if m else url
