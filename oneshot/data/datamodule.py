@@ -30,7 +30,8 @@ from supernets._registry import Registry
 
 __all__ = [
     "SplitDataModule", "ResumableDataLoader", "SPLIT_KEYS", "TensorImageDataset", "FolderImageDataset",
-    "EpochShuffleSampler", "gather", "register_datamodule", "create_datamodule", "list_datamodules", "datamodule_from_info", "datamodule_from_section",
+    "EpochShuffleSampler", "gather", "register_datamodule", "create_datamodule", "list_datamodules",
+    "datamodule_from_info", "datamodule_from_section",
     "augment_batch",
 ]
 
