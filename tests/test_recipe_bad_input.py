@@ -3,6 +3,7 @@ no file that existed before the call has changed (same bytes, same modification 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import pickle
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import TINY_RECIPE
 
 from oneshot.cli import main
 from oneshot.data import create_datamodule
@@ -23,11 +25,7 @@ from oneshot.train.trainer import train
 pytestmark = pytest.mark.filterwarnings("ignore:.*(val_dataloader|LeafSpec).*")
 
 TINY: dict[str, Any] = {
-    "name": "tiny", "seed": 0,
-    "supernet": {"name": "mbv3_test"},
-    "data": {"name": "digits", "image_size": 8, "batch_size": 32, "max_train_samples": 64, "max_eval_samples": 40},
-    "train": {"sampler": "fair", "epochs": 1, "threads": 1, "accelerator": "cpu", "log_every_n_steps": 1,
-              "optimizer": {"name": "SGD", "lr": 0.05, "momentum": 0.9}, "scheduler": None},
+    **copy.deepcopy(TINY_RECIPE),
     "evaluate": {"num_subnets": 2, "calib_batches": 1, "calib_batch_size": 16, "batch_size": 20},
 }
 NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")
@@ -134,6 +132,8 @@ CASES: list[tuple[str, Any, str]] = [
      r"sets seed=5 but the checkpoint was trained with 0"),
     ("resume-fewer-epochs", _cli("train", "{root}/tiny.yaml", "--set", "train.max_steps=1"),
      r"it has trained 2 steps, more than .* ask \(1\)"),
+    ("run-train-phase-fewer-steps", _cli("run", "{root}/tiny.yaml", "--phases", "train", "--no-progress", "--set",
+                                         "train.max_steps=1"), r"it has trained 2 steps, more than .* ask \(1\)"),
     ("resume-and-overwrite", _cli("train", "{root}/tiny.yaml", "--resume", "--overwrite"), r"give one"),
     ("evaluate-shipped-recipe-name-set", _cli("evaluate", "digits", "--set", "evaluate.batch_size=0"),
      r"evaluate\.batch_size must be at least 1"),

@@ -3,6 +3,7 @@ needs asking, every run's compute is kept, and a rebuilt split must be the split
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 import torch
 import yaml
+from conftest import TINY_RECIPE
 
 from oneshot.cli import main
 from oneshot.data import datamodule_from_info
@@ -19,13 +21,7 @@ from oneshot.train.checkpoint import read_checkpoint
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(val_dataloader|LeafSpec).*")
 
-TINY: dict[str, Any] = {
-    "name": "tiny", "seed": 0,
-    "supernet": {"name": "mbv3_test"},
-    "data": {"name": "digits", "image_size": 8, "batch_size": 32, "max_train_samples": 64, "max_eval_samples": 40},
-    "train": {"sampler": "fair", "epochs": 1, "threads": 1, "accelerator": "cpu", "log_every_n_steps": 1,
-              "optimizer": {"name": "SGD", "lr": 0.05, "momentum": 0.9}, "scheduler": None},
-}
+TINY: dict[str, Any] = copy.deepcopy(TINY_RECIPE)
 
 
 def _stat(p: Path) -> tuple[bytes, int]:

@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from conftest import TINY_RECIPE
 
 from oneshot.train.checkpoint import load_supernet, read_checkpoint
 from oneshot.cli import main
@@ -26,13 +27,7 @@ from supernets import create_supernet, get_space
 torch.set_num_threads(1)
 pytestmark = pytest.mark.filterwarnings("ignore:.*(val_dataloader|LeafSpec).*")
 
-TINY: dict[str, Any] = {
-    "name": "tiny", "seed": 0,
-    "supernet": {"name": "mbv3_test"},
-    "data": {"name": "digits", "image_size": 8, "batch_size": 32, "max_train_samples": 64, "max_eval_samples": 40},
-    "train": {"sampler": "fair", "epochs": 1, "threads": 1, "accelerator": "cpu", "log_every_n_steps": 1,
-              "optimizer": {"name": "SGD", "lr": 0.05, "momentum": 0.9}, "scheduler": None},
-}
+TINY: dict[str, Any] = copy.deepcopy(TINY_RECIPE)
 
 
 def tiny_recipe(out: Path, **sections: dict[str, Any]) -> Recipe:

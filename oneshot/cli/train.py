@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue from the run's checkpoint if there is one (the default; kept for old scripts)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="train from scratch, replacing the run's checkpoint if there is one")
+                        help="train from scratch; the run's checkpoint, if there is one, is replaced at the first save")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 

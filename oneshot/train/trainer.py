@@ -94,7 +94,7 @@ def _check_resumable(path: Path, old: dict[str, Any], supernet: Any, sampler: An
         if field in old["data"] and old["data"][field] != data[field]:
             raise ValueError(f"cannot resume {str(path)!r}: the recipe sets {key}={data[field]!r} but the checkpoint "
                              f"was trained with {old['data'][field]!r}; restore it, or train elsewhere "
-                             f"(--set name=OTHER) or from scratch (--overwrite)")
+                             f"(--set name=OTHER) or from scratch (`oneshot train --overwrite`, overwrite=True)")
     if old["data"].get("split_digest", data["split_digest"]) != data["split_digest"]:
         raise ValueError(f"cannot resume {str(path)!r}: the rebuilt train/holdout/test split differs from the one it "
                          f"was trained with (the data files or the numpy / scikit-learn version changed)")
@@ -150,7 +150,8 @@ def train(recipe: Recipe, resume: bool | str | os.PathLike = True, callbacks: Se
         if target is not None and done > target:
             raise ValueError(f"cannot resume {str(resume_from)!r}: it has trained {done} steps, more than the "
                              f"recipe's train.epochs={tr.epochs} (max_steps={tr.max_steps}) ask ({target}); raise "
-                             f"them, train elsewhere (--set name=OTHER) or from scratch (--overwrite)")
+                             f"them, train elsewhere (--set name=OTHER) or from scratch (`oneshot train "
+                             f"--overwrite`, overwrite=True)")
         if target is not None and done == target and resume_from == path:
             return path  # nothing left to train: the checkpoint stays as it is, byte for byte
     module = SupernetModule(supernet, sampler, optimizer=tr.optimizer, scheduler=tr.scheduler, grad_clip=tr.grad_clip,
