@@ -68,7 +68,7 @@ class TrainSection:
     accelerator: str = "auto"
     devices: int | str = 1
     strategy: str = "auto"
-    precision: str = "32-true"
+    precision: str | int = "32-true"  # Lightning precision, e.g. 32-true, bf16-mixed, 16-mixed
     threads: int | None = None  # torch CPU threads; None picks a sane default
     label_smoothing: float = 0.0
     channels_last: bool = True  # NHWC activations: ~2x faster depthwise convs on CPU (oneDNN)

@@ -37,9 +37,10 @@ __all__ = [
 
 _DATAMODULES: Registry[type[SplitDataModule]] = Registry("dataset")
 
-# Constructor arguments that decide which images land in which split.
-SPLIT_KEYS = ("name", "path", "holdout_fraction", "test_fraction", "split_seed", "max_train_samples",
-              "max_eval_samples")
+# Constructor arguments that decide which images land in which split (given the data files): overriding one when
+# rebuilding a checkpoint's data asks for another split on purpose. `path` is not one: data that moved must split
+# the same way, and the split digest checks that it does.
+SPLIT_KEYS = ("name", "holdout_fraction", "test_fraction", "split_seed", "max_train_samples", "max_eval_samples")
 
 
 def register_datamodule(cls: type[SplitDataModule]) -> type[SplitDataModule]:

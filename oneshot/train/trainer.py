@@ -76,7 +76,7 @@ def _checkpoint_to_resume(recipe: Recipe, resume: bool | str | os.PathLike, over
 
 # Data settings a resumed run must share with the checkpoint (recipe key -> DataModule.info() key): anything else
 # would train on other images (a changed split leaks holdout and test images into training) or in another order.
-_RESUME_DATA_KEYS = {**{f"data.{k}": k for k in SPLIT_KEYS}, "data.image_size": "image_size",
+_RESUME_DATA_KEYS = {**{f"data.{k}": k for k in SPLIT_KEYS}, "data.path": "path", "data.image_size": "image_size",
                      "data.batch_size": "batch_size", "data.augment": "augment", "data.crop_padding": "crop_padding",
                      "data.hflip": "hflip", "data.mean": "mean", "data.std": "std", "seed": "seed"}
 
