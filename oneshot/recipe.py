@@ -7,9 +7,12 @@ that name the section, so a typo in a recipe never silently falls back to a defa
 from __future__ import annotations
 
 import dataclasses
+import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import yaml
 
@@ -65,7 +68,7 @@ class TrainSection:
     accelerator: str = "auto"
     devices: int | str = 1
     strategy: str = "auto"
-    precision: str = "32-true"
+    precision: str | int = "32-true"  # Lightning precision, e.g. 32-true, bf16-mixed, 16-mixed
     threads: int | None = None  # torch CPU threads; None picks a sane default
     label_smoothing: float = 0.0
     channels_last: bool = True  # NHWC activations: ~2x faster depthwise convs on CPU (oneDNN)
@@ -98,7 +101,7 @@ class SearchSection:
     """Budgeted Bayesian search; budgets map a cost ('flops', 'macs', 'params') to a list of limits."""
 
     budgets: dict[str, list[float] | float] = field(default_factory=dict)  # a scalar applies to every budget
-    objective: str = "supernet"  # supernet | predictor
+    objective: str = "supernet"  # supernet (recalibrated holdout accuracy) | a name in predict.models (e.g. xgb)
     sampler: str | None = None  # predictor | tpe | gp | nsga2 | random | rea; None: predictor (tpe for pareto)
     sampler_args: dict[str, Any] = field(default_factory=dict)  # e.g. {"population_size": 10} for rea
     n_trials: int = 100  # distinct subnets evaluated in total (re-runs and workers share this target)
@@ -140,8 +143,13 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
-        """Build from nested dicts; unknown keys raise naming the section and the known keys."""
-        return _build(cls, data or {}, "recipe")
+        """Build from nested dicts; unknown keys, wrong types and out-of-range values raise naming the key."""
+        recipe = _build(cls, data or {}, "recipe")
+        objective = recipe.search.objective
+        if objective != "supernet" and objective not in recipe.predict.models:
+            raise ValueError(f"recipe value search.objective must be 'supernet' or one of predict.models "
+                             f"{recipe.predict.models}, got {objective!r}")
+        return recipe
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict, saved beside every output so a result always says how it was made."""
@@ -160,14 +168,122 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ValueError(f"unknown key(s) {unknown} in {where}; known: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
-        ftype = fields[name].type
-        sub = _SECTIONS.get(ftype if isinstance(ftype, str) else getattr(ftype, "__name__", ""))
-        kwargs[name] = _build(sub, value or {}, f"{where}.{name}") if sub else value
-    return cls(**kwargs)
+        sub = _SECTIONS.get(getattr(hints[name], "__name__", ""))
+        key = f"{where}.{name}".removeprefix("recipe.")
+        kwargs[name] = _build(sub, value or {}, key) if sub else _check_value(key, value, hints[name])
+    built = cls(**kwargs)
+    for name, (ok, expected) in _RANGES.get(cls.__name__, {}).items():
+        value = getattr(built, name)
+        if value is not None and not ok(value):
+            key = f"{where}.{name}".removeprefix("recipe.")
+            raise ValueError(f"recipe value {key} must be {expected}, got {value!r}")
+    return built
 
 
+# --------------------------------------------------------------------------- value checks
+# YAML 1.1 (PyYAML) reads `1e-3` as a string; a float field takes numeric strings, so `lr: 1e-3` means 0.001.
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _check_value(key: str, value: Any, hint: Any) -> Any:
+    """`value` as the annotated type wants it (numeric strings become floats); a one-line error naming `key`."""
+    out = _coerce(value, hint)
+    if out is _BAD:
+        raise ValueError(f"recipe value {key} must be {_describe(hint)}, got {value!r} ({type(value).__name__})")
+    return out
+
+
+class _Bad:
+    pass
+
+
+_BAD = _Bad()
+
+
+def _coerce(value: Any, hint: Any) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return _numbers_in(value)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for option in (a for a in args if a is not type(None)):  # the first option that takes the value wins
+            out = _coerce(value, option)
+            if out is not _BAD:
+                return out
+        return _BAD
+    if hint is bool:
+        return value if isinstance(value, bool) else _BAD
+    if hint is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _BAD
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        return float(value) if isinstance(value, str) and _NUMBER.fullmatch(value.strip()) else _BAD
+    if hint is str:
+        return value if isinstance(value, str) else _BAD
+    if origin is list:
+        if not isinstance(value, list):
+            return _BAD
+        items = [_coerce(v, args[0]) if args else v for v in value]
+        return _BAD if any(v is _BAD for v in items) else items
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            return _BAD
+        items = {k: _coerce(v, args[1]) if args else v for k, v in value.items()}
+        return _BAD if any(v is _BAD for v in items.values()) else items
+    return value
+
+
+def _numbers_in(value: Any) -> Any:
+    """Free-form specs (optimizer, scheduler, sampler args): numeric strings such as '1e-3' become floats."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _numbers_in(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers_in(v) for v in value]
+    return value
+
+
+def _describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _describe(a) for a in args)
+    if origin is list:
+        return f"a list of {_describe(args[0])}" if args else "a list"
+    if origin is dict:
+        return "a mapping"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(hint, str(hint))
+
+
+def _at_least(low: float) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v >= low), f"at least {low}"
+
+
+_ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+_FRACTION = ((lambda v: 0.0 <= v < 1.0), "in [0, 1)")
+_POSITIVE = ((lambda v: v > 0), "positive")
+# Ranges per section (None always passes: it means "off" or "default" where the type allows it).
+_RANGES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
+    "DataSection": {"image_size": _at_least(4), "batch_size": _at_least(1), "holdout_fraction": _FRACTION,
+                    "test_fraction": _FRACTION, "num_workers": _at_least(0), "max_train_samples": _at_least(1),
+                    "max_eval_samples": _at_least(1), "crop_padding": _at_least(0), "split_seed": _at_least(0)},
+    "TrainSection": {"epochs": _at_least(1), "max_steps": ((lambda v: v == -1 or v >= 1), "-1 (no limit) or >= 1"),
+                     "grad_clip": _POSITIVE, "threads": _at_least(1), "label_smoothing": _FRACTION,
+                     "checkpoint_every_n_steps": _at_least(1), "log_every_n_steps": _at_least(1),
+                     "accelerator": ((lambda v: v in _ACCELERATORS), f"one of {list(_ACCELERATORS)}")},
+    "EvaluateSection": {"num_subnets": _at_least(0), "calib_batches": _at_least(1), "calib_batch_size": _at_least(1),
+                        "batch_size": _at_least(1)},
+    "PredictSection": {"folds": _at_least(2)},
+    "SearchSection": {"n_trials": _at_least(1)},
+    "RetrainSection": {"epochs": _at_least(1), "extra_subnets": _at_least(0)},
+    "Recipe": {"seed": _at_least(0), "name": ((lambda v: bool(v) and "/" not in v and v not in (".", "..")),
+                                                "a folder name (not empty, no '/')")},
+}
 _SECTIONS = {c.__name__: c for c in (SupernetSection, DataSection, TrainSection, EvaluateSection, PredictSection,
                                      SearchSection, RetrainSection)}
 
@@ -187,6 +303,13 @@ def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode,
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+# YAML 1.2 floats without a dot (`1e-3`, `5E+6`): YAML 1.1 reads them as strings, a trap in every optimizer spec.
+_StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
+                                    list("-+0123456789"))
+
+
+def _read_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_StrictLoader)
 
 
 def resolve_recipe_path(path: str | Path) -> Path:
@@ -203,14 +326,22 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     """Read a YAML recipe, apply dotted overrides (`{"train.epochs": 1}`), and validate it."""
     p = resolve_recipe_path(path)
     try:
-        data = yaml.load(p.read_text(), Loader=_StrictLoader) or {}
+        data = _read_yaml(p.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ValueError(f"recipe {str(p)!r} is not valid YAML: {exc}") from None
+        raise ValueError(f"recipe {str(p)!r} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"recipe {str(p)!r} must be a mapping of sections (supernet:, data:, train:, ...) at the "
+                         f"top level, got a {type(data).__name__}")
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
+        for depth, key in enumerate(parents):
+            if node.get(key) is None:  # absent, or an empty section in the file (`train:`)
+                node[key] = {}
+            node = node[key]
+            if not isinstance(node, dict):
+                raise ValueError(f"cannot set {dotted}: {'.'.join(parents[:depth + 1])} is a value "
+                                 f"({node!r}), not a section")
         node[leaf] = value
     data.setdefault("name", p.stem)
     return Recipe.from_dict(data)
@@ -221,7 +352,13 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key or "" in key.split("."):
             raise ValueError(f"--set expects KEY=VALUE (e.g. train.epochs=2), got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
+        if key in out:
+            raise ValueError(f"--set {key} is given twice ({out[key]!r} and {value!r}); give it once")
+        try:
+            out[key] = _read_yaml(value)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--set {key}: {value!r} is not a YAML value ({' '.join(str(exc).split())})") from None
     return out

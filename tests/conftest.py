@@ -11,6 +11,16 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
+# The smallest real training run (digits at 8 px, the 'mbv3_test' space, 2 steps per epoch): tests that train
+# import it (`from conftest import TINY_RECIPE`) and copy it before changing anything.
+TINY_RECIPE = {
+    "name": "tiny", "seed": 0,
+    "supernet": {"name": "mbv3_test"},
+    "data": {"name": "digits", "image_size": 8, "batch_size": 32, "max_train_samples": 64, "max_eval_samples": 40},
+    "train": {"sampler": "fair", "epochs": 1, "threads": 1, "accelerator": "cpu", "log_every_n_steps": 1,
+              "optimizer": {"name": "SGD", "lr": 0.05, "momentum": 0.9}, "scheduler": None},
+}
+
 
 @pytest.fixture
 def rng() -> np.random.Generator:

@@ -60,9 +60,14 @@ def test_supernet_stats_are_exact_cumulative_average(name: str, digits8) -> None
     arch = net.space.sample(np.random.default_rng(3))
     cset = CalibrationSet.from_datamodule(digits8, num_batches=3, batch_size=16, seed=1)
     expected = _manual_stats(net, cset.batches, lambda x: net(x, arch))
+    bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    momenta = [0.05 + 0.01 * i for i in range(len(bns))]  # distinct, so a swap or a single reset would show
+    for m, value in zip(bns, momenta):
+        m.momentum = value
     recalibrate_bn(net, cset, arch)
     assert not net.training
-    for mod in (m for m in net.modules() if isinstance(m, nn.BatchNorm2d)):
+    assert bns and [m.momentum for m in bns] == momenta  # every BN has its own training momentum back in place
+    for mod in bns:
         if mod in expected:
             mean, var, k = expected[mod]
             c = len(mean)  # a dynamic BN is used (and re-estimated) on its first c channels
@@ -73,7 +78,6 @@ def test_supernet_stats_are_exact_cumulative_average(name: str, digits8) -> None
         else:  # not on this path: reset, not left with stale statistics of other subnets
             assert int(mod.num_batches_tracked) == 0
             assert torch.all(mod.running_mean == 0) and torch.all(mod.running_var == 1)
-    assert mod.momentum == 0.1  # the training momentum is back in place
 
 
 def test_plain_module_stats_are_exact_cumulative_average(digits8) -> None:

@@ -178,3 +178,18 @@ def test_augment_is_exact_shift_or_flip() -> None:
         matches = [(dx, dy, f) for dx in range(-2, 3) for dy in range(-2, 3) for f in (False, True)
                    if torch.allclose(shifted(img, dx, dy, f), got, atol=1e-5)]
         assert matches, "augmented image is not an exact shift of its input"
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_cifar_batches_of_numpy_arrays_still_read(tmp_path, protocol):
+    """The restricted unpickler reads what CIFAR batches hold: dicts of bytes, lists and a uint8 array."""
+    import pickle
+
+    from oneshot.data import read_cifar_batch
+
+    data = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072)
+    f = tmp_path / "data_batch_1"
+    f.write_bytes(pickle.dumps({b"data": data, b"labels": [3, 7], b"batch_label": b"x", b"filenames": [b"a", b"b"]},
+                               protocol=protocol))
+    images, labels = read_cifar_batch(f)
+    assert np.array_equal(images.reshape(2, -1), data) and labels.tolist() == [3, 7]

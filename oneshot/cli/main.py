@@ -30,13 +30,25 @@ class UserError(Exception):
     """An error caused by the user's input: printed as one clear line, no traceback."""
 
 
+def _is_recipe(arg: str) -> bool:
+    """A YAML file, or the name of a shipped recipe (`digits`) that is not also a file here (a checkpoint)."""
+    from pathlib import Path
+
+    from oneshot.recipe import RECIPES_DIR  # YAML only: no engine import
+
+    if arg.endswith((".yaml", ".yml")):
+        return True
+    return not Path(arg).exists() and (RECIPES_DIR / f"{arg}.yaml").is_file()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oneshot", description="One-shot neural architecture search.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         desc = help_text
         if name in RECIPE_PHASES:
-            desc += (f". Also `oneshot {name} RECIPE.yaml [--set KEY=VALUE]`: this phase of `oneshot run`, from the "
+            desc += (f". Also `oneshot {name} RECIPE [--set KEY=VALUE]` (a YAML file or a shipped recipe name): this "
+                     "phase of `oneshot run`, from the "
                      "recipe's run folder")
         p = sub.add_parser(name, help=help_text, description=desc)
         try:
@@ -57,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv:
         argv = ["run"]
     parser = build_parser()
-    if len(argv) > 1 and argv[0] in RECIPE_PHASES and argv[1].endswith((".yaml", ".yml")):
+    if len(argv) > 1 and argv[0] in RECIPE_PHASES and _is_recipe(argv[1]):
         phase = argv[0]
         args, unknown = parser.parse_known_args(["run", argv[1], "--phases", phase, *argv[2:]])
         if unknown:

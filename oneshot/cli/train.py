@@ -1,4 +1,8 @@
-"""`oneshot train RECIPE`: train a supernet from a recipe (`oneshot.train.trainer.train`)."""
+"""`oneshot train RECIPE`: train a supernet from a recipe (`oneshot.train.trainer.train`).
+
+Exactly the train phase of `oneshot run`: it continues the run's checkpoint when there is one (and does nothing
+when that one is complete); `--overwrite` trains from scratch and replaces it.
+"""
 
 from __future__ import annotations
 
@@ -12,20 +16,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe field, e.g. --set train.epochs=2 (values are read as YAML)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue from the run's checkpoint if there is one")
+                        help="continue from the run's checkpoint if there is one (the default; kept for old scripts)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="train from scratch; the run's checkpoint, if there is one, is replaced at the first save")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     from oneshot.pipeline.run_folder import record_phase
     from oneshot.recipe import load_recipe, parse_overrides
-    from oneshot.train.trainer import train
+    from oneshot.train.trainer import checkpoint_path, train
 
     recipe = load_recipe(args.recipe, parse_overrides(args.overrides))
+    if args.resume and args.overwrite:
+        raise ValueError("--resume continues the checkpoint, --overwrite replaces it: give one")
     start = time.perf_counter()
-    path = train(recipe, resume=args.resume, progress=not args.no_progress)
+    existed = checkpoint_path(recipe).is_file() and not args.overwrite
+    path = train(recipe, resume=True, overwrite=args.overwrite, progress=not args.no_progress)
     if int(os.environ.get("LOCAL_RANK", "0")) == 0:
         seconds = time.perf_counter() - start
-        record_phase(recipe.run_dir, "train", seconds)  # the run's report shows compute per phase
-        print(f"supernet checkpoint: {path}  ({seconds:.1f} s)")
+        # the run's report shows compute per phase: this run is added to the earlier ones (replaces them: --overwrite)
+        record_phase(recipe.run_dir, "train", seconds, resumed=existed, replace=args.overwrite)
+        print(f"supernet checkpoint: {path}  ({seconds:.1f} s{', resumed' if existed else ''})")
     return 0

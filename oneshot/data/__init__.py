@@ -5,7 +5,9 @@
 """
 
 from .datamodule import (
+    SPLIT_KEYS,
     EpochShuffleSampler,
+    ResumableDataLoader,
     FolderImageDataset,
     SplitDataModule,
     TensorImageDataset,
@@ -29,7 +31,8 @@ from .datasets import (
 )
 
 __all__ = [
-    "SplitDataModule", "DigitsDataModule", "Cifar10DataModule", "ImageFolderDataModule", "TensorImageDataset",
+    "SplitDataModule", "SPLIT_KEYS", "ResumableDataLoader", "DigitsDataModule", "Cifar10DataModule",
+    "ImageFolderDataModule", "TensorImageDataset",
     "FolderImageDataset", "EpochShuffleSampler", "gather", "register_datamodule", "create_datamodule",
     "list_datamodules", "datamodule_from_info", "datamodule_from_section", "augment_batch", "read_cifar_batch",
     "CIFAR10_MEAN", "CIFAR10_STD", "IMAGENET_MEAN", "IMAGENET_STD",

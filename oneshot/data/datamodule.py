@@ -16,8 +16,9 @@ horizontal flip) is applied batch-wise on the device during training only, from 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 import lightning as L
 import numpy as np
@@ -28,12 +29,18 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from supernets._registry import Registry
 
 __all__ = [
-    "SplitDataModule", "TensorImageDataset", "FolderImageDataset", "EpochShuffleSampler", "gather",
-    "register_datamodule", "create_datamodule", "list_datamodules", "datamodule_from_info", "datamodule_from_section",
+    "SplitDataModule", "ResumableDataLoader", "SPLIT_KEYS", "TensorImageDataset", "FolderImageDataset",
+    "EpochShuffleSampler", "gather", "register_datamodule", "create_datamodule", "list_datamodules",
+    "datamodule_from_info", "datamodule_from_section",
     "augment_batch",
 ]
 
 _DATAMODULES: Registry[type[SplitDataModule]] = Registry("dataset")
+
+# Constructor arguments that decide which images land in which split (given the data files): overriding one when
+# rebuilding a checkpoint's data asks for another split on purpose. `path` is not one: data that moved must split
+# the same way, and the split digest checks that it does.
+SPLIT_KEYS = ("name", "holdout_fraction", "test_fraction", "split_seed", "max_train_samples", "max_eval_samples")
 
 
 def register_datamodule(cls: type[SplitDataModule]) -> type[SplitDataModule]:
@@ -64,7 +71,10 @@ def datamodule_from_info(info: dict[str, Any], **overrides: Any) -> SplitDataMod
     if unknown:
         raise ValueError(f"unknown data override(s) {unknown} for {cls.name!r}; known: {sorted(cls.init_keys())}")
     kwargs.update(overrides)
-    return cls(**kwargs)
+    dm = cls(**kwargs)
+    if not set(overrides) & set(SPLIT_KEYS):  # the same split was asked for: it must be the same images
+        dm.expected_split_digest = info.get("split_digest")
+    return dm
 
 
 def datamodule_from_section(section: Any, seed: int = 0, eval_batch_size: int = 256) -> SplitDataModule:
@@ -117,11 +127,14 @@ class FolderImageDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         from PIL import Image
 
-        with Image.open(self.files[i]) as im:
-            im = im.convert("RGB")
-            if im.size != (self.image_size, self.image_size):
-                im = im.resize((self.image_size, self.image_size), Image.BILINEAR)
-            x = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).float() / 255.0
+        try:
+            with Image.open(self.files[i]) as im:
+                im = im.convert("RGB")
+                if im.size != (self.image_size, self.image_size):
+                    im = im.resize((self.image_size, self.image_size), Image.BILINEAR)
+                x = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).float() / 255.0
+        except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for truncated or foreign files
+            raise ValueError(f"cannot read image {self.files[i]!r}: {exc}") from None
         return (x - self.mean) / self.std, self.labels[i]
 
 
@@ -148,6 +161,42 @@ class EpochShuffleSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return self.n
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader that continues mid-epoch where a resumed run stopped, so resuming from any step is exact.
+
+    `position()` says (epoch, optimizer steps so far) of the trainer, as restored from the checkpoint. With one
+    optimizer step per batch and a fixed number of batches per epoch (`drop_last`), `steps - epoch * len(self)`
+    batches of the current epoch are done; the epoch's iteration skips them. Its order is a function of (seed,
+    epoch) (`EpochShuffleSampler`), so the batches that follow are the ones the interrupted run would have seen.
+    The skip is decided at the first batch, not in `__iter__`: Lightning creates the iterator before it restores
+    the loop state and sets the sampler's epoch. `state_dict` exposes the position (so Lightning knows the loader
+    resumes); nothing needs loading back, the trainer's restored step is the position. Skipped batches are still
+    read, which is cheap for in-memory datasets and at most one epoch of decoding for image folders.
+    """
+
+    def __init__(self, *args: Any, position: Callable[[], tuple[int, int]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.position = position
+
+    def _batches_done(self) -> int:
+        epoch, steps = self.position() if self.position is not None else (0, 0)
+        return int(min(max(steps - epoch * len(self), 0), len(self)))
+
+    def state_dict(self) -> dict[str, int]:
+        return {"batches_done": self._batches_done()}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Nothing to load: the position is the trainer's restored (epoch, step)."""
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._resume(super().__iter__())
+
+    def _resume(self, it: Iterator[Any]) -> Iterator[Any]:
+        for _ in range(self._batches_done()):  # first `next`: the loop state is restored by now
+            next(it, None)
+        yield from it
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: int, hflip: bool,
@@ -261,6 +310,7 @@ class SplitDataModule(L.LightningDataModule):
         self.classes: list[str] = []
         self.in_chans = 3
         self.split_indices: dict[str, np.ndarray] = {}
+        self.expected_split_digest: str | None = None  # set when rebuilt from a checkpoint: setup() checks it
         self.train_set: Dataset | None = None
         self.holdout_set: Dataset | None = None
         self.test_set: Dataset | None = None
@@ -321,9 +371,25 @@ class SplitDataModule(L.LightningDataModule):
             raise ValueError(f"{self.name}: mean and std need {self.in_chans} value(s), one per channel; "
                              f"got {list(self.mean)} and {list(self.std)}")
         self.split_indices = {"train": train_idx, "holdout": holdout_idx, "test": test_idx}
+        digest = self.split_digest()
+        if self.expected_split_digest is not None and digest != self.expected_split_digest:
+            self.split_indices = {}
+            raise ValueError(f"{self.name}: the rebuilt train/holdout/test split differs from the one the checkpoint "
+                             f"was trained with (split digest {digest}, expected {self.expected_split_digest}): the "
+                             f"data files or the numpy / scikit-learn version changed, so images could move between "
+                             f"splits; use the original data and versions, or retrain")
         self.train_set = self._dataset(pool, train_idx)
         self.holdout_set = self._dataset(pool, holdout_idx)
         self.test_set = self._dataset(test, test_idx)
+
+    def split_digest(self) -> str:
+        """Short hash of the split membership (which pool indices are train, holdout, test), saved in checkpoints."""
+        if not self.split_indices:
+            self.setup()
+        h = hashlib.sha256()
+        for name in ("train", "holdout", "test"):
+            h.update(name.encode() + np.ascontiguousarray(self.split_indices[name], dtype="<i8").tobytes())
+        return h.hexdigest()[:16]
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled per epoch (seeded), full batches only."""
@@ -331,9 +397,15 @@ class SplitDataModule(L.LightningDataModule):
         if len(self.train_set) < self.batch_size:
             raise ValueError(f"{self.name}: the train split has {len(self.train_set)} images, fewer than one batch "
                              f"of {self.batch_size}; lower data.batch_size")
-        return DataLoader(self.train_set, batch_size=self.batch_size, drop_last=True, num_workers=self.num_workers,
-                          sampler=EpochShuffleSampler(len(self.train_set), self.seed),
-                          persistent_workers=self.num_workers > 0)
+        return ResumableDataLoader(self.train_set, batch_size=self.batch_size, drop_last=True,
+                                   num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+                                   sampler=EpochShuffleSampler(len(self.train_set), self.seed),
+                                   position=self._position)
+
+    def _position(self) -> tuple[int, int]:
+        """(epoch, optimizer steps so far) of the trainer fitting this DataModule: the train loader's position."""
+        trainer = self.trainer
+        return (0, 0) if trainer is None else (trainer.current_epoch, trainer.global_step)
 
     def val_dataloader(self) -> DataLoader:
         """The holdout split, which scores subnets (never the test split)."""
@@ -362,5 +434,6 @@ class SplitDataModule(L.LightningDataModule):
         for k in self.init_keys():
             out[k] = list(getattr(self, k)) if k in ("mean", "std") else getattr(self, k)
         out.update(num_classes=len(self.classes), in_chans=self.in_chans, classes=list(self.classes),
-                   split_sizes={k: int(len(v)) for k, v in self.split_indices.items()})
+                   split_sizes={k: int(len(v)) for k, v in self.split_indices.items()},
+                   split_digest=self.split_digest())
         return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -54,11 +54,36 @@ class DigitsDataModule(SplitDataModule):
 
 
 # --------------------------------------------------------------------------- CIFAR-10 python batches
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only: a user's data file must not run code when it is read.
+
+    The CIFAR batches are pickled dicts of bytes, lists and one uint8 array; `find_class` is the only way a pickle
+    reaches callables, and it allows just the numpy functions that rebuild an array (under numpy 1 and 2 names).
+    """
+
+    _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+                ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
+                ("numpy._core.multiarray", "scalar"), ("numpy.core.numeric", "_frombuffer"),
+                ("numpy._core.numeric", "_frombuffer"), ("_codecs", "encode")}  # protocol 2 writes bytes so
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays and plain "
+                                         f"containers are read from data files")
+        if module.startswith("numpy.core.") and hasattr(np, "_core"):  # numpy 2 renamed numpy.core
+            module = "numpy._core." + module[len("numpy.core."):]
+        return super().find_class(module, name)
+
+
+def _load_pickle(file: str | Path) -> Any:
+    with open(file, "rb") as f:
+        return _ArrayUnpickler(f, encoding="bytes").load()
+
+
 def read_cifar_batch(file: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """One CIFAR python batch file -> (uint8 images (N, 3, 32, 32), int64 labels (N,))."""
+    """One CIFAR python batch file -> (uint8 images (N, 3, 32, 32), int64 labels (N,)); nothing in it is run."""
     try:
-        with open(file, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
+        d = _load_pickle(file)
         data = d[b"data"] if b"data" in d else d["data"]
         labels = d[b"labels"] if b"labels" in d else d["labels"]
         images = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32)
@@ -99,8 +124,11 @@ class Cifar10DataModule(SplitDataModule):
             raise ValueError(f"CIFAR-10 batches in {str(folder)!r} have labels {bad} outside 0..9")
         names = [f"class{i}" for i in range(10)]
         if (folder / "batches.meta").is_file():
-            with open(folder / "batches.meta", "rb") as f:
-                raw = pickle.load(f, encoding="bytes").get(b"label_names", [])
+            try:
+                raw = _load_pickle(folder / "batches.meta").get(b"label_names", [])
+            except Exception as exc:  # as in read_cifar_batch: many types for foreign files
+                raise ValueError(f"{str(folder / 'batches.meta')!r} is not a readable CIFAR-10 meta file "
+                                 f"({type(exc).__name__}: {exc})") from None
             names = [n.decode() if isinstance(n, bytes) else str(n) for n in raw] or names
         self.in_chans, self.classes = 3, names
         return _Source(self._resize(train_x), train_y), _Source(self._resize(test_x), test_y)

@@ -20,7 +20,7 @@ import numpy as np
 from oneshot.recipe import Recipe
 
 from . import PHASES
-from .run_folder import Run, phase_seconds, record_phase, subnet_manifest
+from .run_folder import Run, phase_runs, phase_seconds, record_phase, subnet_manifest
 
 __all__ = ["PHASES", "PHASE_FUNCTIONS", "run_pipeline"]
 
@@ -259,6 +259,7 @@ def phase_report(run: Run) -> str:
                        f"{configure_threads(r.train.threads)} CPU thread(s), checkpoint `{run.ckpt}`, recipe saved "
                        "as `recipe.json`."),
         "phases": {k: v for k, v in phase_seconds(run.dir).items() if k != "report"},
+        "phase_runs": {k: v for k, v in phase_runs(run.dir).items() if k != "report"},
         "budgets": rows,
         "rank": retrained["rank"],
         "predictors": pred["metrics"],
@@ -281,7 +282,8 @@ PHASE_FUNCTIONS: dict[str, Callable[[Run], str]] = {
 
 @contextlib.contextmanager
 def _timed(run: Run, name: str, i: int, total: int) -> Iterator[None]:
-    """Print the phase's start and end, and keep its wall-clock seconds in `phases.json` for the report."""
+    """Print the phase's start and end, and add its wall-clock seconds to `phases.json` for the report (a run of a
+    phase that ran here before, e.g. the train phase continuing a checkpoint, is recorded as a resume)."""
     print(f"\n[{i}/{total}] {name}", flush=True)
     t0 = time.perf_counter()
     yield

@@ -108,7 +108,8 @@ def _budget_text(key: str, limit: float) -> str:
 def write_report(out_dir: str | Path, summary: dict[str, Any]) -> Path:
     """Write `report.md`, `summary.json` and plots into `out_dir`; returns the Markdown path.
 
-    `summary` keys (all optional but `title`): recipe, phases {name: seconds}, budgets [rows], predictors {name:
+    `summary` keys (all optional but `title`): recipe, phases {name: seconds}, phase_runs {name: [{seconds,
+    resumed}]}, budgets [rows], predictors {name:
     metrics}, predictor_oof, rank {kendall_tau, spearman, n}, evaluations and searched [{arch, flops,
     holdout_acc}], search_history [{study, value}], notes [str].
     """
@@ -119,11 +120,13 @@ def write_report(out_dir: str | Path, summary: dict[str, Any]) -> Path:
     for key in ("what", "provenance"):
         if summary.get(key):
             lines += [summary[key], ""]
-    phases = summary.get("phases", {})
-    if phases:
-        lines += ["## Compute per phase", "", "| phase | seconds |", "|---|---:|"]
-        lines += [f"| {k} | {v:.1f} |" for k, v in phases.items()]
-        lines += [f"| **total** | **{sum(phases.values()):.1f}** |", ""]
+    phases, phase_runs = summary.get("phases", {}), summary.get("phase_runs", {})
+    if phases:  # seconds over every run of a phase; resumed or repeated runs are also listed on their own
+        lines += ["## Compute per phase", "", "| phase | seconds (all runs) | resumed runs |", "|---|---:|---|"]
+        for k, v in phases.items():
+            later = [f"{r['seconds']:.1f} s" for r in phase_runs.get(k, []) if r.get("resumed")]
+            lines.append(f"| {k} | {v:.1f} | {f'{len(later)}: ' + ', '.join(later) if later else '-'} |")
+        lines += [f"| **total** | **{sum(phases.values()):.1f}** | |", ""]
     rows = summary.get("budgets", [])
     if rows:
         lines += ["## Chosen subnet per budget", "",

@@ -11,7 +11,7 @@ from supernets.files import atomic_write_bytes
 
 from oneshot.recipe import Recipe
 
-__all__ = ["Run", "record_phase", "write_json", "phase_seconds", "subnet_manifest"]
+__all__ = ["Run", "record_phase", "write_json", "phase_seconds", "phase_runs", "subnet_manifest"]
 
 
 class Run:
@@ -99,11 +99,30 @@ def write_json(path: Path, obj: Any) -> Path:
     return path
 
 
-def phase_seconds(run_dir: Path) -> dict[str, float]:
+def phase_runs(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every run of each phase, oldest first: `{phase: [{"seconds": s, "resumed": bool}, ...]}` (phases.json)."""
     p = run_dir / "phases.json"
-    return json.loads(p.read_text()) if p.is_file() else {}
+    saved = json.loads(p.read_text()) if p.is_file() else {}
+    # phases.json of older versions held one number per phase: the latest run's seconds
+    return {k: v["runs"] if isinstance(v, dict) else [{"seconds": float(v), "resumed": False}]
+            for k, v in saved.items()}
 
 
-def record_phase(run_dir: Path, name: str, seconds: float) -> None:
-    """Keep a phase's wall-clock seconds in `<run_dir>/phases.json`, where the report reads compute per phase."""
-    write_json(run_dir / "phases.json", {**phase_seconds(run_dir), name: seconds})
+def phase_seconds(run_dir: Path) -> dict[str, float]:
+    """Compute each phase cost in all: the seconds of its first run plus those of every resume or repeat."""
+    return {k: sum(r["seconds"] for r in runs) for k, runs in phase_runs(run_dir).items()}
+
+
+def record_phase(run_dir: Path, name: str, seconds: float, resumed: bool | None = None, replace: bool = False
+                 ) -> None:
+    """Add a run of a phase to `<run_dir>/phases.json`, where the report reads compute per phase.
+
+    resumed: this run continued or repeated earlier work (None: it did when the phase has run here before).
+    replace: this run starts the phase over (e.g. `oneshot train --overwrite`): earlier runs no longer count.
+    """
+    runs = phase_runs(run_dir)
+    earlier = [] if replace else runs.get(name, [])
+    resumed = bool(earlier) if resumed is None else resumed
+    runs[name] = [*earlier, {"seconds": round(float(seconds), 3), "resumed": bool(resumed)}]
+    write_json(run_dir / "phases.json", {k: {"seconds": sum(r["seconds"] for r in v), "runs": v}
+                                         for k, v in runs.items()})

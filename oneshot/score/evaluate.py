@@ -36,7 +36,7 @@ from oneshot.version import code_version
 
 from .bn import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, CalibrationSet, recalibrate_bn
 
-__all__ = ["evaluate", "sample_archs", "read_archs", "HoldoutSet", "TABLE_NAME"]
+__all__ = ["evaluate", "sample_archs", "read_archs", "resolve_device", "HoldoutSet", "TABLE_NAME"]
 
 TABLE_NAME = "evaluations.jsonl"
 
@@ -106,6 +106,22 @@ def _data_digest(datamodule: SplitDataModule) -> str:
     return hashlib.sha1(json.dumps({k: info[k] for k in keep}, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The device to run on (None: CUDA when available, else CPU); a one-line error for unknown or absent ones."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"unknown device {str(device)!r}: use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        raise ValueError(f"device {str(device)!r} asked for, but {torch.cuda.device_count()} CUDA GPU(s) are "
+                         f"available here; use cpu")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {str(device)!r} is not supported: use cpu, cuda or cuda:N")
+    return dev
+
+
 def _resolve_archs(space: SearchSpace, supernet: Supernet, archs: Iterable[Arch | str] | None) -> list[Arch]:
     out = []
     for a in archs or ():
@@ -154,6 +170,11 @@ def evaluate(
     Returns records in the order of `archs` followed by the random ones; subnets already in the table are not
     evaluated again. Note that the supernet's BN statistics are overwritten (they belong to the last subnet).
     """
+    for name, value in (("batch_size", batch_size), ("calib_batches", calib_batches),
+                        ("calib_batch_size", calib_batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    dev = resolve_device(device)
     if threads is not None:
         configure_threads(threads)
     if isinstance(checkpoint_or_supernet, Supernet):
@@ -188,7 +209,6 @@ def evaluate(
     todo = [(a, k) for a, k in zip(chosen, keys) if results is None or k not in results]
     fresh: dict[str, dict[str, Any]] = {}
     if todo:
-        dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         supernet.to(dev, memory_format=fmt)
         cset = CalibrationSet.from_datamodule(dm, calib_batches, calib_batch_size, seed, dev).to(dev, fmt)

@@ -13,7 +13,8 @@ and loop state, so training resumes exactly) plus a `oneshot` section that makes
       global_step, epoch
 
 `load_supernet(path)` rebuilds the supernet from that section alone. `AtomicCheckpointIO` makes every save of
-Lightning's (periodic and final) a temp file + `os.replace`, so a crash never leaves a torn checkpoint.
+Lightning's (periodic and final) a temp file + `os.replace`, so a crash never leaves a torn checkpoint, and reads
+checkpoints back with `weights_only=True` (tensors and plain data: loading never runs code).
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         buf = io.BytesIO()
         torch.save(checkpoint, buf)
         atomic_write_bytes(path, buf.getvalue())
+
+    def load_checkpoint(self, path: Any, map_location: Optional[Any] = None, weights_only: Optional[bool] = None
+                        ) -> dict[str, Any]:
+        """Resuming reads tensors and plain data only (`weights_only=True`), whatever torch's default is."""
+        if weights_only is False:
+            raise ValueError("oneshot reads checkpoints with weights_only=True only (a checkpoint must not run code)")
+        return super().load_checkpoint(path, map_location=map_location, weights_only=True)
 
 
 class CheckpointMetadata(Callback):

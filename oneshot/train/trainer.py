@@ -15,7 +15,7 @@ from lightning.pytorch.strategies import DDPStrategy
 
 from supernets import create_supernet, space_to_dict
 
-from oneshot.data import SplitDataModule, datamodule_from_section
+from oneshot.data import SPLIT_KEYS, SplitDataModule, datamodule_from_section
 from oneshot.recipe import Recipe
 from oneshot.threads import configure_threads
 
@@ -53,50 +53,107 @@ def _strategy(strategy: str, accelerator: str, devices: int | str) -> Any:
     return strategy
 
 
-def _resume_path(recipe: Recipe, resume: bool | str | os.PathLike) -> Path | None:
-    if resume is False or resume is None:
+def _checkpoint_to_resume(recipe: Recipe, resume: bool | str | os.PathLike, overwrite: bool) -> Path | None:
+    """The checkpoint training continues from (None: from scratch); refuses to replace a trained one unasked."""
+    own = checkpoint_path(recipe)
+    if overwrite:
+        if resume not in (True, False, None):
+            raise ValueError(f"overwrite=True trains from scratch; it cannot also resume {str(resume)!r}")
         return None
     if resume is True:
-        path = checkpoint_path(recipe)
-        return path if path.is_file() else None  # nothing to resume yet: start fresh
-    path = Path(resume)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint to resume {str(path)!r} does not exist")
-    return path
+        return own if own.is_file() else None  # nothing to resume yet: start fresh
+    if resume not in (False, None):
+        path = Path(resume)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint to resume {str(path)!r} does not exist")
+        if not own.is_file() or own.resolve() == path.resolve():
+            return path
+    if own.is_file():
+        raise ValueError(f"{str(own)!r} already holds a trained supernet: resume it (resume=True; `oneshot train` "
+                         f"does by default) or replace it (overwrite=True; `oneshot train --overwrite`)")
+    return None
 
 
-def train(recipe: Recipe, resume: bool | str | os.PathLike = False, callbacks: Sequence[Callback] = (),
-          progress: bool = True) -> Path:
+# Data settings a resumed run must share with the checkpoint (recipe key -> DataModule.info() key): anything else
+# would train on other images (a changed split leaks holdout and test images into training) or in another order.
+_RESUME_DATA_KEYS = {**{f"data.{k}": k for k in SPLIT_KEYS}, "data.path": "path", "data.image_size": "image_size",
+                     "data.batch_size": "batch_size", "data.augment": "augment", "data.crop_padding": "crop_padding",
+                     "data.hflip": "hflip", "data.mean": "mean", "data.std": "std", "seed": "seed"}
+
+
+def _check_resumable(path: Path, old: dict[str, Any], supernet: Any, sampler: Any, data: dict[str, Any]) -> None:
+    """One-line errors when the recipe asks for another space, sampler or data than the checkpoint was trained on."""
+    if old["space"] != space_to_dict(supernet.space):
+        raise ValueError(f"cannot resume {str(path)!r}: it holds supernet space {old['space']['name']!r} "
+                         f"with another configuration than the recipe's {supernet.space.name!r}")
+    if old["sampler"]["name"] != sampler.name or old["sampler"].get("args", {}) != sampler.args():
+        raise ValueError(f"cannot resume {str(path)!r}: it was trained with sampler "
+                         f"{old['sampler']['name']!r} {old['sampler'].get('args', {})}, the recipe asks for "
+                         f"{sampler.name!r} {sampler.args()}")
+    for key, field in _RESUME_DATA_KEYS.items():
+        if field in old["data"] and old["data"][field] != data[field]:
+            raise ValueError(f"cannot resume {str(path)!r}: the recipe sets {key}={data[field]!r} but the checkpoint "
+                             f"was trained with {old['data'][field]!r}; restore it, or train elsewhere "
+                             f"(--set name=OTHER) or from scratch (`oneshot train --overwrite`, overwrite=True)")
+    if old["data"].get("split_digest", data["split_digest"]) != data["split_digest"]:
+        raise ValueError(f"cannot resume {str(path)!r}: the rebuilt train/holdout/test split differs from the one it "
+                         f"was trained with (the data files or the numpy / scikit-learn version changed)")
+
+
+def _target_steps(tr: Any, dm: SplitDataModule) -> int | None:
+    """Optimizer steps the recipe asks for in all (one per batch), or None where it depends on the launch (DDP)."""
+    if tr.devices not in (1, "1"):
+        return None
+    steps = tr.epochs * (len(dm.train_set) // dm.batch_size)
+    return steps if tr.max_steps < 0 else min(steps, tr.max_steps)
+
+
+def _check_device(tr: Any) -> None:
+    if tr.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ValueError(f"train.accelerator={tr.accelerator!r} but no CUDA GPU is available here; use 'auto' or "
+                         f"'cpu'")
+
+
+def train(recipe: Recipe, resume: bool | str | os.PathLike = True, callbacks: Sequence[Callback] = (),
+          progress: bool = True, overwrite: bool = False) -> Path:
     """Train the recipe's supernet and return the path of its checkpoint (`<output_dir>/<name>/supernet.ckpt`).
 
     recipe:    a `Recipe` (see `oneshot.recipe.load_recipe`); its `supernet`, `data` and `train` sections are used,
                plus `evaluate.batch_size` for the holdout loader.
-    resume:    False starts from scratch (an existing checkpoint is replaced when training ends); True continues
-               from the run's checkpoint when it exists (and starts fresh otherwise); a path continues from that
-               checkpoint. Resuming restores weights, optimizer, schedule, sampler and the loop position, so the
-               run continues at the saved global step with the same paths and data order.
+    resume:    True (the default, as in `oneshot train` and `oneshot run`) continues from the run's checkpoint when
+               it exists and starts fresh otherwise; a path continues from that checkpoint; False only starts
+               fresh. Resuming restores weights, optimizer, schedule, sampler and the loop position, mid-epoch
+               included, so the run ends with the weights an uninterrupted one would have. A resume with other
+               space, sampler, data or split settings than the checkpoint's is refused; one with nothing left to
+               train returns the checkpoint untouched.
+    overwrite: train from scratch and replace an existing checkpoint (otherwise replacing one is refused).
     callbacks: extra Lightning callbacks (e.g. for progress reporting in a pipeline).
     progress:  show Lightning's progress bar and model summary.
 
-    The checkpoint is also saved (atomically) at every epoch end, or every `train.checkpoint_every_n_steps`.
+    The checkpoint is saved (atomically) at every epoch end, or every `train.checkpoint_every_n_steps`, and at
+    the end.
     """
     tr = recipe.train
+    _check_device(tr)
     configure_threads(tr.threads)
     L.seed_everything(recipe.seed, workers=True, verbose=False)
     dm = datamodule_from_section(recipe.data, seed=recipe.seed, eval_batch_size=recipe.evaluate.batch_size)
     dm.setup()
     supernet = create_supernet(recipe.supernet.name, **_supernet_overrides(recipe, dm))
     sampler = create_path_sampler(tr.sampler, supernet.space, seed=recipe.seed, **tr.sampler_args)
-    resume_from = _resume_path(recipe, resume)
+    resume_from = _checkpoint_to_resume(recipe, resume, overwrite)
+    path = checkpoint_path(recipe)
     if resume_from is not None:
-        old = read_checkpoint(resume_from)["oneshot"]
-        if old["space"] != space_to_dict(supernet.space):
-            raise ValueError(f"cannot resume {str(resume_from)!r}: it holds supernet space {old['space']['name']!r} "
-                             f"with another configuration than the recipe's {supernet.space.name!r}")
-        if old["sampler"]["name"] != sampler.name or old["sampler"].get("args", {}) != sampler.args():
-            raise ValueError(f"cannot resume {str(resume_from)!r}: it was trained with sampler "
-                             f"{old['sampler']['name']!r} {old['sampler'].get('args', {})}, the recipe asks for "
-                             f"{sampler.name!r} {sampler.args()}")
+        old = read_checkpoint(resume_from)
+        _check_resumable(resume_from, old["oneshot"], supernet, sampler, dm.info())
+        done, target = int(old.get("global_step", 0)), _target_steps(tr, dm)
+        if target is not None and done > target:
+            raise ValueError(f"cannot resume {str(resume_from)!r}: it has trained {done} steps, more than the "
+                             f"recipe's train.epochs={tr.epochs} (max_steps={tr.max_steps}) ask ({target}); raise "
+                             f"them, train elsewhere (--set name=OTHER) or from scratch (`oneshot train "
+                             f"--overwrite`, overwrite=True)")
+        if target is not None and done == target and resume_from == path:
+            return path  # nothing left to train: the checkpoint stays as it is, byte for byte
     module = SupernetModule(supernet, sampler, optimizer=tr.optimizer, scheduler=tr.scheduler, grad_clip=tr.grad_clip,
                             label_smoothing=tr.label_smoothing, channels_last=tr.channels_last)
     run_dir = recipe.run_dir
@@ -123,8 +180,8 @@ def train(recipe: Recipe, resume: bool | str | os.PathLike = False, callbacks: S
     with warnings.catch_warnings():
         for message in _EXPECTED_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
-        trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None)
-    path = checkpoint_path(recipe)
+        # weights_only: a checkpoint is data (tensors, numbers, strings); loading one never runs code
+        trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None, weights_only=True)
     trainer.save_checkpoint(path, weights_only=False)
     return path
 
