@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "extract": ("oneshot.export", "extract subnets from a checkpoint into standalone files"),
     "latency": ("oneshot.latency", "time subnets on a device and fit the latency model that latency budgets use"),
     "retrain": ("oneshot.retrain", "retrain subnets standalone and report the proxy-to-real gap"),
+    "fidelity": ("oneshot.score.fidelity_cli", "rank agreement of a supernet with a tabular benchmark's ground truth"),
 }
 
 
