@@ -205,3 +205,24 @@ def test_bad_tables_give_one_line_errors(ckpt: Path, table: Path, space, tmp_pat
     with pytest.raises(FileNotFoundError, match="no supernet checkpoint"):
         fidelity(tmp_path, table, progress=False)
     assert load_ground_truth(table, space).runs  # the good table parses, with its per-seed runs
+
+
+# --------------------------------------------------------------------------- the `oneshot run` report
+def test_run_report_shows_intervals(tmp_path: Path) -> None:
+    from oneshot.report import write_report
+    from oneshot.retrain import rank_agreement
+
+    est, real = [0.61, 0.70, 0.64, 0.75, 0.80], [0.55, 0.66, 0.52, 0.71, 0.69]
+    rank = rank_agreement(est, real, seed=0)
+    assert rank == rank_agreement(est, real, seed=0)  # seeded
+    lo, hi = rank["kendall_tau_ci"]
+    assert lo <= rank["kendall_tau"] <= hi and -1 <= lo and hi <= 1
+    rank["rows"] = [{"arch": f"a{i}", "flops": 1e6, "supernet_acc": e, "standalone_test_acc": r, "supernet_n": 200,
+                     "standalone_n": 100} for i, (e, r) in enumerate(zip(est, real))]
+    text = write_report(tmp_path, {"title": "t", "rank": rank}).read_text()
+    assert f"[{lo:.3f}, {hi:.3f}]" in text
+    wlo, whi = accuracy_interval(0.55, 100)
+    assert f"0.5500 [{wlo:.4f}, {whi:.4f}]" in text and "Wilson" in text
+    old = {k: v for k, v in rank.items() if not k.endswith("_ci")}  # a run folder from before the intervals
+    old["rows"] = [{k: v for k, v in r.items() if not k.endswith("_n")} for r in rank["rows"]]
+    assert "[" not in write_report(tmp_path / "old", {"title": "t", "rank": old}).read_text().split("`a0`")[1]
