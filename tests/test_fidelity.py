@@ -226,3 +226,38 @@ def test_run_report_shows_intervals(tmp_path: Path) -> None:
     old = {k: v for k, v in rank.items() if not k.endswith("_ci")}  # a run folder from before the intervals
     old["rows"] = [{k: v for k, v in r.items() if not k.endswith("_n")} for r in rank["rows"]]
     assert "[" not in write_report(tmp_path / "old", {"title": "t", "rank": old}).read_text().split("`a0`")[1]
+
+
+# --------------------------------------------------------------------------- tables of the macro space
+def test_equal_networks_share_one_entry(tmp_path: Path) -> None:
+    space = get_space("macro_test")
+    a, b = "22212220", "22212202"  # an identity inside the last stage commutes with its neighbour: one network
+    assert space.canonical(Arch.from_str(space, b)) == Arch.from_str(space, a)
+    path = _bad(tmp_path / "t.json", json.dumps({b: {"mean_acc": 90.0, "test_acc": [89.0, 91.0]},
+                                                 a: {"mean_acc": 92.0, "test_acc": [91.0, 93.0]},
+                                                 "00000000": {"mean_acc": 45.0}}))
+    truth = load_ground_truth(path, space)
+    assert truth.accuracy == {a: 91.0, "00000000": 45.0} and truth.runs == {a: (91.0, 93.0)}
+    assert truth.lookup([Arch.from_str(space, b)]).tolist() == [91.0]
+    assert sorted(str(x) for x in truth.archs()) == ["00000000", a]
+    with pytest.raises(ValueError, match="is not a subnet of space 'macro_test'"):
+        load_ground_truth(_bad(tmp_path / "u.json", json.dumps({"0123": {"mean_acc": 1.0}})), space)
+
+
+NBM = Path("/work/shared/data/nas-bench-macro/nas-bench-macro_cifar10.json")
+
+
+@pytest.mark.skipif(not NBM.is_file(), reason="NAS-Bench-Macro table not present")
+def test_nas_bench_macro_ceiling() -> None:
+    space = get_space("macro")
+    truth = load_ground_truth(NBM, space)
+    data = json.loads(NBM.read_text())
+    canon = {k for k in data if str(space.canonical(Arch.from_str(space, k))) == k}
+    assert set(truth.accuracy) == canon and len(canon) < len(data)
+    runs = np.array([data[k]["test_acc"] for k in sorted(canon)])
+    expect = np.mean([stats.kendalltau(runs[:, i], runs[:, j])[0] for i, j in itertools.combinations(range(3), 2)])
+    from oneshot.score.fidelity import seed_to_seed_tau
+
+    assert seed_to_seed_tau(truth.runs)["mean"] == pytest.approx(expect)
+    picked = stratified_by_flops(truth.archs(), 200, include=(space.smallest(), space.largest()))
+    assert len(picked) == 200 and {space.smallest(), space.largest()} <= set(picked)

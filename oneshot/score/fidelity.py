@@ -46,9 +46,8 @@ METRICS = ("kendall_tau", "spearman", "precision_at_top", "regret_top1", "regret
 
 # --------------------------------------------------------------------------- the ground truth
 def canonical_key(arch: Arch) -> str:
-    """The string under which a subnet is looked up: its space's canonical form when the space defines one."""
-    canon = getattr(arch.space, "canonical", None)
-    return str(canon(arch)) if callable(canon) else str(arch)
+    """The string under which a subnet is looked up: its space's canonical form (equal networks, one key)."""
+    return str(arch.space.canonical(arch))
 
 
 @dataclass(frozen=True)
@@ -97,12 +96,13 @@ def load_ground_truth(path: str | os.PathLike, space: SearchSpace, metric: str =
     """Read a tabular benchmark (JSON: arch string -> record) for `space`; every key must be a subnet of it.
 
     metric:     the record field ranked against (higher is better); runs_field: the list of per-seed accuracies
-                used for the noise ceiling (optional in the records). Keys that do not parse in `space`, records
-                without a numeric `metric`, or two keys with the same canonical form are one-line errors.
+                used for the noise ceiling (optional in the records). Keys that do not parse in `space` and records
+                without a numeric `metric` are one-line errors. Keys denoting the same network (equal
+                `space.canonical`) become one entry: the mean of their scores, the canonical key's runs.
     """
     path = Path(path)
     entries = _table_entries(path)
-    accuracy: dict[str, float] = {}
+    groups: dict[str, list[float]] = {}
     runs: dict[str, tuple[float, ...]] = {}
     for key, record in entries.items():
         try:
@@ -114,12 +114,12 @@ def load_ground_truth(path: str | os.PathLike, space: SearchSpace, metric: str =
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
             raise ValueError(f"table {str(path)!r} record {key!r} has no numeric {metric!r} (got {value!r})")
         canon = canonical_key(arch)
-        if canon in accuracy:
-            raise ValueError(f"table {str(path)!r} holds two keys for the network {canon!r}")
-        accuracy[canon] = float(value)
+        groups.setdefault(canon, []).append(float(value))
         seeds = record.get(runs_field)
-        if isinstance(seeds, (list, tuple)) and len(seeds) >= 2:
-            runs[canon] = tuple(float(v) for v in seeds)
+        if isinstance(seeds, (list, tuple)) and len(seeds) >= 2 and (canon not in runs or str(arch) == canon):
+            runs[canon] = tuple(float(v) for v in seeds)  # one network, one set of runs: the canonical key's
+    # Several keys may denote one network (NAS-Bench-Macro: 6,561 keys, 3,969 networks); their scores are averaged.
+    accuracy = {k: float(np.mean(v)) for k, v in groups.items()}
     return GroundTruth(space, accuracy, runs, str(path), metric)
 
 
