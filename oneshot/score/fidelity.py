@@ -273,7 +273,10 @@ def fidelity(
     true_acc = truth.lookup(chosen)  # fails before any evaluation when the table lacks a subnet
     settings = _eval_settings(info, {"calib_batches": calib_batches, "calib_batch_size": calib_batch_size,
                                      "batch_size": batch_size})
-    records = evaluate(ckpt, chosen, data=data, device=device, progress=progress, **settings)
+    # Scored in a seeded random order: an interrupted call leaves a FLOPs-representative part in the cache.
+    order = np.random.default_rng([seed, 0x0DE5]).permutation(len(chosen))
+    scored = evaluate(ckpt, [chosen[i] for i in order], data=data, device=device, progress=progress, **settings)
+    records = [scored[j] for j in np.argsort(order)]
     estimate = np.array([r["holdout_acc"] for r in records], float)
     report = {
         "checkpoint": str(ckpt), "checkpoint_id": records[0]["checkpoint"], "space": space.name,
