@@ -33,7 +33,7 @@ def _randomize_bn(net: torch.nn.Module, seed: int = 0) -> None:
             m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
 
 
-@pytest.mark.parametrize("name", TEST_NETS + ["mbv3_tiny", "nb201_small"])
+@pytest.mark.parametrize("name", TEST_NETS + ["mbv3_tiny", "nb201_small", "macro"])
 def test_extracted_subnet_equals_supernet_path(name, rng):
     torch.manual_seed(0)
     net = create_supernet(name).eval()
