@@ -15,7 +15,8 @@ from scipy import stats
 from oneshot.cli import main
 from oneshot.evaluate import TABLE_NAME, evaluate
 from oneshot.recipe import Recipe
-from oneshot.score.fidelity import fidelity, load_ground_truth, ranking_metrics, stratified_by_flops
+from oneshot.score.fidelity import fidelity, ranking_metrics, seed_to_seed_tau, stratified_by_flops, table_runs
+from oneshot.score.tabular import TabularBenchmark
 from oneshot.score.intervals import accuracy_interval, bootstrap_interval, wilson_interval
 from oneshot.training import train
 from oneshot.checkpoint import read_checkpoint
@@ -188,10 +189,10 @@ def test_bad_tables_give_one_line_errors(ckpt: Path, table: Path, space, tmp_pat
     no_metric = _bad(tmp_path / "nometric.json", json.dumps({str(space.smallest()): {"acc": 50.0}}))
     cases = [
         (tmp_path / "absent.json", "does not exist"),
-        (_bad(tmp_path / "text.json", "not json"), "is not JSON"),
-        (_bad(tmp_path / "list.json", "[1, 2]"), "must map arch strings"),
-        (foreign, "another space"),
-        (no_metric, "no numeric 'mean_acc'"),
+        (_bad(tmp_path / "text.json", "{not json"), "is not valid JSON"),
+        (_bad(tmp_path / "list.json", "[1, 2]"), "expected an object with an 'arch' field"),
+        (foreign, "is not a subnet of space 'mbv3_test'"),
+        (no_metric, "has no 'mean_acc'"),
     ]
     for path, message in cases:
         capsys.readouterr()
@@ -204,7 +205,7 @@ def test_bad_tables_give_one_line_errors(ckpt: Path, table: Path, space, tmp_pat
         fidelity(ckpt, table, archs=missing, progress=False, write=False)
     with pytest.raises(FileNotFoundError, match="no supernet checkpoint"):
         fidelity(tmp_path, table, progress=False)
-    assert load_ground_truth(table, space).runs  # the good table parses, with its per-seed runs
+    assert len(table_runs(TabularBenchmark.load(table, space))) == 40  # the good table, with its per-seed runs
 
 
 # --------------------------------------------------------------------------- the `oneshot run` report
@@ -229,19 +230,17 @@ def test_run_report_shows_intervals(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- tables of the macro space
-def test_equal_networks_share_one_entry(tmp_path: Path) -> None:
+def test_table_runs_one_per_network(tmp_path: Path) -> None:
     space = get_space("macro_test")
     a, b = "22212220", "22212202"  # an identity inside the last stage commutes with its neighbour: one network
     assert space.canonical(Arch.from_str(space, b)) == Arch.from_str(space, a)
     path = _bad(tmp_path / "t.json", json.dumps({b: {"mean_acc": 90.0, "test_acc": [89.0, 91.0]},
                                                  a: {"mean_acc": 92.0, "test_acc": [91.0, 93.0]},
                                                  "00000000": {"mean_acc": 45.0}}))
-    truth = load_ground_truth(path, space)
-    assert truth.accuracy == {a: 91.0, "00000000": 45.0} and truth.runs == {a: (91.0, 93.0)}
-    assert truth.lookup([Arch.from_str(space, b)]).tolist() == [91.0]
-    assert sorted(str(x) for x in truth.archs()) == ["00000000", a]
-    with pytest.raises(ValueError, match="is not a subnet of space 'macro_test'"):
-        load_ground_truth(_bad(tmp_path / "u.json", json.dumps({"0123": {"mean_acc": 1.0}})), space)
+    truth = TabularBenchmark.load(path, space)  # the canonical spelling's row is served for the network
+    assert table_runs(truth) == {a: (91.0, 93.0)}
+    networks = {str(space.canonical(x)) for x in truth.archs()}
+    assert networks == {"00000000", a}
 
 
 NBM = Path("/work/shared/data/nas-bench-macro/nas-bench-macro_cifar10.json")
@@ -250,14 +249,13 @@ NBM = Path("/work/shared/data/nas-bench-macro/nas-bench-macro_cifar10.json")
 @pytest.mark.skipif(not NBM.is_file(), reason="NAS-Bench-Macro table not present")
 def test_nas_bench_macro_ceiling() -> None:
     space = get_space("macro")
-    truth = load_ground_truth(NBM, space)
+    runs = table_runs(TabularBenchmark.load(NBM, space))
     data = json.loads(NBM.read_text())
     canon = {k for k in data if str(space.canonical(Arch.from_str(space, k))) == k}
-    assert set(truth.accuracy) == canon and len(canon) < len(data)
-    runs = np.array([data[k]["test_acc"] for k in sorted(canon)])
-    expect = np.mean([stats.kendalltau(runs[:, i], runs[:, j])[0] for i, j in itertools.combinations(range(3), 2)])
-    from oneshot.score.fidelity import seed_to_seed_tau
-
-    assert seed_to_seed_tau(truth.runs)["mean"] == pytest.approx(expect)
-    picked = stratified_by_flops(truth.archs(), 200, include=(space.smallest(), space.largest()))
+    assert set(runs) == canon and len(canon) < len(data)
+    table = np.array([data[k]["test_acc"] for k in sorted(canon)])
+    expect = np.mean([stats.kendalltau(table[:, i], table[:, j])[0] for i, j in itertools.combinations(range(3), 2)])
+    assert seed_to_seed_tau(runs)["mean"] == pytest.approx(expect)
+    networks = [Arch.from_str(space, k) for k in canon]
+    picked = stratified_by_flops(networks, 200, include=(space.smallest(), space.largest()))
     assert len(picked) == 200 and {space.smallest(), space.largest()} <= set(picked)

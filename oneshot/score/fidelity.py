@@ -8,7 +8,7 @@ is the ground truth. `fidelity(checkpoint, table)`:
    the cheap, the median and the expensive are all judged;
 2. scores them with the supernet through `oneshot.evaluate.evaluate` (BN recalibration, holdout split, cached in
    the checkpoint's `evaluations.jsonl`: a second call evaluates nothing);
-3. looks their table accuracy up (by the space's canonical form when it has one) and reports Kendall tau,
+3. looks their table accuracy up (`oneshot.score.tabular`, by the space's canonical form) and reports Kendall tau,
    Spearman, precision of the top 10%, and the regret of the supernet's top-1 and top-5 (table accuracy of the
    best of the table's N minus that of the supernet's pick), each with a seeded percentile-bootstrap 95% interval
    over the N subnets; and the ceiling the table itself allows: Kendall tau between its own seeds' runs.
@@ -23,20 +23,20 @@ import io
 import itertools
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from predictors.metrics import kendall_tau, precision_at_k, spearman
-from supernets import Arch, SearchSpace, cost
+from supernets import Arch, cost
 from supernets.extract import atomic_write_bytes
 
 from .intervals import DEFAULT_RESAMPLES, accuracy_interval, bootstrap_interval
+from .tabular import TabularBenchmark
 
 __all__ = [
-    "GroundTruth", "load_ground_truth", "stratified_by_flops", "ranking_metrics", "seed_to_seed_tau",
+    "table_runs", "stratified_by_flops", "ranking_metrics", "seed_to_seed_tau",
     "fidelity", "write_fidelity", "resolve_checkpoint", "FIDELITY_NAME",
 ]
 
@@ -45,82 +45,14 @@ METRICS = ("kendall_tau", "spearman", "precision_at_top", "regret_top1", "regret
 
 
 # --------------------------------------------------------------------------- the ground truth
-def canonical_key(arch: Arch) -> str:
-    """The string under which a subnet is looked up: its space's canonical form (equal networks, one key)."""
-    return str(arch.space.canonical(arch))
-
-
-@dataclass(frozen=True)
-class GroundTruth:
-    """Accuracies of independently trained networks of one space, keyed by canonical arch string.
-
-    accuracy: the table's score of each network (e.g. NAS-Bench-Macro's `mean_acc`, percent; higher is better).
-    runs:     per-seed accuracies of each network (e.g. its `test_acc` list), for the noise ceiling; may be empty.
-    """
-
-    space: SearchSpace
-    accuracy: dict[str, float]
-    runs: dict[str, tuple[float, ...]] = field(default_factory=dict)
-    source: str = ""
-    metric: str = "mean_acc"
-
-    def archs(self) -> list[Arch]:
-        """The networks of the table as subnets of `space`, in a fixed order."""
-        return [Arch.from_str(self.space, k) for k in sorted(self.accuracy)]
-
-    def lookup(self, archs: Sequence[Arch]) -> np.ndarray:
-        """Table accuracy of each subnet; a one-line error naming the first subnets the table lacks."""
-        keys = [canonical_key(a) for a in archs]
-        missing = [k for k in keys if k not in self.accuracy]
-        if missing:
-            raise ValueError(f"{len(missing)} of {len(keys)} subnets are not in the table {self.source!r} "
-                             f"(e.g. {missing[:3]})")
-        return np.array([self.accuracy[k] for k in keys], dtype=float)
-
-
-def _table_entries(path: Path) -> dict[str, Mapping[str, Any]]:
-    if not path.is_file():
-        raise FileNotFoundError(f"ground-truth table {str(path)!r} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"ground-truth table {str(path)!r} is not JSON ({exc})") from None
-    if not isinstance(data, dict) or not data:
-        raise ValueError(f"ground-truth table {str(path)!r} must map arch strings to records, e.g. "
-                         '{"01201212": {"mean_acc": 92.1, "test_acc": [92.0, 92.3, 92.0]}}')
-    return data
-
-
-def load_ground_truth(path: str | os.PathLike, space: SearchSpace, metric: str = "mean_acc",
-                      runs_field: str = "test_acc") -> GroundTruth:
-    """Read a tabular benchmark (JSON: arch string -> record) for `space`; every key must be a subnet of it.
-
-    metric:     the record field ranked against (higher is better); runs_field: the list of per-seed accuracies
-                used for the noise ceiling (optional in the records). Keys that do not parse in `space` and records
-                without a numeric `metric` are one-line errors. Keys denoting the same network (equal
-                `space.canonical`) become one entry: the mean of their scores, the canonical key's runs.
-    """
-    path = Path(path)
-    entries = _table_entries(path)
-    groups: dict[str, list[float]] = {}
-    runs: dict[str, tuple[float, ...]] = {}
-    for key, record in entries.items():
-        try:
-            arch = Arch.from_str(space, str(key))
-        except ValueError as exc:
-            raise ValueError(f"table {str(path)!r} key {key!r} is not a subnet of space {space.name!r} ({exc}); "
-                             "is the table for another space?") from None
-        value = record.get(metric) if isinstance(record, Mapping) else None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-            raise ValueError(f"table {str(path)!r} record {key!r} has no numeric {metric!r} (got {value!r})")
-        canon = canonical_key(arch)
-        groups.setdefault(canon, []).append(float(value))
-        seeds = record.get(runs_field)
-        if isinstance(seeds, (list, tuple)) and len(seeds) >= 2 and (canon not in runs or str(arch) == canon):
-            runs[canon] = tuple(float(v) for v in seeds)  # one network, one set of runs: the canonical key's
-    # Several keys may denote one network (NAS-Bench-Macro: 6,561 keys, 3,969 networks); their scores are averaged.
-    accuracy = {k: float(np.mean(v)) for k, v in groups.items()}
-    return GroundTruth(space, accuracy, runs, str(path), metric)
+def table_runs(table: TabularBenchmark, runs_field: str = "test_acc") -> dict[str, tuple[float, ...]]:
+    """Per-seed accuracies of every network whose row holds 2+ runs in `runs_field`, keyed by canonical string."""
+    out = {}
+    for arch in table.archs():
+        runs = table.record(arch).get(runs_field)
+        if isinstance(runs, list) and len(runs) >= 2:
+            out[str(table.space.canonical(arch))] = tuple(runs)
+    return out
 
 
 def seed_to_seed_tau(runs: Mapping[str, Sequence[float]], keys: Iterable[str] | None = None) -> dict[str, Any]:
@@ -223,12 +155,13 @@ def _eval_settings(info: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
 
 def fidelity(
     run_or_checkpoint: str | os.PathLike,
-    table: str | os.PathLike | GroundTruth,
+    table: str | os.PathLike | TabularBenchmark,
     num_subnets: int = 200,
     *,
     archs: Iterable[Arch | str] | None = None,
     seed: int = 0,
     metric: str = "mean_acc",
+    runs_field: str = "test_acc",
     top_fraction: float = 0.1,
     resamples: int = DEFAULT_RESAMPLES,
     confidence: float = 0.95,
@@ -244,7 +177,8 @@ def fidelity(
     """Rank agreement of a trained supernet with a tabular benchmark; returns the report (see `write_fidelity`).
 
     run_or_checkpoint: a checkpoint written by `oneshot train`, or its run folder.
-    table:         the ground truth: a JSON tabular benchmark of the checkpoint's space, or a `GroundTruth`.
+    table:         the ground truth: a tabular benchmark of the checkpoint's space (a JSON/CSV file read by
+                   `TabularBenchmark.load`, or one already loaded); its `runs_field` lists give the ceiling.
     num_subnets:   N subnets judged, stratified over FLOPs (`stratified_by_flops`); `archs` judges these instead.
     seed:          fixes the subnets picked and the bootstrap draws (not the calibration: that is the run's).
     metric:        table field ranked against; top_fraction: the "top" of precision_at_top (0.1: top 10%).
@@ -261,16 +195,23 @@ def fidelity(
     ckpt = resolve_checkpoint(run_or_checkpoint)
     info = read_checkpoint(ckpt)["oneshot"]
     space = space_from_dict(info["space"])
-    truth = table if isinstance(table, GroundTruth) else load_ground_truth(table, space, metric)
+    truth = table if isinstance(table, TabularBenchmark) else TabularBenchmark.load(table, space)
     if truth.space.fingerprint != space.fingerprint:
         raise ValueError(f"the table is for space {truth.space.name!r}, the checkpoint for {space.name!r}")
+    truth.objective(metric)  # every row has the metric, or a one-line error naming a row without it
     if archs is not None:
         chosen = list(dict.fromkeys(a if isinstance(a, Arch) else Arch.from_str(space, a) for a in archs))
         if len(chosen) < 3:
             raise ValueError(f"a ranking needs at least 3 distinct subnets, got {len(chosen)}")
-    else:
-        chosen = stratified_by_flops(truth.archs(), num_subnets, seed, include=(space.smallest(), space.largest()))
-    true_acc = truth.lookup(chosen)  # fails before any evaluation when the table lacks a subnet
+    else:  # one canonical spelling per network: equal networks are neither picked twice nor scored twice
+        networks = dict.fromkeys(space.canonical(a) for a in truth.archs())
+        chosen = stratified_by_flops(networks, num_subnets, seed, include=(space.smallest(), space.largest()))
+    missing = [str(a) for a in chosen if a not in truth]  # checked before anything is evaluated
+    if missing:
+        raise ValueError(f"{len(missing)} of {len(chosen)} subnets are not in the table {truth.source!r} "
+                         f"(e.g. {missing[:3]})")
+    true_acc = np.array([truth.value(a, metric) for a in chosen])
+    runs = table_runs(truth, runs_field)
     settings = _eval_settings(info, {"calib_batches": calib_batches, "calib_batch_size": calib_batch_size,
                                      "batch_size": batch_size})
     # Scored in a seeded random order: an interrupted call leaves a FLOPs-representative part in the cache.
@@ -280,13 +221,13 @@ def fidelity(
     estimate = np.array([r["holdout_acc"] for r in records], float)
     report = {
         "checkpoint": str(ckpt), "checkpoint_id": records[0]["checkpoint"], "space": space.name,
-        "table": truth.source, "metric": truth.metric, "n": len(chosen), "selection": "given" if archs is not None
+        "table": truth.source, "metric": metric, "n": len(chosen), "selection": "given" if archs is not None
         else "stratified_by_flops", "seed": seed, "top_fraction": top_fraction, "resamples": resamples,
         "confidence": confidence, "evaluation": settings, "epoch": info.get("epoch"),
         "global_step": info.get("global_step"), "code_version": records[0]["code_version"],
         "metrics": ranking_metrics(estimate, true_acc, top_fraction, resamples, confidence, seed),
-        "ceiling": {"table": seed_to_seed_tau(truth.runs),
-                    "subnets": seed_to_seed_tau(truth.runs, [canonical_key(a) for a in chosen])},
+        "ceiling": {"table": seed_to_seed_tau(runs),
+                    "subnets": seed_to_seed_tau(runs, [str(space.canonical(a)) for a in chosen])},
         "subnets": [_row(r, t, confidence) for r, t in zip(records, true_acc)],
     }
     if write:

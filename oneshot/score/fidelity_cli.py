@@ -16,8 +16,10 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT",
                         help="supernet checkpoint written by `oneshot train`, or its run folder")
-    parser.add_argument("--table", required=True, help="tabular benchmark of the checkpoint's space (JSON: arch "
-                        "string -> {mean_acc, test_acc: [per seed], ...}), e.g. nas-bench-macro_cifar10.json")
+    parser.add_argument("--table", required=True, help="tabular benchmark of the checkpoint's space, JSON or CSV "
+                        "(e.g. nas-bench-macro_cifar10.json: arch -> {mean_acc, test_acc: [per seed], ...})")
+    parser.add_argument("--runs-field", default="test_acc", help="table field of per-seed accuracies, for the "
+                        "ceiling (default test_acc)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--num-subnets", type=int, default=200,
                        help="subnets judged, stratified over FLOPs (default 200)")
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.archs:
         archs = read_archs(args.archs, space_from_dict(read_checkpoint(ckpt)["oneshot"]["space"]))
     start = time.perf_counter()
-    report = fidelity(ckpt, args.table, args.num_subnets, archs=archs, seed=args.seed, metric=args.metric,
+    report = fidelity(ckpt, args.table, args.num_subnets, archs=archs, seed=args.seed, metric=args.metric, runs_field=args.runs_field,
                       top_fraction=args.top_fraction, resamples=args.resamples, confidence=args.confidence,
                       calib_batches=args.calib_batches, calib_batch_size=args.calib_batch_size,
                       batch_size=args.batch_size, data={"path": args.data_path} if args.data_path else None,
