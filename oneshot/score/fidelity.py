@@ -81,7 +81,8 @@ def stratified_by_flops(archs: Iterable[Arch], n: int, seed: int = 0, include: S
         return pool
     members = set(pool)
     fixed = list(dict.fromkeys([pool[0], pool[-1], *(a for a in include if a in members)]))[:n]
-    rest = [a for a in pool if a not in set(fixed)]
+    taken = set(fixed)
+    rest = [a for a in pool if a not in taken]
     rng = np.random.default_rng([seed, 0xF1DE])
     picks = [rest[int(rng.choice(s))] for s in np.array_split(np.arange(len(rest)), n - len(fixed)) if len(s)]
     return sorted(fixed + picks, key=lambda a: (cost(a).flops, str(a)))
@@ -303,7 +304,8 @@ def _markdown(report: dict[str, Any]) -> str:
     if tab["pairs"]:
         lines.append(f"The table's own training runs agree with each other at Kendall tau {tab['mean']:.3f} "
                      f"(mean over seed pairs, {tab['n']} networks) and {sub['mean']:.3f} over these {sub['n']} "
-                     "subnets: a ranking judged against the table cannot be expected to do better.")
+                     "subnets: a ranking judged against one training run cannot be expected to do better (the "
+                     f"table's `{report['metric']}` averages its runs, so it is somewhat less noisy than one).")
     else:
         lines.append("The table has no per-seed runs: no ceiling computed.")
     best = max(report["subnets"], key=lambda r: r["table_acc"])
