@@ -57,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
               f"{r['standalone_test_acc']:>19.4f}  {r['arch']}")
     if len(pairs) >= 3:
         summary["rank"] = rank_agreement(*zip(*pairs))
-        print(f"supernet vs standalone over {len(pairs)} subnets: Kendall tau = {summary['rank']['kendall_tau']:.3f}, "
-              f"Spearman = {summary['rank']['spearman']:.3f}")
+        lo, hi = summary["rank"]["kendall_tau_ci"]
+        print(f"supernet vs standalone over {len(pairs)} subnets: Kendall tau = {summary['rank']['kendall_tau']:.3f} "
+              f"(95% bootstrap interval [{lo:.3f}, {hi:.3f}]), Spearman = {summary['rank']['spearman']:.3f}")
     out = Path(args.out) if args.out else folder / "retrain.json"
     atomic_write_bytes(out, json.dumps(summary, indent=2, default=float).encode())
     print(f"results: {out}")

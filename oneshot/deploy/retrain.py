@@ -133,7 +133,8 @@ def retrain_subnets(
         record = {
             "key": key, "arch": str(arch), "name": item.get("name"),
             "standalone_test_acc": float(test["test_acc"]), "standalone_test_loss": float(test["test_loss"]),
-            "standalone_holdout_acc": float(holdout["holdout_acc"]), "train_seconds": fit_s, **settings,
+            "standalone_holdout_acc": float(holdout["holdout_acc"]), "standalone_test_size": len(dm.test_set),
+            "train_seconds": fit_s, **settings,
             **{k: v for k, v in item.items() if k not in ("arch", "module", "name")},
         }
         if table is not None:

@@ -198,15 +198,18 @@ def phase_retrain(run: Run) -> str:
     rank = None
     if len(unique) >= 3:
         rank = rank_agreement([x["supernet_acc"] for x in unique], [x["standalone_test_acc"] for x in unique])
+        holdout_n = run.loaded[1]["data"]["split_sizes"]["holdout"]  # images behind each supernet_acc
         rank["rows"] = [{"arch": x["arch"], "flops": cost(Arch.from_str(space, x["arch"])).flops,
-                         "supernet_acc": x["supernet_acc"], "standalone_test_acc": x["standalone_test_acc"]}
+                         "supernet_acc": x["supernet_acc"], "standalone_test_acc": x["standalone_test_acc"],
+                         "supernet_n": holdout_n, "standalone_n": x.get("standalone_test_size")}
                         for x in sorted(unique, key=lambda x: x["supernet_acc"])]
     run.write("retrain.json", {"records": [{k: v for k, v in x.items() if k != "module"} for x in retrained],
                                "rank": rank})
     if rank is None:
         return f"{len(unique)} subnets retrained (too few for a rank correlation)"
-    return (f"supernet vs standalone over {rank['n']} subnets: Kendall tau {rank['kendall_tau']:.3f}, "
-            f"Spearman {rank['spearman']:.3f}")
+    lo, hi = rank["kendall_tau_ci"]
+    return (f"supernet vs standalone over {rank['n']} subnets: Kendall tau {rank['kendall_tau']:.3f} "
+            f"[{lo:.3f}, {hi:.3f}], Spearman {rank['spearman']:.3f}")
 
 
 def _inherited(run: Run, arch: Any) -> Any:

@@ -23,6 +23,20 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
+def _interval(ci: Sequence[float] | None, digits: int = 3) -> str:
+    """` [lo, hi]` of a stored interval, or nothing when the summary has none (older runs)."""
+    if not ci or not all(np.isfinite(ci)):
+        return ""
+    return f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def _wilson(acc: float | None, n: int | None) -> str:
+    """` [lo, hi]`: the 95% Wilson interval of an accuracy measured on `n` images (nothing when n is unknown)."""
+    from predictors.intervals import accuracy_interval
+
+    return _interval(accuracy_interval(acc, int(n)), 4) if acc is not None and n else ""
+
+
 def _plots(out: Path, summary: dict[str, Any]) -> list[str]:
     import matplotlib
 
@@ -143,13 +157,19 @@ def write_report(out_dir: str | Path, summary: dict[str, Any]) -> Path:
     if rank:
         lines += ["## Does the supernet rank subnets like standalone training does?", "",
                   f"Over {rank['n']} subnets retrained from scratch: Kendall tau = {_fmt(rank.get('kendall_tau'), 3)}"
-                  f" (p = {_fmt(rank.get('kendall_p'), 3)}), Spearman = {_fmt(rank.get('spearman'), 3)}. "
+                  f"{_interval(rank.get('kendall_tau_ci'))} (p = {_fmt(rank.get('kendall_p'), 3)}), Spearman = "
+                  f"{_fmt(rank.get('spearman'), 3)}{_interval(rank.get('spearman_ci'))}. "
                   "This is the proxy-to-real gap of one-shot NAS: a low tau means the supernet's ordering should "
                   "not be trusted for fine distinctions.", ""]
+        if rank.get("kendall_tau_ci"):
+            lines += ["Intervals: 95% bootstrap over these subnets for the correlations, 95% Wilson intervals over "
+                      "the scored images for each accuracy; on a handful of subnets and small splits they are wide "
+                      "for a reason.", ""]
         if rank.get("rows"):
             lines += ["| arch | MFLOPs | supernet holdout acc | standalone test acc |", "|---|---:|---:|---:|"]
-            lines += [f"| `{r['arch']}` | {r['flops'] / 1e6:.3f} | {_fmt(r['supernet_acc'])} | "
-                      f"{_fmt(r['standalone_test_acc'])} |" for r in rank["rows"]]
+            lines += [f"| `{r['arch']}` | {r['flops'] / 1e6:.3f} | {_fmt(r['supernet_acc'])}"
+                      f"{_wilson(r['supernet_acc'], r.get('supernet_n'))} | {_fmt(r['standalone_test_acc'])}"
+                      f"{_wilson(r['standalone_test_acc'], r.get('standalone_n'))} |" for r in rank["rows"]]
             lines.append("")
     preds = summary.get("predictors", {})
     if preds:
