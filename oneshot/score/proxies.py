@@ -295,7 +295,11 @@ def jacov(net: nn.Module, images: torch.Tensor, labels: torch.Tensor | None) -> 
     (x,) = _on_device(net, images)
     x = x.detach().clone().requires_grad_(True)
     out = net(x)  # (B, num_classes)
+    if not out.requires_grad:  # no path from input to output (e.g. a cell of `none` edges)
+        return float("nan")
     out.backward(torch.ones_like(out))
+    if x.grad is None:
+        return float("nan")
     jac = x.grad.reshape(x.shape[0], -1).double().cpu().numpy()  # (B, C*H*W)
     if (jac.std(axis=1) == 0).any():
         return float("nan")

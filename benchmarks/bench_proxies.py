@@ -1,0 +1,137 @@
+"""Zero-cost proxies on NAS-Bench-Macro: each proxy alone, and predictors with and without proxy features.
+
+Data (read-only, benchmark only): /work/shared/data/nas-bench-macro/nas-bench-macro_cifar10.json (ground truth:
+`mean_acc` of 3 CIFAR-10 trainings per network) and CIFAR-10 JPEGs under /work/shared/data/cifar10/train/. The
+proxy batch is 64 training images drawn with seed 0, at 32 px, CIFAR-10 normalization; networks are the
+benchmark's own (`supernets.get_space("macro")`), randomly initialized with seed 0. Proxy values are cached in
+`benchmarks/out/*.jsonl` (`oneshot.score.proxy_table`), so phases resume and never compute twice.
+
+Phases (run in this order; `compute-*` take long on one CPU thread):
+    python benchmarks/bench_proxies.py compute-macro  [--n 500] [--proxies synflow,nwot,jacov,params,flops]
+    python benchmarks/bench_proxies.py compute-macro  --n 100 --proxies snip,grad_norm,fisher,grasp,zen
+    python benchmarks/bench_proxies.py batch-nb201    [--n 100]     # batch-to-batch tau on nb201 cells
+    python benchmarks/bench_proxies.py report         [--seeds 20]  # the tables below
+
+Measured (figures filled in from `report`; see the bottom of this docstring).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages, not an installed copy
+
+from oneshot.data import CIFAR10_MEAN, CIFAR10_STD, create_datamodule  # noqa: E402
+from oneshot.score.proxy_table import ProxyBatch, ProxyLookup, score_proxies  # noqa: E402
+from supernets import Arch, get_space  # noqa: E402
+
+MACRO = Path("/work/shared/data/nas-bench-macro/nas-bench-macro_cifar10.json")
+CIFAR = Path("/work/shared/data/cifar10")
+OUT = Path(__file__).resolve().parent / "out"
+CHEAP = "synflow,nwot,jacov,params,flops"
+
+
+def cifar_batch(size: int = 64, seed: int = 0) -> ProxyBatch:
+    """`size` CIFAR-10 training images at 32 px, CIFAR normalization, drawn by `seed`."""
+    dm = create_datamodule("imagefolder", path=str(CIFAR), image_size=32, mean=CIFAR10_MEAN, std=CIFAR10_STD)
+    return ProxyBatch.from_datamodule(dm, size, seed)
+
+
+def macro_sample(n: int, seed: int = 0) -> list[str]:
+    """`n` distinct benchmark keys drawn uniformly with `seed`; a smaller n is a prefix of a larger one."""
+    keys = sorted(json.loads(MACRO.read_text()))
+    order = np.random.default_rng(seed).permutation(len(keys))
+    return [keys[i] for i in order[:n]]
+
+
+def compute_macro(n: int, proxies: list[str], table: str) -> None:
+    space = get_space("macro")
+    batch = cifar_batch()
+    start = time.perf_counter()
+    records = score_proxies(space, macro_sample(n), proxies, batch, OUT / table, progress=True)
+    print(f"{len(records)} macro networks, proxies {proxies}: {time.perf_counter() - start:.0f} s this run")
+    for column in records[0]["seconds"]:
+        secs = [r["seconds"][column] for r in records if column in r.get("seconds", {})]
+        print(f"  {column:18s} {np.mean(secs):.3f} s per network (mean), {np.max(secs):.3f} s max")
+
+
+def batch_nb201(n: int) -> None:
+    """Kendall tau between proxy values on two different batches, over `n` random nb201 cells (C=16, N=5)."""
+    from scipy.stats import kendalltau
+
+    space = get_space("nb201")
+    archs = [space.sample(np.random.default_rng([7, i])) for i in range(4 * n)]
+    archs = list(dict.fromkeys(archs))[:n]
+    values = {}
+    for b_seed in (0, 1):
+        batch = cifar_batch(64, b_seed)
+        records = score_proxies(space, archs, ["synflow", "jacov", "nwot"], batch, OUT / "nb201_batches.jsonl",
+                                progress=True)
+        values[b_seed] = records
+    print(f"batch-to-batch Kendall tau, {len(archs)} nb201 cells (C=16, N=5), two batches of 64 CIFAR-10 images")
+    for column in ("synflow@init", "jacov@init", "nwot@init"):
+        a = _finite([r[column] for r in values[0]])
+        b = _finite([r[column] for r in values[1]])
+        secs = np.mean([r["seconds"][column] for r in values[0]])
+        print(f"  {column:14s} tau {kendalltau(a, b)[0]:.3f}   {secs:.3f} s per cell")
+
+
+def _finite(values: list) -> np.ndarray:
+    """Undefined proxy values (null) rank below every defined one."""
+    v = np.array([np.nan if x is None else float(x) for x in values])
+    low = np.nanmin(v) - 1.0 if np.isfinite(v).any() else 0.0
+    return np.where(np.isfinite(v), v, low)
+
+
+def report(seeds: int, sizes: list[int]) -> None:
+    from predictors import create_predictor, get_encoding, kendall_tau
+    from oneshot.table import read_table
+
+    truth = {k: v["mean_acc"] for k, v in json.loads(MACRO.read_text()).items()}
+    space, records = read_table(OUT / "macro_proxies.jsonl")
+    columns = sorted({k for r in records for k in r if k not in
+                      ("key", "arch", "batch", "batch_size", "seed", "weights", "code_version", "seconds")})
+    print("Kendall tau of each proxy alone with mean_acc (macro, batch 64, init seed 0)")
+    for c in columns:
+        rows = [r for r in records if c in r]
+        y = np.array([truth[r["arch"]] for r in rows])
+        secs = np.mean([r["seconds"][c] for r in rows])
+        print(f"  {c:16s} n={len(rows):4d}  tau {kendall_tau(y, _finite([r[c] for r in rows])):+.3f}  "
+              f"{secs:.3f} s/net")
+    feature_sets = {"zc": ["synflow", "nwot", "jacov", "params", "flops"]}
+    del feature_sets  # filled in below, after choosing
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("phase", choices=["compute-macro", "batch-nb201", "report"])
+    parser.add_argument("--n", type=int, default=None, help="networks (macro: 500, nb201: 100)")
+    parser.add_argument("--proxies", default=CHEAP)
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--sizes", default="25,50,100,200")
+    parser.add_argument("--table", default="macro_proxies.jsonl", help="cache file under benchmarks/out/")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if not MACRO.is_file() or not CIFAR.is_dir():
+        sys.exit(f"needs {MACRO} and {CIFAR}")
+    if args.phase == "compute-macro":
+        compute_macro(args.n or 500, [p.strip() for p in args.proxies.split(",") if p.strip()], args.table)
+    elif args.phase == "batch-nb201":
+        batch_nb201(args.n or 100)
+    else:
+        report(args.seeds, [int(s) for s in args.sizes.split(",")])
+
+
+if __name__ == "__main__":
+    main()
