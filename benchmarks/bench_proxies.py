@@ -94,23 +94,78 @@ def _finite(values: list) -> np.ndarray:
     return np.where(np.isfinite(v), v, low)
 
 
-def report(seeds: int, sizes: list[int]) -> None:
-    from predictors import create_predictor, get_encoding, kendall_tau
+class TableSource:
+    """Proxy values of the benchmark sample, read from the cache tables (a `ProxySource` for the zc encoding)."""
+
+    def __init__(self, rows: dict[str, dict], names: list[str]) -> None:
+        self.names = names
+        self.values = {a: np.array([np.nan if r[c] is None else float(r[c]) for c in names]) for a, r in rows.items()}
+
+    def __call__(self, archs) -> np.ndarray:
+        return np.stack([self.values[str(a)] for a in archs])
+
+    def reference(self) -> np.ndarray:
+        return np.stack(list(self.values.values()))
+
+
+def _rows() -> dict[str, dict]:
+    """arch -> every proxy column measured for it (cheap and expensive tables merged)."""
     from oneshot.table import read_table
 
+    rows: dict[str, dict] = {}
+    for name in ("macro_proxies.jsonl", "macro_proxies_expensive.jsonl"):
+        if (OUT / name).is_file():
+            for r in read_table(OUT / name)[1]:
+                row = rows.setdefault(r["arch"], {"seconds": {}})
+                row.update({k: v for k, v in r.items() if k not in META})
+                row["seconds"].update(r["seconds"])
+    return rows
+
+
+META = ("key", "arch", "batch", "batch_size", "seed", "weights", "code_version", "seconds")
+
+
+def report(seeds: int, sizes: list[int], models: list[str], feature_sets: dict[str, list[str]]) -> None:
+    from predictors import create_predictor, get_encoding, kendall_tau
+
     truth = {k: v["mean_acc"] for k, v in json.loads(MACRO.read_text()).items()}
-    space, records = read_table(OUT / "macro_proxies.jsonl")
-    columns = sorted({k for r in records for k in r if k not in
-                      ("key", "arch", "batch", "batch_size", "seed", "weights", "code_version", "seconds")})
-    print("Kendall tau of each proxy alone with mean_acc (macro, batch 64, init seed 0)")
+    rows = _rows()
+    space = get_space("macro")
+    columns = sorted({k for r in rows.values() for k in r if k != "seconds"})
+    print("Proxy alone: Kendall tau with mean_acc (NAS-Bench-Macro, batch 64 CIFAR-10 images, init seed 0; "
+          "undefined values rank last)")
     for c in columns:
-        rows = [r for r in records if c in r]
-        y = np.array([truth[r["arch"]] for r in rows])
-        secs = np.mean([r["seconds"][c] for r in rows])
-        print(f"  {c:16s} n={len(rows):4d}  tau {kendall_tau(y, _finite([r[c] for r in rows])):+.3f}  "
-              f"{secs:.3f} s/net")
-    feature_sets = {"zc": ["synflow", "nwot", "jacov", "params", "flops"]}
-    del feature_sets  # filled in below, after choosing
+        archs = [a for a, r in rows.items() if c in r]
+        y = np.array([truth[a] for a in archs])
+        secs = np.mean([rows[a]["seconds"][c] for a in archs])
+        print(f"  {c:16s} n={len(archs):4d}  tau {kendall_tau(y, _finite([rows[a][c] for a in archs])):+.3f}  "
+              f"{secs:.3f} s/network (1 thread, shared machine)")
+    for label, proxies in feature_sets.items():
+        names = [c for c in columns if c.split("@")[0] in proxies]
+        archs = [a for a, r in rows.items() if all(c in r for c in names)]
+        source = TableSource({a: rows[a] for a in archs}, names)
+        y = np.array([truth[a] for a in archs])
+        print(f"\nPredictors, features {label} = {names}: {len(archs)} networks, train on n, test on the rest, "
+              f"{seeds} seeds (Kendall tau mean +- std)")
+        print(f"  {'model':6s} {'n':>4s}  {'best proxy':>15s}  {'onehot':>15s}  {'zc':>15s}  {'onehot+zc':>15s}")
+        for model in models:
+            for n in sizes:
+                res: dict[str, list[float]] = {k: [] for k in ("best proxy", "onehot", "zc", "onehot+zc")}
+                for seed in range(seeds):
+                    perm = np.random.default_rng([seed, n]).permutation(len(archs))
+                    tr, te = perm[:n], perm[n:]
+                    a_tr = [Arch.from_str(space, archs[i]) for i in tr]
+                    a_te = [Arch.from_str(space, archs[i]) for i in te]
+                    # the proxy an engineer would pick from the n trained networks, scored on the held-out rest
+                    raw = source(archs)
+                    best = max(range(len(names)), key=lambda j: kendall_tau(y[tr], _finite(list(raw[tr, j]))))
+                    res["best proxy"].append(kendall_tau(y[te], _finite(list(raw[te, best]))))
+                    for enc in ("onehot", "zc", "onehot+zc"):
+                        encoding = get_encoding(enc, space, proxies=source) if "zc" in enc else enc
+                        pred = create_predictor(model, space, encoding=encoding, seed=seed).fit(a_tr, y[tr])
+                        res[enc].append(kendall_tau(y[te], pred.predict(a_te)[0]))
+                cells = "  ".join(f"{np.mean(v):7.3f} +- {np.std(v):.3f}" for v in res.values())
+                print(f"  {model:6s} {n:4d}  {cells}", flush=True)
 
 
 def main() -> None:
@@ -121,6 +176,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--sizes", default="25,50,100,200")
     parser.add_argument("--table", default="macro_proxies.jsonl", help="cache file under benchmarks/out/")
+    parser.add_argument("--models", default="gp", help="predictors for the report (comma-separated)")
+    parser.add_argument("--features", default="cheap=synflow,params,flops;all=synflow,nwot,jacov,params,flops",
+                        help="zc feature sets for the report: label=proxy,proxy;label=...")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if not MACRO.is_file() or not CIFAR.is_dir():
@@ -130,7 +188,8 @@ def main() -> None:
     elif args.phase == "batch-nb201":
         batch_nb201(args.n or 100)
     else:
-        report(args.seeds, [int(s) for s in args.sizes.split(",")])
+        sets = {part.split("=")[0]: part.split("=")[1].split(",") for part in args.features.split(";")}
+        report(args.seeds, [int(s) for s in args.sizes.split(",")], args.models.split(","), sets)
 
 
 if __name__ == "__main__":

@@ -308,3 +308,17 @@ def test_undefined_proxies_are_nan_not_errors():
     assert get_proxy("synflow")(net, images, labels) == 0.0
     (rec,) = score_proxies(space, [dead], ["jacov"], ProxyBatch(images, labels))
     assert rec["jacov@init"] is None  # strict JSON in tables
+
+
+def test_predictor_search_sampler_runs_on_zc_features_computed_on_demand():
+    from oneshot.search import search
+
+    space = get_space("nb201_test")
+    lookup = ProxyLookup(space, ["params", "flops"], ProxyBatch(*_batch(4)))  # cost-model proxies: fast
+    encoding = get_encoding("onehot+zc", space, proxies=lookup)
+    objective = lambda arch: float(np.log(lookup([arch])[0, 0]))  # noqa: E731 - rank by params
+    result = search(space, objective, sampler="predictor", n_trials=8, seed=0, storage="memory", n_startup=4,
+                    sampler_args={"predictor": "gp", "n_candidates": 10, "n_mutations": 2, "n_parents": 1,
+                                  "predictor_args": {"encoding": encoding, "n_restarts": 0}})
+    assert len(result.studies[0].get_trials()) == 8
+    assert lookup.computed > 8  # candidates the sampler never evaluated got proxies on demand

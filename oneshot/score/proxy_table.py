@@ -157,9 +157,9 @@ def score_proxies(
             record = dict(old[key])
             seconds = dict(record.get("seconds", {}))
             net = None
-            for name, column in zip(proxies, columns):
-                if column in record:
-                    continue
+            pending = [(n, c) for n, c in zip(proxies, columns) if c not in record]
+            last_net_proxy = max((i for i, (n, _) in enumerate(pending) if get_proxy(n).from_arch is None), default=-1)
+            for i, (name, column) in enumerate(pending):
                 proxy = get_proxy(name)
                 t0 = time.perf_counter()
                 if proxy.from_arch is not None:
@@ -167,7 +167,8 @@ def score_proxies(
                 else:
                     if net is None:
                         net = _network(config, arch, supernet, seed, device)
-                    value = proxy(net, images, labels, seed=seed)
+                    # the network is ours: the last proxy to use it may do so without a protective copy
+                    value = proxy(net, images, labels, seed=seed, inplace=i == last_net_proxy)
                 seconds[column] = round(time.perf_counter() - t0, 4)
                 record[column] = value if np.isfinite(value) else None  # strict JSON: undefined is null
             record.update(key=key, arch=str(arch), batch=batch.digest, batch_size=int(images.shape[0]),
