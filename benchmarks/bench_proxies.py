@@ -33,7 +33,7 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages, not an installed copy
 
 from oneshot.data import CIFAR10_MEAN, CIFAR10_STD, create_datamodule  # noqa: E402
-from oneshot.score.proxy_table import ProxyBatch, ProxyLookup, score_proxies  # noqa: E402
+from oneshot.score.proxy_table import ProxyBatch, score_proxies  # noqa: E402
 from supernets import Arch, get_space  # noqa: E402
 
 MACRO = Path("/work/shared/data/nas-bench-macro/nas-bench-macro_cifar10.json")
@@ -147,7 +147,8 @@ def report(seeds: int, sizes: list[int], models: list[str], feature_sets: dict[s
         y = np.array([truth[a] for a in archs])
         print(f"\nPredictors, features {label} = {names}: {len(archs)} networks, train on n, test on the rest, "
               f"{seeds} seeds (Kendall tau mean +- std)")
-        print(f"  {'model':6s} {'n':>4s}  {'best proxy':>15s}  {'onehot':>15s}  {'zc':>15s}  {'onehot+zc':>15s}")
+        print(f"  {'model':6s} {'n':>4s}  {'best proxy':>15s}  {'onehot':>15s}  {'zc':>15s}  {'onehot+zc':>15s}"
+              f"  {'(onehot+zc) - onehot':>22s}")
         for model in models:
             for n in sizes:
                 res: dict[str, list[float]] = {k: [] for k in ("best proxy", "onehot", "zc", "onehot+zc")}
@@ -165,7 +166,9 @@ def report(seeds: int, sizes: list[int], models: list[str], feature_sets: dict[s
                         pred = create_predictor(model, space, encoding=encoding, seed=seed).fit(a_tr, y[tr])
                         res[enc].append(kendall_tau(y[te], pred.predict(a_te)[0]))
                 cells = "  ".join(f"{np.mean(v):7.3f} +- {np.std(v):.3f}" for v in res.values())
-                print(f"  {model:6s} {n:4d}  {cells}", flush=True)
+                diff = np.array(res["onehot+zc"]) - np.array(res["onehot"])  # paired: same split, same seed
+                gain = f"{diff.mean():+.3f} +- {diff.std(ddof=1) / np.sqrt(len(diff)):.3f} ({int((diff > 0).sum())}/{len(diff)})"
+                print(f"  {model:6s} {n:4d}  {cells}  {gain:>22s}", flush=True)
 
 
 def main() -> None:

@@ -23,13 +23,13 @@ import os
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from predictors.base import as_archs
 from supernets import Arch, SearchSpace, Supernet, config_from_dict, extract
 
 from ..checkpoint import code_version, load_supernet, weights_digest
@@ -90,16 +90,6 @@ def _key(arch: str, batch: str, seed: int, weights: str) -> str:
     return hashlib.sha1(json.dumps([arch, batch, int(seed), weights]).encode()).hexdigest()[:20]
 
 
-def _as_archs(space: SearchSpace, archs: Iterable[Arch | str]) -> list[Arch]:
-    out = []
-    for a in archs:
-        a = Arch.from_str(space, a) if isinstance(a, str) else a
-        if a.space.fingerprint != space.fingerprint:
-            raise ValueError(f"subnet {a} belongs to space {a.space.name!r}, not {space.name!r}")
-        out.append(a)
-    return list(dict.fromkeys(out))
-
-
 def _weights(space: SearchSpace, weights: Supernet | str | os.PathLike | None) -> tuple[Supernet | None, str]:
     """(supernet or None, weights id for keys)."""
     if weights is None:
@@ -138,7 +128,7 @@ def score_proxies(
     """
     for p in proxies:
         get_proxy(p)  # unknown names fail before any work
-    space_archs = _as_archs(space, archs)
+    space_archs = list(dict.fromkeys(as_archs(space, archs)))  # parsed, checked, repeats dropped
     supernet, wid = _weights(space, weights)
     columns = proxy_columns(proxies, INIT if supernet is None else SUPERNET)
     if isinstance(table, (str, os.PathLike)):
