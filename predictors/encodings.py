@@ -102,8 +102,8 @@ def register_encoding(cls: type[Encoding]) -> type[Encoding]:
 
 
 def list_encodings(space: SearchSpace | None = None) -> list[str]:
-    """Registered encoding names, or only those that apply to `space`."""
-    return sorted(n for n, cls in _ENCODINGS.items() if space is None or cls.supports(space))
+    """Registered encoding names, or only those that apply to `space` by name alone (`zc` needs `proxies=`)."""
+    return sorted(n for n, cls in _ENCODINGS.items() if space is None or (cls.supports(space) and not cls.context))
 
 
 def get_encoding(name: str, space: SearchSpace, **context: Any) -> Encoding:
