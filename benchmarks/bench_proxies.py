@@ -87,6 +87,31 @@ def batch_nb201(n: int) -> None:
         print(f"  {column:14s} tau {kendalltau(a, b)[0]:.3f}   {secs:.3f} s per cell")
 
 
+def timing(n: int) -> None:
+    """CPU seconds (this thread's, so other processes on a shared machine do not count) per network and proxy."""
+    from oneshot.score.proxies import get_proxy, list_proxies
+    from supernets import get_config
+
+    batch = cifar_batch()
+    for name in ("nb201", "macro"):
+        space, config = get_space(name), get_config(name)
+        archs = [space.sample(np.random.default_rng([11, i])) for i in range(n)]
+        cpu: dict[str, list[float]] = {}
+        for arch in archs:
+            torch.manual_seed(0)
+            t0 = time.thread_time()
+            net = config.build_subnet(arch)
+            cpu.setdefault("(build)", []).append(time.thread_time() - t0)
+            for proxy in list_proxies():
+                if proxy.startswith("_"):
+                    continue
+                t0 = time.thread_time()
+                get_proxy(proxy)(net, batch.images, batch.labels)
+                cpu.setdefault(proxy, []).append(time.thread_time() - t0)
+        print(f"{name}: CPU seconds per network on one thread, batch 64, mean (max) over {n} random networks")
+        print("  " + "  ".join(f"{k} {np.mean(v):.2f} ({np.max(v):.2f})" for k, v in cpu.items()), flush=True)
+
+
 def _finite(values: list) -> np.ndarray:
     """Undefined proxy values (null) rank below every defined one."""
     v = np.array([np.nan if x is None else float(x) for x in values])
@@ -173,7 +198,7 @@ def report(seeds: int, sizes: list[int], models: list[str], feature_sets: dict[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("phase", choices=["compute-macro", "batch-nb201", "report"])
+    parser.add_argument("phase", choices=["compute-macro", "batch-nb201", "timing", "report"])
     parser.add_argument("--n", type=int, default=None, help="networks (macro: 500, nb201: 100)")
     parser.add_argument("--proxies", default=CHEAP)
     parser.add_argument("--seeds", type=int, default=20)
@@ -188,6 +213,8 @@ def main() -> None:
         sys.exit(f"needs {MACRO} and {CIFAR}")
     if args.phase == "compute-macro":
         compute_macro(args.n or 500, [p.strip() for p in args.proxies.split(",") if p.strip()], args.table)
+    elif args.phase == "timing":
+        timing(args.n or 4)
     elif args.phase == "batch-nb201":
         batch_nb201(args.n or 100)
     else:
