@@ -322,3 +322,8 @@ def test_predictor_search_sampler_runs_on_zc_features_computed_on_demand():
                                   "predictor_args": {"encoding": encoding, "n_restarts": 0}})
     assert len(result.studies[0].get_trials()) == 8
     assert lookup.computed > 8  # candidates the sampler never evaluated got proxies on demand
+
+
+def test_proxies_comparing_images_need_two():
+    with pytest.raises(ValueError, match="at least 2"):
+        get_proxy("jacov")(_mlp(), torch.randn(1, 3, 2, 2), None)

@@ -47,7 +47,8 @@ class Proxy:
 
     `uses_weights`: whether the value depends on the network's weights (False for params and flops, which only
     count, and for zen, which re-initializes by definition); `needs_labels`: whether the loss needs labels;
-    `from_arch`: a faster path computing the same value from the subnet alone (no network needed).
+    `from_arch`: a faster path computing the same value from the subnet alone (no network needed);
+    `min_batch`: fewest images that make the proxy defined (those comparing images need 2).
     """
 
     name: str
@@ -55,11 +56,7 @@ class Proxy:
     uses_weights: bool = True
     needs_labels: bool = False
     from_arch: Callable[[Arch], float] | None = None
-
-    @property
-    def doc(self) -> str:
-        """First line of the proxy function's docstring."""
-        return (self.fn.__doc__ or "").strip().splitlines()[0] if self.fn.__doc__ else ""
+    min_batch: int = 1
 
     def __call__(self, net: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None, *,
                  seed: int = 0, inplace: bool = False) -> float:
@@ -68,7 +65,7 @@ class Proxy:
         `inplace=True` skips the protective copy (a tenth of a second for a NAS-Bench-Macro network) when the
         caller owns `net` and discards it afterwards: the proxy may then change it.
         """
-        _check_batch(self.name, images, labels, self.needs_labels)
+        _check_batch(self, images, labels)
         work = _scratch(net, copy_first=not inplace)
         try:
             with torch.random.fork_rng(devices=[]), torch.enable_grad():
@@ -84,7 +81,8 @@ _PROXIES: dict[str, Proxy] = {}
 
 
 def register_proxy(name: str, *, uses_weights: bool = True, needs_labels: bool = False,
-                   from_arch: Callable[[Arch], float] | None = None) -> Callable[[ProxyFn], ProxyFn]:
+                   from_arch: Callable[[Arch], float] | None = None, min_batch: int = 1
+                   ) -> Callable[[ProxyFn], ProxyFn]:
     """Decorator registering `fn(net, images, labels) -> float` as proxy `name` (names are unique)."""
     if not name or "@" in name or "," in name:
         raise ValueError(f"proxy name {name!r} must be non-empty without '@' or ','")
@@ -92,7 +90,7 @@ def register_proxy(name: str, *, uses_weights: bool = True, needs_labels: bool =
     def deco(fn: ProxyFn) -> ProxyFn:
         if name in _PROXIES:
             raise ValueError(f"proxy {name!r} is already registered")
-        _PROXIES[name] = Proxy(name, fn, uses_weights, needs_labels, from_arch)
+        _PROXIES[name] = Proxy(name, fn, uses_weights, needs_labels, from_arch, min_batch)
         return fn
 
     return deco
@@ -112,13 +110,15 @@ def get_proxy(name: str) -> Proxy:
 
 
 # --------------------------------------------------------------------------- shared helpers
-def _check_batch(name: str, images: torch.Tensor, labels: torch.Tensor | None, needs_labels: bool) -> None:
+def _check_batch(proxy: Proxy, images: torch.Tensor, labels: torch.Tensor | None) -> None:
+    name = proxy.name
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or not images.is_floating_point():
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"proxy {name!r} needs images as a float tensor (B, C, H, W), got {shape}")
-    if images.shape[0] < 2 and name in ("jacov", "nwot"):
-        raise ValueError(f"proxy {name!r} compares images of a batch: give at least 2, got {images.shape[0]}")
-    if needs_labels:
+    if images.shape[0] < proxy.min_batch:
+        raise ValueError(f"proxy {name!r} compares images of a batch: give at least {proxy.min_batch}, "
+                         f"got {images.shape[0]}")
+    if proxy.needs_labels:
         if labels is None:
             raise ValueError(f"proxy {name!r} needs labels (its loss is cross-entropy)")
         if labels.shape != (images.shape[0],) or labels.dtype != torch.int64:
@@ -131,7 +131,7 @@ def _scratch(net: nn.Module, copy_first: bool = True) -> nn.Module:
     work = copy.deepcopy(net) if copy_first else net
     work.train()
     for m in work.modules():
-        if isinstance(m, nn.modules.dropout._DropoutNd) or isinstance(m, nn.Dropout):
+        if isinstance(m, nn.modules.dropout._DropoutNd):
             m.eval()
     for p in work.parameters():
         p.requires_grad_(True)
@@ -287,7 +287,7 @@ def grasp(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     return float(sum((-w.detach() * h).sum() for (w, _), h in zip(pairs, hg) if h is not None))
 
 
-@register_proxy("jacov")
+@register_proxy("jacov", min_batch=2)
 def jacov(net: nn.Module, images: torch.Tensor, labels: torch.Tensor | None) -> float:
     """Jacobian covariance (Mellor et al. 2020, "NAS without training" v1; as in Abdelfattah et al. 2021).
 
@@ -313,7 +313,7 @@ def jacov(net: nn.Module, images: torch.Tensor, labels: torch.Tensor | None) -> 
     return float(-np.sum(np.log(v + k) + 1.0 / (v + k)))
 
 
-@register_proxy("nwot")
+@register_proxy("nwot", min_batch=2)
 def nwot(net: nn.Module, images: torch.Tensor, labels: torch.Tensor | None) -> float:
     """NASWOT (Mellor et al. 2021, ICML): log|det K| of the kernel of binary activation codes.
 
