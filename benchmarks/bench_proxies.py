@@ -30,7 +30,7 @@ not count; mean of 2 random networks, batch 64 at 32 px; wall times under the lo
     macro               0.02   0.12     0.62  0.97   0.87  0.86       0.99    4.15   0.81  0.02    0.06
 (`params` and `flops` in tables come from the analytic cost model: microseconds, no network built.)
 All 6,561 macro networks once, on one thread: synflow + params + flops ~ 6,561 x 0.14 s = 15 minutes; adding
-nwot at batch 64 adds ~70 minutes; all ten proxies ~ 11 hours. The on-demand `zc` set for CPU searches is
+nwot at batch 64 adds ~70 minutes; all ten proxies ~ 17 hours (grasp alone 7.5). The on-demand `zc` set for CPU searches is
 therefore synflow, params, flops (nwot where an hour is affordable, or on a GPU).
 
 Predictors (GP, `predictors.GPPredictor` defaults), train on n networks, test on the rest of the sample, 20
