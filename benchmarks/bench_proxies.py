@@ -6,11 +6,16 @@ proxy batch is 64 training images drawn with seed 0, at 32 px, CIFAR-10 normaliz
 benchmark's own (`supernets.get_space("macro")`), randomly initialized with seed 0. Proxy values are cached in
 `benchmarks/out/*.jsonl` (`oneshot.score.proxy_table`), so phases resume and never compute twice.
 
-Phases (run in this order; `compute-*` take long on one CPU thread):
-    python benchmarks/bench_proxies.py compute-macro  [--n 500] [--proxies synflow,nwot,jacov,params,flops]
-    python benchmarks/bench_proxies.py compute-macro  --n 100 --proxies snip,grad_norm,fisher,grasp,zen
-    python benchmarks/bench_proxies.py batch-nb201    [--n 100]     # batch-to-batch tau on nb201 cells
-    python benchmarks/bench_proxies.py report         [--seeds 20]  # the tables below
+Phases, as run for the figures below (`compute-*` take long on one CPU thread; cached, so they resume):
+    python benchmarks/bench_proxies.py compute-macro --n 600 --proxies synflow,params,flops
+    python benchmarks/bench_proxies.py compute-macro --n 300 --proxies synflow,params,flops,nwot
+    python benchmarks/bench_proxies.py compute-macro --n 100 --proxies synflow,params,flops,nwot,jacov
+    python benchmarks/bench_proxies.py compute-macro --n 40 --proxies snip,grad_norm,fisher,zen,grasp \
+        --table macro_proxies_expensive.jsonl
+    python benchmarks/bench_proxies.py batch-nb201 --n 30        # batch-to-batch tau on nb201 cells
+    python benchmarks/bench_proxies.py timing --n 2              # CPU seconds per network
+    python benchmarks/bench_proxies.py report --features "cheap=synflow,params,flops"
+    python benchmarks/bench_proxies.py report --features "nwot=synflow,params,flops,nwot"
 
 Measured 2026-12-01 on the shared 2-core machine (load 9-16), one torch thread per process.
 
