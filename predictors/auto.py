@@ -61,7 +61,7 @@ class AutoPredictor(Predictor):
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
         # Members fit the latent targets directly: the warp is this predictor's, shared by both.
-        common = dict(encoding=self.encoding.name, seed=self.seed)
+        common = dict(encoding=self.encoding, seed=self.seed)
         members: dict[str, Predictor] = {
             "xgb": XGBPredictor(self.space, **{**common, **self.hparams["xgb"]}),
             "gp": GPPredictor(self.space, **{**common, **self.hparams["gp"]}),
@@ -107,7 +107,7 @@ class AutoPredictor(Predictor):
         state = dict(state)
         members = state.pop("_members")
         super()._set_state(state)
-        common = dict(encoding=self.encoding.name, seed=self.seed)
+        common = dict(encoding=self.encoding, seed=self.seed)
         self._members = {
             "xgb": XGBPredictor(self.space, **{**common, **self.hparams["xgb"]}),
             "gp": GPPredictor(self.space, **{**common, **self.hparams["gp"]}),

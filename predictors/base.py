@@ -147,12 +147,17 @@ class Predictor:
     default_encoding: ClassVar[str] = "onehot"
 
     def __init__(
-        self, space: SearchSpace, encoding: str | None = None, seed: int = 0, target_transform: str = "rank"
+        self, space: SearchSpace, encoding: str | Encoding | None = None, seed: int = 0, target_transform: str = "rank"
     ) -> None:
         if target_transform not in TARGET_TRANSFORMS:
             raise ValueError(f"unknown target_transform {target_transform!r}; choose from {list(TARGET_TRANSFORMS)}")
         self.space = space
-        self.encoding: Encoding = get_encoding(encoding or self.default_encoding_for(space), space)
+        if isinstance(encoding, Encoding):  # built with context (e.g. `zc` with its proxy source)
+            if encoding.space.fingerprint != space.fingerprint:
+                raise ValueError(f"encoding {encoding.name!r} is for space {encoding.space.name!r}, not {space.name!r}")
+            self.encoding: Encoding = encoding
+        else:
+            self.encoding = get_encoding(encoding or self.default_encoding_for(space), space)
         self.seed = int(seed)
         self.target_transform = target_transform
         self.n_train_: int = 0
@@ -174,7 +179,8 @@ class Predictor:
 
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments that rebuild an unfitted copy (`type(p)(space, **p.get_params())`)."""
-        return {"encoding": self.encoding.name, "seed": self.seed, "target_transform": self.target_transform}
+        encoding = self.encoding.name if self.encoding.by_name else self.encoding  # clones share a bound encoding
+        return {"encoding": encoding, "seed": self.seed, "target_transform": self.target_transform}
 
     def clone(self, **changes: Any) -> Predictor:
         """An unfitted predictor with the same space and parameters (some replaced by `changes`)."""
@@ -231,7 +237,8 @@ class Predictor:
         payload = {
             "format": FILE_FORMAT, "version": FILE_VERSION, "predictor": self.name,
             "space": space_to_dict(self.space), "fingerprint": self.space.fingerprint,
-            "params": self.get_params(), "state": self._state(),
+            "params": {**self.get_params(), "encoding": self.encoding.name}, "state": self._state(),
+            "encoding_state": self.encoding.state_dict(),
         }
         buf = io.BytesIO()
         pickle.dump(payload, buf, protocol=pickle.HIGHEST_PROTOCOL)
@@ -239,10 +246,11 @@ class Predictor:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Predictor:
+    def load(cls, path: str | os.PathLike, **context: Any) -> Predictor:
         """Read a predictor file written by `save`; works without knowing its space (it is stored inside).
 
-        The file is a pickle (scikit-learn models have no other faithful format): load only files you trust.
+        `context` is what its encoding needs beyond the name (`proxies=` for one with `zc`). The file is a
+        pickle (scikit-learn models have no other faithful format): load only files you trust.
         """
         from supernets.registry import space_from_dict
 
@@ -266,7 +274,11 @@ class Predictor:
         kind = _PREDICTORS.get(payload["predictor"])
         if cls is not Predictor and not issubclass(kind, cls):
             raise ValueError(f"{str(path)!r} holds a {kind.__name__}, not a {cls.__name__}")
-        pred = kind(space, **payload["params"])
+        params = dict(payload["params"])
+        if context:
+            params["encoding"] = get_encoding(params["encoding"], space, **context)
+        pred = kind(space, **params)
+        pred.encoding.load_state_dict(payload.get("encoding_state", {}))
         pred._set_state(payload["state"])
         return pred
 
@@ -295,6 +307,6 @@ def create_predictor(name: str, space: SearchSpace, **kwargs: Any) -> Predictor:
     return _PREDICTORS.create(name, space, **kwargs)
 
 
-def load_predictor(path: str | os.PathLike) -> Predictor:
-    """Read any predictor file written by `Predictor.save`."""
-    return Predictor.load(path)
+def load_predictor(path: str | os.PathLike, **context: Any) -> Predictor:
+    """Read any predictor file written by `Predictor.save` (`proxies=` for one whose encoding has `zc`)."""
+    return Predictor.load(path, **context)

@@ -11,8 +11,13 @@ An `Encoding` is built from a `SearchSpace` and turns a batch of `Arch`s into a 
   the subnet with that sequence. An edge whose op is `none` cuts its paths, so a disconnected cell encodes as zeros.
 - `cost`: log MACs and log params of the subnet from the family's analytic cost model, scaled so the space's
   smallest subnet is 0 and its largest is 1 (only for spaces of a registered supernet family).
+- `zc`: zero-cost proxy scores of the subnet (e.g. synflow, nwot), each rank-normalized to [0, 1] against a
+  fixed reference set of subnets. Proxies need a network and data, which this package does not have: the
+  values come from a `ProxySource` given as `get_encoding("onehot+zc", space, proxies=source)` (oneshot's
+  `ProxyLookup` reads a proxy table and computes unseen subnets on demand).
 
-Encodings combine with `+`: `get_encoding("onehot+path", space)` concatenates the columns.
+Encodings combine with `+`: `get_encoding("onehot+path", space)` concatenates the columns. Keyword arguments of
+`get_encoding` are context handed to the parts that declare them (`proxies` for `zc`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import json
 import math
 import re
 from functools import cached_property
-from typing import Callable, ClassVar, Iterable, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Protocol, Sequence
 
 import numpy as np
 
@@ -30,7 +35,7 @@ from supernets.space import Arch, SearchSpace
 
 __all__ = [
     "Encoding", "OneHotEncoding", "OrdinalEncoding", "PathEncoding", "CostEncoding", "ConcatEncoding",
-    "register_encoding", "get_encoding", "list_encodings",
+    "ZCEncoding", "ProxySource", "register_encoding", "get_encoding", "list_encodings",
 ]
 
 INACTIVE = "<inactive>"
@@ -40,6 +45,8 @@ class Encoding:
     """Maps subnets of one space to fixed-length float vectors; subclasses define the columns."""
 
     name: ClassVar[str] = ""
+    context: ClassVar[tuple[str, ...]] = ()  # keyword arguments of `get_encoding` this encoding takes
+    by_name: ClassVar[bool] = True  # `get_encoding(name, space)` alone rebuilds it (no context, no state)
 
     def __init__(self, space: SearchSpace) -> None:
         if not self.supports(space):
@@ -71,6 +78,13 @@ class Encoding:
     def _fill(self, arch: Arch, row: np.ndarray) -> None:
         raise NotImplementedError
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a saved predictor must keep beyond the name to encode exactly as now (empty for most)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict()` (nothing for most encodings)."""
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.space.name}, dim={self.dim})"
 
@@ -86,23 +100,29 @@ def register_encoding(cls: type[Encoding]) -> type[Encoding]:
 
 
 def list_encodings(space: SearchSpace | None = None) -> list[str]:
-    """Registered encoding names, or only those that apply to `space`."""
-    return sorted(n for n, cls in _ENCODINGS.items() if space is None or cls.supports(space))
+    """Registered encoding names, or only those that apply to `space` by name alone (`zc` needs `proxies=`)."""
+    return sorted(n for n, cls in _ENCODINGS.items() if space is None or (cls.supports(space) and not cls.context))
 
 
-def get_encoding(name: str, space: SearchSpace) -> Encoding:
-    """Build the encoding `name` (parts joined by `+` are concatenated) for `space`."""
+def get_encoding(name: str, space: SearchSpace, **context: Any) -> Encoding:
+    """Build the encoding `name` (parts joined by `+` are concatenated) for `space`; `context` goes to the parts
+    that take it (e.g. `proxies=` for `zc`)."""
     parts = [p.strip() for p in name.split("+")]
     unknown = [p for p in parts if p not in _ENCODINGS]
     if unknown or not parts:
         raise ValueError(f"unknown encoding(s) {unknown or [name]}; registered: {list_encodings()}")
+    known_context = {k for _, cls in _ENCODINGS.items() for k in cls.context}
+    if set(context) - known_context:
+        raise ValueError(f"unknown encoding argument(s) {sorted(set(context) - known_context)}; "
+                         f"known: {sorted(known_context)}")
     for p in parts:
         if not _ENCODINGS.get(p).supports(space):
             raise ValueError(
                 f"encoding {p!r} does not apply to space {space.name!r} (family {space.family!r}); "
                 f"usable here: {list_encodings(space)}"
             )
-    encs = [_ENCODINGS.create(p, space) for p in parts]
+    encs = [_ENCODINGS.create(p, space, **{k: v for k, v in context.items() if k in _ENCODINGS.get(p).context})
+            for p in parts]
     return encs[0] if len(encs) == 1 else ConcatEncoding(space, encs)
 
 
@@ -110,9 +130,19 @@ class ConcatEncoding(Encoding):
     """Several encodings side by side; its name is theirs joined by `+`."""
 
     def __init__(self, space: SearchSpace, parts: Iterable[Encoding]) -> None:
-        self.parts = list(parts)
+        # Nested concatenations are flattened, so the name lists leaf encodings and rebuilds the same columns.
+        self.parts = [q for p in parts for q in (p.parts if isinstance(p, ConcatEncoding) else [p])]
         self.name = "+".join(p.name for p in self.parts)  # type: ignore[misc]
+        self.by_name = all(p.by_name for p in self.parts)  # type: ignore[misc]
         super().__init__(space)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {p.name: p.state_dict() for p in self.parts if p.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for p in self.parts:
+            if p.name in state:
+                p.load_state_dict(state[p.name])
 
     @cached_property
     def feature_names(self) -> list[str]:
@@ -312,3 +342,89 @@ class CostEncoding(Encoding):
     def _fill(self, arch: Arch, row: np.ndarray) -> None:
         lo, span = self._range
         row[:] = (np.array(self._cost(arch)) - lo) / span
+
+
+class ProxySource(Protocol):
+    """Where the `zc` encoding gets proxy values: `names` of the P proxies and `source(archs) -> (N, P)` raw
+    values (NaN where a proxy is undefined for a subnet); `reference()` optionally gives the (M, P) values that
+    new values are ranked against."""
+
+    names: Sequence[str]
+
+    def __call__(self, archs: Sequence[Arch]) -> np.ndarray: ...
+
+
+@register_encoding
+class ZCEncoding(Encoding):
+    """Zero-cost proxy scores, each mapped to its mid-rank quantile in [0, 1] within a fixed reference set.
+
+    Raw proxies span orders of magnitude (synflow reaches 1e20) and only their order carries signal, so each
+    value becomes the fraction of reference values below it (ties count half); NaN (an undefined proxy, e.g. a
+    disconnected cell) becomes 0, below everything. The reference is `reference` when given, else the source's
+    `reference()` when it holds at least 2 subnets, else the first set of subnets encoded (typically the
+    training set); it is then fixed, so training and prediction share one scale, and saved with predictors.
+    """
+
+    name = "zc"
+    context = ("proxies",)
+    by_name = False
+
+    def __init__(self, space: SearchSpace, proxies: ProxySource | None = None,
+                 reference: np.ndarray | None = None) -> None:
+        super().__init__(space)
+        self.source = proxies
+        self._names: list[str] = list(proxies.names) if proxies is not None else []
+        self._reference: np.ndarray | None = None  # (P, M) sorted finite values per proxy, NaN-padded
+        if reference is None and proxies is not None and hasattr(proxies, "reference"):
+            ref = np.asarray(proxies.reference(), dtype=float)
+            reference = ref if ref.ndim == 2 and len(ref) >= 2 else None
+        if reference is not None:
+            self._set_reference(np.asarray(reference, dtype=float))
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self._names)
+
+    def _set_reference(self, values: np.ndarray) -> None:
+        if values.ndim != 2 or values.shape[1] != len(self._names):
+            raise ValueError(f"zc reference must be (subnets, {len(self._names)}) proxy values, got {values.shape}")
+        self._reference = np.sort(values.T, axis=1)  # NaN sorts last
+
+    def normalize(self, raw: np.ndarray) -> np.ndarray:
+        """(N, P) raw proxy values -> (N, P) mid-rank quantiles in the reference, NaN -> 0."""
+        out = np.zeros(raw.shape)
+        for j, ref in enumerate(self._reference):  # type: ignore[union-attr]
+            ref = ref[np.isfinite(ref)]
+            col = raw[:, j]
+            ok = np.isfinite(col)
+            if ref.size == 0:
+                out[ok, j] = 0.5
+                continue
+            below = np.searchsorted(ref, col[ok], side="left")
+            upto = np.searchsorted(ref, col[ok], side="right")
+            out[ok, j] = (below + upto) / (2.0 * ref.size)
+        return out
+
+    def encode(self, archs: Sequence[Arch]) -> np.ndarray:
+        if self.source is None:
+            raise ValueError("the zc encoding has no proxy values: give proxies=<a ProxySource, e.g. oneshot's "
+                             "ProxyLookup> to get_encoding / load_predictor")
+        raw = np.asarray(self.source(archs), dtype=float).reshape(len(archs), len(self._names))
+        if self._reference is None:
+            if len(archs) < 2:
+                raise ValueError("the zc encoding needs a reference of at least 2 subnets before encoding one")
+            self._set_reference(raw)
+        return self.normalize(raw)
+
+    def state_dict(self) -> dict[str, Any]:
+        if self._reference is None:
+            return {"names": list(self._names)}
+        return {"names": list(self._names), "reference": self._reference.T.tolist()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        names = list(state.get("names", []))
+        if self.source is not None and names and names != self._names:
+            raise ValueError(f"the saved zc encoding used proxies {names}, the given source has {self._names}")
+        self._names = names or self._names
+        if "reference" in state:
+            self._set_reference(np.asarray(state["reference"], dtype=float))

@@ -11,6 +11,7 @@ import numpy as np
 from supernets.space import Arch, SearchSpace
 
 from .base import as_archs, check_scores, create_predictor
+from .encodings import ConcatEncoding, ProxySource, get_encoding
 from .metrics import cross_validate
 
 __all__ = ["fit_predictors"]
@@ -25,12 +26,15 @@ def fit_predictors(
     seed: int = 0,
     k: int | float = 0.1,
     options: Mapping[str, Mapping[str, Any]] | None = None,
+    proxies: ProxySource | None = None,
 ) -> dict[str, Any]:
     """Cross-validate and fit each predictor in `models` on (`archs`, `scores`).
 
     `folds`: K of the cross-validation (0 skips it; it is lowered to the number of subnets when there are
     fewer); `seed`: seeds the fold split and every predictor; `k`: the top-k of `precision_at_k` (count, or
-    fraction below 1); `options`: per-model constructor arguments, e.g. `{"xgb": {"n_models": 5}}`.
+    fraction below 1); `options`: per-model constructor arguments, e.g. `{"xgb": {"n_models": 5}}`;
+    `proxies`: a source of zero-cost proxy scores (e.g. oneshot's `ProxyLookup` on a proxy table): every model
+    whose options name no encoding then uses its default encoding plus `zc`, one shared proxy reference.
 
     Returns `{"predictors": {name: fitted predictor}, "cv": {name: CVResult or None}, "best": name with the
     highest mean CV Kendall tau (the first model without CV), "seconds": {name: fit + CV wall time}}`.
@@ -41,9 +45,14 @@ def fit_predictors(
     folds = min(folds, len(y))
     out: dict[str, Any] = {"predictors": {}, "cv": {}, "best": None, "seconds": {}}
     best_tau = -math.inf
+    zc = get_encoding("zc", space, proxies=proxies) if proxies is not None else None
     for name in models:
         start = time.perf_counter()
-        proto = create_predictor(name, space, seed=seed, **dict(options.get(name, {})))
+        opts = dict(options.get(name, {}))
+        if zc is not None and "encoding" not in opts:
+            default = create_predictor(name, space).encoding
+            opts["encoding"] = ConcatEncoding(space, [default, zc])
+        proto = create_predictor(name, space, seed=seed, **opts)
         cv = cross_validate(proto, archs, y, folds=folds, seed=seed, k=k) if folds >= 2 else None
         out["predictors"][name] = proto.clone().fit(archs, y)
         out["cv"][name] = cv

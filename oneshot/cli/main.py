@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "extract": ("oneshot.cli.extract", "extract subnets from a checkpoint into standalone files"),
     "latency": ("oneshot.cli.latency", "time subnets on a device and fit the latency model that latency budgets use"),
     "retrain": ("oneshot.cli.retrain", "retrain subnets standalone and report the proxy-to-real gap"),
+    "proxies": ("oneshot.cli.proxies", "score subnets with zero-cost proxies into a cached table (no training)"),
     "fidelity": ("oneshot.cli.fidelity", "rank agreement of a supernet with a tabular benchmark's ground truth"),
 }
 
