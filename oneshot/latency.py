@@ -27,7 +27,7 @@ from supernets import Arch, SearchSpace, config_from_dict, get_space
 
 from .table import ResultTable
 
-__all__ = ["measure_latency", "LatencyModel", "add_arguments", "run"]
+__all__ = ["measure_latency", "LatencyModel", "describe_target", "add_arguments", "run"]
 
 
 def _as_space(space: SearchSpace | str | Path) -> SearchSpace:
@@ -50,13 +50,25 @@ def measure_latency(
     repeats: int = 20,
     warmup: int = 5,
     table: str | Path | None = None,
+    threads: int | None = None,
 ) -> dict[str, float]:
     """Milliseconds per forward pass of each standalone subnet (batch `batch_size`, eval mode), by arch string.
 
     The minimum over `repeats` timed passes is kept: other processes on the machine only ever add time, so the
     minimum is the stable estimate of what the network itself costs. Weights do not change latency, so subnets
-    are built fresh from the space's config. `table` (JSONL) keeps measurements across calls.
+    are built fresh from the space's config. `table` (JSONL) keeps measurements across calls. `threads`: torch
+    intra-op threads while timing (default: as set), restored afterwards; tables of other settings are kept apart.
     """
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _measure(space, archs, device, batch_size, repeats, warmup, table)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _measure(space, archs, device, batch_size, repeats, warmup, table) -> dict[str, float]:
     space = _as_space(space)
     config = config_from_dict(space.family, json.loads(space.config))
     dev = torch.device(device)
@@ -89,31 +101,49 @@ def measure_latency(
     return out
 
 
+def describe_target(target: Mapping[str, Any]) -> str:
+    """`cpu, batch 1, 1 thread` from a latency record or settings dict (the parts it has)."""
+    parts = [str(target["device"])] if "device" in target else []
+    parts += [f"batch {target['batch_size']}"] if "batch_size" in target else []
+    parts += [f"{target['threads']} thread{'s' * (target['threads'] != 1)}"] if "threads" in target else []
+    return ", ".join(parts)
+
+
 class LatencyModel:
     """`arch -> milliseconds`: the measurement for a timed subnet, a fitted predictor's estimate for the rest."""
 
-    # Latency grows with depth (per-layer overhead) and with MACs: ordinal choices plus log MACs/params as inputs,
-    # fitted in ms units. On 62 subnets of mbv3_tiny timed on CPU this gave held-out Kendall tau 0.89 and median
-    # relative error 3.4% (tau 0.86 with the accuracy predictors' default encoding and rank transform).
+    # The structured latency model (predictors.latency): per-op and per-position terms, MACs/params and a GP
+    # residual, the combination chosen per device by cross-validation on the timed subnets. Any other registered
+    # predictor can be named instead; it is then fitted to log ms with these arguments.
     PREDICTOR_ARGS = {"encoding": "ordinal+cost", "target_transform": "standard"}
 
-    def __init__(self, space: SearchSpace, measured: Mapping[str, float], predictor: str = "gp",
-                 folds: int = 5, seed: int = 0) -> None:
+    def __init__(self, space: SearchSpace, measured: Mapping[str, float], predictor: str = "latency",
+                 folds: int = 5, seed: int = 0, target: Mapping[str, Any] | None = None) -> None:
         from predictors import create_predictor, cross_validate
 
         if len(measured) < max(folds, 3):
             raise ValueError(f"a latency model needs at least {max(folds, 3)} measured subnets, got {len(measured)}")
         self.space = space
+        self.target = dict(target or {})  # what the milliseconds refer to: device, batch_size, threads
         self.measured = {str(Arch.from_str(space, a)): float(v) for a, v in measured.items()}
         archs = list(self.measured)
-        y = np.log([self.measured[a] for a in archs])  # latency is a sum of per-layer costs: errors are relative
-        self.model = create_predictor(predictor, space, **self.PREDICTOR_ARGS)
-        cv = cross_validate(self.model, archs, y, folds=folds, seed=seed)
-        rel = np.abs(np.expm1(cv.oof_mean - y))
+        ms = np.array([self.measured[a] for a in archs])
+        if predictor == "latency":
+            self.model = create_predictor("latency", space, seed=seed)
+            self._log = False  # it models ms or log ms itself, per candidate
+        else:
+            self.model = create_predictor(predictor, space, seed=seed, **self.PREDICTOR_ARGS)
+            self._log = True  # latency is a sum of per-layer costs: errors are relative
+        y = np.log(ms) if self._log else ms
+        cv = cross_validate(self.model, archs, y, folds=folds, seed=seed)  # the choice of model is inside each fold
+        est = np.exp(cv.oof_mean) if self._log else cv.oof_mean
+        rel = np.abs(est / ms - 1)
         # How far a latency budget can be trusted, from held-out subnets.
         self.quality = {"n": len(archs), "kendall_tau": float(cv.pooled["kendall_tau"]),
                         "median_rel_error": float(np.median(rel)), "p90_rel_error": float(np.quantile(rel, 0.9))}
         self.model.fit(archs, y)
+        chosen = getattr(self.model, "regressor_", None)
+        self.quality["model"] = chosen.name if chosen is not None else predictor
         self._memo: dict[Arch, float] = {}
 
     def __call__(self, arch: Arch) -> float:
@@ -125,22 +155,31 @@ class LatencyModel:
                                  f"({arch.space.fingerprint}): time subnets of this space with `oneshot latency`")
             got = self.measured.get(str(arch))
             if got is None:
-                got = float(math.exp(self.model.predict([arch])[0][0]))
+                mean = float(self.model.predict([arch])[0][0])
+                got = math.exp(mean) if self._log else mean
             self._memo[arch] = got
         return got
 
     @classmethod
     def measure(cls, space: SearchSpace | str | Path, num_subnets: int = 60, seed: int = 0,
-                predictor: str = "gp", **measure_args: Any) -> LatencyModel:
-        """Time the smallest, the largest and `num_subnets` random subnets, then fit the model."""
+                predictor: str = "latency", **measure_args: Any) -> LatencyModel:
+        """Time the smallest, the largest and `num_subnets` more subnets, then fit the model.
+
+        The subnets are a covering design (supernets.design): every choice of every decision appears about
+        equally often, then random draws, so each term of the model is informed by several timings.
+        """
+        from supernets.design import covering_design
+
         space = _as_space(space)
-        rng = np.random.default_rng(seed)
-        archs = list(dict.fromkeys([space.smallest(), space.largest(),
-                                    *(space.sample(rng) for _ in range(num_subnets))]))
-        return cls(space, measure_latency(space, archs, **measure_args), predictor=predictor, seed=seed)
+        archs = covering_design(space, num_subnets + 2, seed=seed)
+        target = {"device": str(torch.device(measure_args.get("device", "cpu"))),
+                  "batch_size": measure_args.get("batch_size", 1),
+                  "threads": measure_args.get("threads") or torch.get_num_threads()}
+        return cls(space, measure_latency(space, archs, **measure_args), predictor=predictor, seed=seed,
+                   target=target)
 
     @classmethod
-    def from_table(cls, table: str | Path, predictor: str = "gp") -> LatencyModel:
+    def from_table(cls, table: str | Path, predictor: str = "latency") -> LatencyModel:
         """Fit on a latency table written by `measure_latency` / `oneshot latency` (it names its own space)."""
         from .table import read_table
 
@@ -149,24 +188,33 @@ class LatencyModel:
         space, rows = read_table(table)
         if not rows or "latency_ms" not in rows[0]:
             raise ValueError(f"{str(table)!r} is not a latency table (no latency_ms records)")
-        targets = {(r.get("device"), r.get("batch_size")) for r in rows}
+        targets = {(r.get("device"), r.get("batch_size"), r.get("threads")) for r in rows}
         if len(targets) > 1:
-            raise ValueError(f"latency table {str(table)!r} mixes devices/batch sizes {sorted(map(str, targets))}: "
+            raise ValueError(f"latency table {str(table)!r} mixes devices/batch sizes/threads {sorted(map(str, targets))}: "
                              "keep one table per target")
-        return cls(space, {r["arch"]: r["latency_ms"] for r in rows}, predictor=predictor)
+        target = {k: rows[0][k] for k in ("device", "batch_size", "threads") if k in rows[0]}
+        return cls(space, {r["arch"]: r["latency_ms"] for r in rows}, predictor=predictor, target=target)
+
+    def describe_target(self) -> str:
+        """What the milliseconds refer to, e.g. `cpu, batch 1, 1 thread` (empty when not recorded)."""
+        return describe_target(self.target)
 
     def summary(self) -> str:
         q = self.quality
-        return (f"latency model on {q['n']} timed subnets: held-out Kendall tau {q['kendall_tau']:.3f}, median "
-                f"relative error {100 * q['median_rel_error']:.1f}%, 90th percentile {100 * q['p90_rel_error']:.1f}%")
+        on = f" on {self.describe_target()}" if self.target else ""
+        return (f"latency model on {q['n']} timed subnets{on} ({q['model']}): held-out Kendall tau "
+                f"{q['kendall_tau']:.3f}, median relative error {100 * q['median_rel_error']:.1f}%, 90th percentile "
+                f"{100 * q['p90_rel_error']:.1f}%")
 
 
 # --------------------------------------------------------------------------- CLI
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", help="supernet checkpoint or registered space name")
-    p.add_argument("--num-subnets", type=int, default=60, help="random subnets to time (plus smallest and largest)")
+    p.add_argument("--num-subnets", type=int, default=60,
+                   help="subnets to time besides smallest and largest (a design covering every choice)")
     p.add_argument("--device", default="cpu", help="where the subnets will run: cpu, cuda, cuda:1, ...")
     p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--threads", type=int, default=None, help="torch threads while timing (default: all)")
     p.add_argument("--repeats", type=int, default=20, help="timed passes per subnet (the minimum is kept)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="latency table (JSONL); pass it to `oneshot search --latency`")
@@ -174,9 +222,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model = LatencyModel.measure(args.target, num_subnets=args.num_subnets, seed=args.seed, device=args.device,
-                                 batch_size=args.batch_size, repeats=args.repeats, table=args.out)
+                                 batch_size=args.batch_size, repeats=args.repeats, table=args.out,
+                                 threads=args.threads)
     lat = sorted(model.measured.values())
-    print(f"timed {len(lat)} subnets on {args.device} (batch {args.batch_size}): {lat[0]:.3f} to {lat[-1]:.3f} ms")
+    print(f"timed {len(lat)} subnets on {model.describe_target()}: {lat[0]:.3f} to {lat[-1]:.3f} ms")
     print(model.summary())
     print(f"table: {args.out}")
     return 0

@@ -12,6 +12,7 @@ from .base import (
 from .encodings import Encoding, get_encoding, list_encodings, register_encoding
 from .fitting import fit_predictors
 from .gp import GPPredictor
+from .latency import LatencyPredictor, LatencyRegressor
 from .metrics import (
     CVResult,
     coverage,
@@ -28,7 +29,7 @@ from .synthetic import make_objective
 from .xgb import XGBPredictor
 
 __all__ = [
-    "AutoPredictor", "CVResult", "Encoding", "GPPredictor", "NotFittedError", "Predictor", "XGBPredictor", "coverage",
+    "AutoPredictor", "CVResult", "Encoding", "GPPredictor", "LatencyPredictor", "LatencyRegressor", "NotFittedError", "Predictor", "XGBPredictor", "coverage",
     "create_predictor", "cross_validate", "fit_predictors", "get_encoding", "kendall_tau", "learning_curve", "list_encodings",
     "list_predictors", "load_predictor", "make_objective", "precision_at_k", "register_encoding",
     "register_predictor", "rmse", "score_predictions", "spearman", "std_error_spearman",
