@@ -190,7 +190,8 @@ class LatencyModel:
             raise ValueError(f"{str(table)!r} is not a latency table (no latency_ms records)")
         targets = {(r.get("device"), r.get("batch_size"), r.get("threads")) for r in rows}
         if len(targets) > 1:
-            raise ValueError(f"latency table {str(table)!r} mixes devices/batch sizes/threads {sorted(map(str, targets))}: "
+            raise ValueError(f"latency table {str(table)!r} mixes devices/batch sizes/threads "
+                             f"{sorted(map(str, targets))}: "
                              "keep one table per target")
         target = {k: rows[0][k] for k in ("device", "batch_size", "threads") if k in rows[0]}
         return cls(space, {r["arch"]: r["latency_ms"] for r in rows}, predictor=predictor, target=target)

@@ -17,11 +17,11 @@ Feature blocks (encodings derived from the space; `LatencyPredictor` concatenate
 Candidates, each a ridge regression with one penalty per block (penalties chosen by closed-form leave-one-out
 inside every fit): `cost` (MACs and params only: the FLOPs baseline), `additive` (per-op terms, ms), `additive_log`
 (per-op terms on log latency, i.e. multiplicative), `additive+cost` and `additive+cost_log` (plus MACs and
-params), and `+gp`: the best of those plus a Gaussian process on its residuals (interactions, saturation).
+params), and `+gp`: the best of those plus a Gaussian process on its residuals (floors, scaling, cliffs).
 The choice is by repeated K-fold on the measured subnets: highest pooled Kendall tau, and among candidates
 within `tau_tolerance` of it the lowest median relative error; the GP residual only where it clearly helps
-(higher tau by more than the tolerance, or a tenth less error than its linear base). The std is the leave-one-out residual scale of
-the chosen model (grown with leverage), or the GP's predictive std for `+gp`.
+(higher tau by more than the tolerance, or a tenth less error than its linear base). The std is the
+leave-one-out residual scale of the chosen model (grown with leverage), or the GP's predictive std for `+gp`.
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ from __future__ import annotations
 import re
 import warnings
 from functools import cached_property
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from supernets.space import Arch, SearchSpace
 
-from .base import Predictor, as_archs, check_scores, register_predictor
+from .base import Predictor, register_predictor
 from .encodings import INACTIVE, CostEncoding, Encoding, PathEncoding, register_encoding
 
 __all__ = ["LatencyRegressor", "LatencyPredictor", "OpCountEncoding", "LiveOpsEncoding", "LinearCostEncoding",
@@ -345,8 +345,8 @@ class LatencyRegressor:
 class LatencyPredictor(Predictor):
     """`LatencyRegressor` behind the predictor protocol: fit on subnets and their measured ms, predict ms and std.
 
-    Latencies are modelled in ms (or log ms, per candidate), never rank-warped: the structure is additive in
-    time. `candidates`, `folds`, `repeats`: see `LatencyRegressor`.
+    Latencies (ms, > 0) are modelled in ms or log ms per candidate, never rank-warped: the structure is additive
+    in time. `candidates`, `folds`, `repeats`: see `LatencyRegressor`.
     """
 
     name = "latency"
@@ -355,6 +355,8 @@ class LatencyPredictor(Predictor):
     def __init__(self, space: SearchSpace, encoding: str | None = None, seed: int = 0,
                  target_transform: str = "standard", candidates: Sequence[str] = (*CANDIDATES, "+gp"),
                  folds: int = 5, repeats: int = 2) -> None:
+        if target_transform != "standard":
+            raise ValueError("the latency predictor models milliseconds itself: target_transform must be 'standard'")
         super().__init__(space, encoding, seed, target_transform)
         self.hparams = dict(candidates=list(candidates), folds=int(folds), repeats=int(repeats))
         self.regressor_: LatencyRegressor | None = None
@@ -371,28 +373,23 @@ class LatencyPredictor(Predictor):
             start += p.dim
         return out
 
-    def _encode(self, archs: list[Arch]) -> np.ndarray:
-        X = self.encoding.encode(archs)
+    def _without_inactive(self, X: np.ndarray) -> np.ndarray:
         onehot = self._blocks.get("onehot")
         if onehot:  # a removed block costs nothing: its `<inactive>` column carries no term of its own
             names = [self.encoding.feature_names[i] for i in onehot]
+            X = X.copy()
             X[:, [i for i, n in zip(onehot, names) if n.endswith(f"={INACTIVE}")]] = 0.0
         return X
 
-    def fit(self, archs: Iterable[Arch | str], scores: Sequence[float] | np.ndarray) -> LatencyPredictor:
-        """Fit on subnets and their latencies (ms, > 0); chooses the model by cross-validation. Returns self."""
-        archs = as_archs(self.space, archs)
-        y = check_scores(scores, len(archs))
-        h = self.hparams
+    # The base class standardizes scores ((y - mean) / std, an affine map); the candidates need milliseconds, so
+    # `_fit` undoes it and `_predict` answers in the same standardized units, which the base maps back.
+    def _fit(self, X: np.ndarray, z: np.ndarray) -> None:
+        warp, h = self._warp, self.hparams
+        y = z * warp.std + warp.mean  # type: ignore[union-attr]
         self.regressor_ = LatencyRegressor(self._blocks, h["candidates"], h["folds"], h["repeats"], seed=self.seed)
-        self.regressor_.fit(self._encode(archs), y)
-        self.n_train_ = len(y)
-        return self
+        self.regressor_.fit(self._without_inactive(X), y)
 
-    def predict(self, archs: Iterable[Arch | str]) -> tuple[np.ndarray, np.ndarray]:
-        """Predicted ms and std per subnet."""
-        self._check_fitted("predict")
-        archs = as_archs(self.space, archs)
-        if not archs:
-            return np.zeros(0), np.zeros(0)
-        return self.regressor_.predict(self._encode(archs))  # type: ignore[union-attr]
+    def _predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        warp = self._warp
+        mean, std = self.regressor_.predict(self._without_inactive(X))  # type: ignore[union-attr]
+        return (mean - warp.mean) / warp.std, std / warp.std  # type: ignore[union-attr]
