@@ -197,8 +197,6 @@ def run_synthetic(seeds: int, n_train: int, n_test: int, kind: str) -> None:
 def run_measured(spaces: list[str], threads: list[int], seeds: int, n_train: int, n_test: int, repeats: int,
                  kind: str, out: str) -> None:
     """Time a pool (training designs of every seed + `n_test` random subnets) per device, then compare models."""
-    import torch
-
     from oneshot.latency import LatencyModel, measure_latency
 
     rows: dict[str, list[dict]] = {}
@@ -221,12 +219,13 @@ def run_measured(spaces: list[str], threads: list[int], seeds: int, n_train: int
                 rows.setdefault(dev, []).append(compare(space, lat.__getitem__, train, test, seed=s))
     _table(f"MEASURED torch CPU (batch 1, eval, min over {repeats} passes after 3 warm-up; 2 cores shared with ~7 "
            f"agents): {n_train} training subnets ({kind} design), {n_test} test subnets, {seeds} designs", rows)
+    if "mbv3_tiny" not in spaces:
+        return
     # The product path end to end: time 62 subnets of mbv3_tiny (20 passes each) and fit, on one thread.
     t0 = time.perf_counter()
     model = LatencyModel.measure("mbv3_tiny", num_subnets=60, repeats=20, threads=1)
     print(f"\nLatencyModel.measure('mbv3_tiny', 60 + 2 subnets, 20 passes, 1 thread): "
           f"{time.perf_counter() - t0:.1f} s wall, timing + fitting; {model.summary()}")
-    torch.set_num_threads(1)
 
 
 def main() -> None:

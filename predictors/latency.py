@@ -11,7 +11,8 @@ Feature blocks (encodings derived from the space; `LatencyPredictor` concatenate
   edges or every block kernel of mbv3), how many take each choice: the per-op cost when an op costs the same
   wherever it sits. Ridge then treats `onehot` as per-position deviations from it, which 60 timings can afford.
 - `liveops` (cell spaces whose decisions are DAG edges `to<-from`): the same counts over edges on an
-  input-to-output path without `none`; compilers that remove dead code run only those.
+  input-to-output path without `none` (compilers that remove dead code run only those), and the element-wise
+  adds that join a node's inputs, over all edges and over live ones.
 - `lincost`: MACs and params, linear, 0 at the smallest subnet and 1 at the largest; `cost` is their logs.
 
 Candidates, each a ridge regression with one penalty per block (penalties chosen by closed-form leave-one-out
@@ -95,7 +96,7 @@ class LiveOpsEncoding(Encoding):
 
     @cached_property
     def feature_names(self) -> list[str]:
-        return [f"live:{op}" for op in self.ops]
+        return [f"live:{op}" for op in self.ops] + ["adds", "live:adds"]
 
     def _fill(self, arch: Arch, row: np.ndarray) -> None:
         edges = [(name, to, frm) for name, to, frm in self._edges if arch[name] != PathEncoding.NONE]
@@ -105,9 +106,14 @@ class LiveOpsEncoding(Encoding):
             reach |= {to for _, to, frm in edges if frm in reach}
             back |= {frm for _, to, frm in edges if to in back}
         index = {op: i for i, op in enumerate(self.ops)}
+        inputs, live_inputs = np.zeros(out + 1), np.zeros(out + 1)
         for name, to, frm in edges:
+            inputs[to] += 1
             if frm in reach and to in back:
                 row[index[arch[name]]] += 1.0
+                live_inputs[to] += 1
+        # A node summing m inputs runs m - 1 element-wise adds: kernels of their own on launch-bound devices.
+        row[-2:] = np.maximum(inputs - 1, 0).sum(), np.maximum(live_inputs - 1, 0).sum()
 
 
 @register_encoding

@@ -86,8 +86,11 @@ def test_op_count_and_live_op_encodings_on_a_cell():
     counts = dict(zip(OpCountEncoding(space).feature_names, OpCountEncoding(space).encode([arch])[0]))
     assert sum(counts.values()) == 6 and max(counts.values()) == 2  # two none, two pools
     live = LiveOpsEncoding(space)
-    got = dict(zip(live.ops, live.encode([arch])[0]))
-    assert got == {"skip_connect": 1, "avg_pool_3x3": 2, "nor_conv_1x1": 0, "nor_conv_3x3": 0}
+    got = dict(zip(live.feature_names, live.encode([arch])[0]))
+    # Adds: node 2 sums pool~0 (node 1 has its conv, so 2<-1 none leaves one input) -> 0 adds; node 3 sums
+    # skip~0 and pool~2 -> 1 add; all of them on live edges.
+    assert got == {"live:skip_connect": 1, "live:avg_pool_3x3": 2, "live:nor_conv_1x1": 0, "live:nor_conv_3x3": 0,
+                   "adds": 1, "live:adds": 1}
 
 
 @pytest.mark.parametrize("name", ["mbv3_tiny", "nb201", "mbv3_test"])
