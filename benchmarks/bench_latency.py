@@ -195,7 +195,7 @@ def run_synthetic(seeds: int, n_train: int, n_test: int, kind: str) -> None:
 
 
 def run_measured(spaces: list[str], threads: list[int], seeds: int, n_train: int, n_test: int, repeats: int,
-                 kind: str, out: str) -> None:
+                 kind: str, out: str, clock: str) -> None:
     """Time a pool (training designs of every seed + `n_test` random subnets) per device, then compare models."""
     from oneshot.latency import LatencyModel, measure_latency
 
@@ -209,10 +209,11 @@ def run_measured(spaces: list[str], threads: list[int], seeds: int, n_train: int
         test = test[:n_test]
         for t in threads:
             t0 = time.perf_counter()
-            table = f"{out}/{name}-cpu-{t}t.jsonl"
-            ms = measure_latency(space, [*taken, *test], repeats=repeats, warmup=3, threads=t, table=table)
+            how = clock if t == 1 else "wall"  # thread CPU time only measures one thread
+            table = f"{out}/{name}-cpu-{t}t-{how}.jsonl"
+            ms = measure_latency(space, [*taken, *test], repeats=repeats, warmup=3, threads=t, table=table, clock=how)
             lat = {a: ms[str(a)] for a in [*taken, *test]}
-            dev = f"torch cpu {t} thread{'s' * (t > 1)}, {name}"
+            dev = f"torch cpu {t} thread{'s' * (t > 1)} ({how} clock), {name}"
             print(f"{dev}: {len(lat)} subnets, {min(lat.values()):.2f} to {max(lat.values()):.2f} ms "
                   f"[{time.perf_counter() - t0:.0f} s, table {table}]", flush=True)
             for s, train in enumerate(designs):
@@ -223,7 +224,7 @@ def run_measured(spaces: list[str], threads: list[int], seeds: int, n_train: int
         return
     # The product path end to end: time 62 subnets of mbv3_tiny (20 passes each) and fit, on one thread.
     t0 = time.perf_counter()
-    model = LatencyModel.measure("mbv3_tiny", num_subnets=60, repeats=20, threads=1)
+    model = LatencyModel.measure("mbv3_tiny", num_subnets=60, repeats=20, threads=1, clock=clock)
     print(f"\nLatencyModel.measure('mbv3_tiny', 60 + 2 subnets, 20 passes, 1 thread): "
           f"{time.perf_counter() - t0:.1f} s wall, timing + fitting; {model.summary()}")
 
@@ -240,12 +241,14 @@ def main() -> None:
     p.add_argument("--threads", default=f"1,{os.cpu_count()}", help="measured: torch thread counts (one device each)")
     p.add_argument("--repeats", type=int, default=10, help="measured: timed passes per subnet (min kept)")
     p.add_argument("--out", default="/tmp/bench_latency", help="measured: folder of the latency tables (resumable)")
+    p.add_argument("--clock", choices=("wall", "thread"), default="thread",
+                   help="measured, one thread: wall time or the timing thread's CPU time (robust to other load)")
     args = p.parse_args()
     if args.synthetic:
         run_synthetic(args.seeds, args.train, args.test, args.design)
     if args.measure:
         run_measured(args.spaces.split(","), [int(t) for t in args.threads.split(",")], args.seeds, args.train,
-                     args.test, args.repeats, args.design, args.out)
+                     args.test, args.repeats, args.design, args.out, args.clock)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """Measured latency as a search cost: time standalone subnets on the target device, fit a predictor to them.
 
 A budget on latency must be checked before a subnet is evaluated, thousands of times per search, so timing every
-proposal is out. Instead a few dozen subnets are timed once (stored in a result table, so nothing is timed twice
-and an interrupted measurement resumes), one of our predictors is fitted to their log latency, and the search
-reads latency from it: exact for a measured subnet, estimated for the rest, with the estimate's cross-validated
-error reported so a user knows how far a latency budget can be trusted.
+proposal is out. Instead a few dozen subnets, chosen to cover every choice of every decision, are timed once
+(stored in a result table, so nothing is timed twice and an interrupted measurement resumes), the structured
+latency model of `predictors.latency` is fitted to them (per-op terms, costs, a residual; the mix chosen per
+device by cross-validation), and the search reads latency from it: exact for a measured subnet, estimated for the
+rest, with the estimate's cross-validated error reported so a user knows how far a latency budget can be trusted.
+Each table is one target: device, batch size and threads, which the summary and the run report name.
 
     model = LatencyModel.measure("mbv3_tiny", num_subnets=60, device="cpu", table="runs/latency.jsonl")
     search(ckpt, "supernet", budgets={"latency": [2.0]}, costs={"latency": model})
@@ -51,6 +53,7 @@ def measure_latency(
     warmup: int = 5,
     table: str | Path | None = None,
     threads: int | None = None,
+    clock: str = "wall",
 ) -> dict[str, float]:
     """Milliseconds per forward pass of each standalone subnet (batch `batch_size`, eval mode), by arch string.
 
@@ -58,21 +61,29 @@ def measure_latency(
     minimum is the stable estimate of what the network itself costs. Weights do not change latency, so subnets
     are built fresh from the space's config. `table` (JSONL) keeps measurements across calls. `threads`: torch
     intra-op threads while timing (default: as set), restored afterwards; tables of other settings are kept apart.
+    `clock`: "wall" (latency as a user sees it) or "thread" (CPU time of the calling thread: on a machine shared
+    with other processes it leaves out the time the timing thread waits for a core; one CPU thread only).
     """
+    if clock not in ("wall", "thread"):
+        raise ValueError(f"clock must be 'wall' or 'thread', got {clock!r}")
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _measure(space, archs, device, batch_size, repeats, warmup, table)
+        if clock == "thread" and (torch.device(device).type != "cpu" or torch.get_num_threads() != 1):
+            raise ValueError("clock='thread' times one CPU thread: use device='cpu' and threads=1")
+        return _measure(space, archs, device, batch_size, repeats, warmup, table, clock)
     finally:
         torch.set_num_threads(before)
 
 
-def _measure(space, archs, device, batch_size, repeats, warmup, table) -> dict[str, float]:
+def _measure(space, archs, device, batch_size, repeats, warmup, table, clock) -> dict[str, float]:
     space = _as_space(space)
     config = config_from_dict(space.family, json.loads(space.config))
     dev = torch.device(device)
-    settings = {"device": str(dev), "batch_size": batch_size, "repeats": repeats, "threads": torch.get_num_threads()}
+    settings = {"device": str(dev), "batch_size": batch_size, "repeats": repeats, "threads": torch.get_num_threads(),
+                **({"clock": clock} if clock != "wall" else {})}  # wall-clock tables keep their old keys
+    now = time.thread_time if clock == "thread" else time.perf_counter
     store = ResultTable(table, space, meta={"kind": "latency", **settings}) if table else None
     suffix = json.dumps(settings, sort_keys=True)
     x = torch.randn(batch_size, config.in_chans, config.image_size, config.image_size, device=dev)
@@ -89,12 +100,12 @@ def _measure(space, archs, device, batch_size, repeats, warmup, table) -> dict[s
             for i in range(warmup + repeats):
                 if dev.type == "cuda":
                     torch.cuda.synchronize(dev)
-                t0 = time.perf_counter()
+                t0 = now()
                 net(x)
                 if dev.type == "cuda":
                     torch.cuda.synchronize(dev)
                 if i >= warmup:
-                    times.append(time.perf_counter() - t0)
+                    times.append(now() - t0)
         out[str(arch)] = 1000.0 * min(times)
         if store is not None:
             store.add({"key": key, "arch": str(arch), "latency_ms": out[str(arch)], **settings})
@@ -106,6 +117,7 @@ def describe_target(target: Mapping[str, Any]) -> str:
     parts = [str(target["device"])] if "device" in target else []
     parts += [f"batch {target['batch_size']}"] if "batch_size" in target else []
     parts += [f"{target['threads']} thread{'s' * (target['threads'] != 1)}"] if "threads" in target else []
+    parts += ["thread CPU time"] if target.get("clock") == "thread" else []
     return ", ".join(parts)
 
 
@@ -174,7 +186,8 @@ class LatencyModel:
         archs = covering_design(space, num_subnets + 2, seed=seed)
         target = {"device": str(torch.device(measure_args.get("device", "cpu"))),
                   "batch_size": measure_args.get("batch_size", 1),
-                  "threads": measure_args.get("threads") or torch.get_num_threads()}
+                  "threads": measure_args.get("threads") or torch.get_num_threads(),
+                  "clock": measure_args.get("clock", "wall")}
         return cls(space, measure_latency(space, archs, **measure_args), predictor=predictor, seed=seed,
                    target=target)
 
@@ -188,12 +201,12 @@ class LatencyModel:
         space, rows = read_table(table)
         if not rows or "latency_ms" not in rows[0]:
             raise ValueError(f"{str(table)!r} is not a latency table (no latency_ms records)")
-        targets = {(r.get("device"), r.get("batch_size"), r.get("threads")) for r in rows}
+        targets = {(r.get("device"), r.get("batch_size"), r.get("threads"), r.get("clock")) for r in rows}
         if len(targets) > 1:
             raise ValueError(f"latency table {str(table)!r} mixes devices/batch sizes/threads "
                              f"{sorted(map(str, targets))}: "
                              "keep one table per target")
-        target = {k: rows[0][k] for k in ("device", "batch_size", "threads") if k in rows[0]}
+        target = {k: rows[0][k] for k in ("device", "batch_size", "threads", "clock") if k in rows[0]}
         return cls(space, {r["arch"]: r["latency_ms"] for r in rows}, predictor=predictor, target=target)
 
     def describe_target(self) -> str:
@@ -216,6 +229,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="where the subnets will run: cpu, cuda, cuda:1, ...")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--threads", type=int, default=None, help="torch threads while timing (default: all)")
+    p.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                   help="thread: CPU time of the timing thread (needs --threads 1), robust on a shared machine")
     p.add_argument("--repeats", type=int, default=20, help="timed passes per subnet (the minimum is kept)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="latency table (JSONL); pass it to `oneshot search --latency`")
@@ -224,7 +239,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     model = LatencyModel.measure(args.target, num_subnets=args.num_subnets, seed=args.seed, device=args.device,
                                  batch_size=args.batch_size, repeats=args.repeats, table=args.out,
-                                 threads=args.threads)
+                                 threads=args.threads, clock=args.clock)
     lat = sorted(model.measured.values())
     print(f"timed {len(lat)} subnets on {model.describe_target()}: {lat[0]:.3f} to {lat[-1]:.3f} ms")
     print(model.summary())

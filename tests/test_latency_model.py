@@ -140,3 +140,18 @@ def test_report_names_the_device_and_batch_of_a_latency_budget(tmp_path):
              "params": 10}]
     text = write_report(tmp_path, {"title": "t", "budgets": rows, "latency_target": "cpu, batch 8, 1 thread"})
     assert "latency ≤ 2 ms (cpu, batch 8, 1 thread)" in text.read_text()
+
+
+def test_thread_clock_times_one_thread_and_is_kept_apart(tmp_path):
+    from oneshot.latency import measure_latency
+
+    space = get_space("mbv3_test")
+    small, large = space.smallest(), space.largest()
+    table = tmp_path / "lat.jsonl"
+    cpu = measure_latency(space, [small, large], repeats=5, threads=1, clock="thread", table=table)
+    assert all(v > 0 for v in cpu.values())
+    assert '"clock": "thread"' in table.read_text()  # a table of thread-clock timings says so in its records
+    with pytest.raises(ValueError, match="threads=1"):
+        measure_latency(space, [small], threads=2, clock="thread")
+    with pytest.raises(ValueError, match="clock must be"):
+        measure_latency(space, [small], clock="cpu")
