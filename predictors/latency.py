@@ -247,7 +247,7 @@ class _GPResidual:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # a bound reached is a fit, not a user problem
             self.gp = GaussianProcessRegressor(kernel, alpha=1e-8, normalize_y=False, random_state=self.seed,
-                                               n_restarts_optimizer=1).fit(self._inputs(X, mu), t - mu)
+                                               n_restarts_optimizer=0).fit(self._inputs(X, mu), t - mu)
         return self
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -276,6 +276,7 @@ class LatencyRegressor:
         self.candidates = list(candidates)
         self.folds, self.repeats, self.tau_tolerance, self.seed = folds, repeats, tau_tolerance, seed
         self.cv_: dict[str, dict[str, float]] = {}
+        self.oof_: dict[str, np.ndarray] = {}
         self.chosen_: str | None = None
 
     def _make(self, name: str, base: str | None = None) -> _Linear | _GPResidual:
@@ -301,6 +302,7 @@ class LatencyRegressor:
             tau = kendalltau(y, preds[r])[0]
             taus.append(float(tau) if np.isfinite(tau) else -1.0)
             errs.append(float(np.median(np.abs(preds[r] / y - 1))))
+        self.oof_[name] = preds[0]  # out-of-fold predictions of the first repetition
         return {"kendall_tau": float(np.mean(taus)), "median_rel_error": float(np.mean(errs))}
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> LatencyRegressor:
