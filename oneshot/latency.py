@@ -77,7 +77,8 @@ def measure_latency(
         torch.set_num_threads(before)
 
 
-def _measure(space, archs, device, batch_size, repeats, warmup, table, clock) -> dict[str, float]:
+def _measure(space: SearchSpace | str | Path, archs: Iterable[Arch | str], device: str | torch.device,
+             batch_size: int, repeats: int, warmup: int, table: str | Path | None, clock: str) -> dict[str, float]:
     space = _as_space(space)
     config = config_from_dict(space.family, json.loads(space.config))
     dev = torch.device(device)
