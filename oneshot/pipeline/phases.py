@@ -274,6 +274,12 @@ def phase_report(run: Run) -> str:
         "search": result.settings,
         "recipe": r.to_dict(),
     }
+    if (run.dir / "latency.jsonl").is_file():  # latency budgets are ms on the device and batch they were timed at
+        from .latency import describe_target
+        from .table import read_table
+
+        timed = read_table(run.dir / "latency.jsonl")[1]
+        summary["latency_target"] = describe_target(timed[0]) if timed else ""
     return f"report: {write_report(run.dir / 'report', summary)}"
 
 
