@@ -12,9 +12,7 @@ import pytest
 import torch
 
 from oneshot.cli import main
-from oneshot.recipe import Recipe
 from oneshot.table import ResultTable
-from oneshot.train.trainer import train
 from supernets import get_space
 from supernets.sampling import sample_distinct
 
@@ -64,14 +62,9 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
+def workspace(tmp_path_factory, tiny_checkpoint: Path) -> Path:
     w = tmp_path_factory.mktemp("bad")
-    recipe = Recipe.from_dict({
-        "name": "tiny", "output_dir": str(w / "train"), "supernet": {"name": "mbv3_test"},
-        "data": {"name": "digits", "image_size": 8, "batch_size": 32, "max_train_samples": 64, "max_eval_samples": 40},
-        "train": {"epochs": 1, "threads": 1, "accelerator": "cpu"},
-    })
-    ckpt = train(recipe, progress=False)
+    ckpt = tiny_checkpoint
     (w / "supernet.ckpt").write_bytes(ckpt.read_bytes())
     (w / "truncated.ckpt").write_bytes(ckpt.read_bytes()[:4000])
     (w / "small.json").write_text('{"a": 1}')

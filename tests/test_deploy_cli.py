@@ -13,11 +13,10 @@ import torch
 from oneshot.cli import main
 from oneshot.deploy.extract import read_manifest
 from oneshot.deploy.retrain import retrain_subnets
-from oneshot.recipe import Recipe, RetrainSection
+from oneshot.recipe import RetrainSection
 from oneshot.study.budget import Budget
 from oneshot.study.results import SearchRecord, SearchResult
 from oneshot.train.checkpoint import load_supernet
-from oneshot.train.trainer import train
 from supernets import cost, load_subnet
 
 torch.set_num_threads(1)
@@ -25,15 +24,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*(val_dataloader|LeafSpec|log_e
 CAL = ["--calib-batches", "1"]
 
 
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("deploy")
-    recipe = Recipe.from_dict({
-        "name": "tiny", "output_dir": str(out), "supernet": {"name": "mbv3_test"},
-        "data": {"name": "digits", "image_size": 8, "batch_size": 32, "max_train_samples": 64, "max_eval_samples": 40},
-        "train": {"epochs": 1, "threads": 1, "accelerator": "cpu"},
-    })
-    return train(recipe, progress=False)
+@pytest.fixture
+def ckpt(tiny_checkpoint: Path) -> Path:
+    return tiny_checkpoint
 
 
 @pytest.fixture

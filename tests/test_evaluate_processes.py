@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from oneshot.recipe import Recipe
 from oneshot.score.evaluate import evaluate
 from oneshot.table import read_table
-from oneshot.train.trainer import train
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.filterwarnings("ignore:.*(val_dataloader|LeafSpec|log_every_n_steps).*")
@@ -45,15 +43,9 @@ Path(out).write_text(json.dumps({"evaluated": records.evaluated, "records": list
 """
 
 
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("evp")
-    recipe = Recipe.from_dict({
-        "name": "tiny", "output_dir": str(out), "supernet": {"name": "mbv3_test"},
-        "data": {"name": "digits", "image_size": 8, "batch_size": 32, "max_train_samples": 64, "max_eval_samples": 40},
-        "train": {"epochs": 1, "threads": 1, "accelerator": "cpu"},
-    })
-    return train(recipe, progress=False)
+@pytest.fixture
+def ckpt(tiny_checkpoint: Path) -> Path:
+    return tiny_checkpoint
 
 
 def _start(tmp_path: Path, ckpt: Path, table: Path, i: int, workers: int, n: int, kill_after: int = -1):
