@@ -17,7 +17,7 @@ from oneshot.table import read_table
 torch.set_num_threads(1)
 pytestmark = pytest.mark.filterwarnings("ignore:.*(val_dataloader|LeafSpec|log_every_n_steps).*")
 
-KW = dict(calib_batches=1, calib_batch_size=8)
+KW = dict(calib_batches=1, calib_batch_size=8, threads=1)  # as the worker: same float summation order
 
 # argv: barrier folder, workers, checkpoint, table, output JSON, subnets, kill after this many evaluations (-1: never)
 WORKER = """

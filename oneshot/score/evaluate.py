@@ -3,8 +3,9 @@
 For each subnet: reset and re-estimate its BN statistics on K fixed training batches (`oneshot.score.bn`), then measure
 holdout accuracy and loss, and add MACs / FLOPs / params from the analytic cost model (`supernets.cost`). The
 test split is never read. Results go to a `ResultTable` (JSON lines) next to the checkpoint, keyed by
-(checkpoint weights, arch string, calibration settings, holdout data): a second call with the same subnets
-evaluates nothing, and a run interrupted part-way resumes where it stopped.
+(checkpoint weights, canonical arch string, calibration settings, holdout data): a second call with the same subnets
+(or other spellings of the same networks) evaluates nothing, a run interrupted part-way (even by kill -9) resumes
+where it stopped, and processes sharing a table claim subnets so that each is evaluated once.
 
 Record fields: key, arch, holdout_acc (fraction correct, 0..1), holdout_loss (mean cross-entropy, nats),
 holdout_size, macs, flops, params, calib_batches, calib_batch_size, seed, checkpoint (weights digest),
