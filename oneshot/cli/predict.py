@@ -1,7 +1,7 @@
 """`oneshot predict`: fit accuracy predictors on an evaluation table and report how well they rank held-out subnets.
 
     oneshot predict fit EVALUATIONS.jsonl --model xgb|gp|auto [--target holdout_acc] [--folds 5] [--out PATH]
-    oneshot predict curve EVALUATIONS.jsonl [--models xgb,gp,auto] [--sizes 20,50,100,200,500] [--repeats 3]
+    oneshot predict curve EVALUATIONS.jsonl [--models xgb,gp,auto] [--sizes 20,50,100] [--repeats 3]
 
 `fit` cross-validates the model, prints Kendall tau, Spearman, precision@k, RMSE and the std's calibration (mean
 +- std over folds), fits it on every subnet and saves it (default: `<table>.<model>.predictor` beside the table;
@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 __all__ = ["add_arguments", "run"]
+
+DEFAULT_SIZES = (10, 20, 50, 100, 200, 500, 1000, 2000)
 
 _LABELS = {"kendall_tau": "Kendall tau", "spearman": "Spearman", "precision_at_k": "precision@k", "rmse": "RMSE",
            "std_error_spearman": "Spearman(|err|, std)", "coverage": "coverage mean+-2std"}
@@ -33,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            description="Metrics on held-out subnets after training on random subsets of each size.")
     _common(curve)
     curve.add_argument("--models", default="xgb,gp,auto", help="comma-separated predictors (default: xgb,gp,auto)")
-    curve.add_argument("--sizes", default="20,50,100,200,500", help="training-set sizes (default: 20,50,100,200,500)")
+    curve.add_argument("--sizes", default=None,
+                       help="comma-separated training-set sizes (default: those of 10,20,50,100,200,500,1000,2000 "
+                            "that leave a fifth of the table for testing)")
     curve.add_argument("--repeats", type=int, default=3, help="random splits per size (default: 3)")
     curve.add_argument("--test-size", type=int, default=None,
                        help="held-out subnets per repeat (default: all not needed for the largest size)")
@@ -51,7 +55,13 @@ def _common(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from oneshot.table import read_scores
 
+    from oneshot.pipeline.phases import min_predictor_rows
+
     space, archs, scores = read_scores(args.table, args.target)
+    need = min_predictor_rows(args.folds if args.predict_command == "fit" else 0)
+    if len(scores) < need:
+        raise ValueError(f"{str(args.table)!r} has {len(scores)} rows with {args.target!r}: too few to fit and "
+                         f"cross-validate a predictor (need at least {need})")
     k = int(args.k) if args.k >= 1 else args.k
     kwargs = {"encoding": args.encoding} if args.encoding else {}
     if args.predict_command == "fit":
@@ -89,10 +99,16 @@ def _fit(args, space, archs, scores, k, kwargs) -> int:
 def _curve(args, space, archs, scores, k, kwargs) -> int:
     from predictors import create_predictor, learning_curve
 
-    try:
-        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    except ValueError:
-        raise ValueError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
+    if args.sizes is None:  # from the table: every default size that leaves at least a fifth for testing
+        sizes = [s for s in DEFAULT_SIZES if s <= 0.8 * len(scores)]
+    else:
+        try:
+            sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+        except ValueError:
+            raise ValueError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
+        too_big = [s for s in sizes if s > len(scores) - 2]
+        if too_big:
+            raise ValueError(f"--sizes {too_big} leave fewer than 2 of the table's {len(scores)} rows for testing")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     results = {}
     for name in models:
