@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 
 from predictors import create_predictor, learning_curve, make_objective  # noqa: E402
 from predictors.encodings import PathEncoding  # noqa: E402
+from real_tables import distinct_networks, load_table  # noqa: E402
 from supernets import Arch, SearchSpace, get_space  # noqa: E402
 
 SYNTHETIC = [
@@ -87,13 +88,15 @@ def bench(space: SearchSpace, archs, y, models, sizes, repeats, test_size, seed,
     return results
 
 
-def print_table(title: str, results: dict, sizes: list[int]) -> None:
+def print_table(title: str, results: dict, sizes: list[int], precision_row: bool = False) -> None:
     print(f"\n### {title}\n")
     sizes = [s for s in sizes if any(s in r["curve"] for r in results.values())]
     print("| model | metric | " + " | ".join(str(s) for s in sizes) + " |")
     print("|---|---|" + "---|" * len(sizes))
+    metrics = [("kendall_tau", "Kendall tau"), ("spearman", "Spearman")]
+    metrics += [("precision_at_k", "precision@10%")] if precision_row else []
     for model, r in results.items():
-        for metric, label in (("kendall_tau", "Kendall tau"), ("spearman", "Spearman")):
+        for metric, label in metrics:
             cells = [fmt(r["curve"][s][metric]) if s in r["curve"] else "" for s in sizes]
             print(f"| {model} | {label} | " + " | ".join(cells) + " |")
     for model, r in results.items():
@@ -101,6 +104,15 @@ def print_table(title: str, results: dict, sizes: list[int]) -> None:
         c = r["curve"][at]
         print(f"- {model} at {at}: Spearman(|err|, std) {fmt(c['std_error_spearman'])}, coverage of mean ± 2 std "
               f"{fmt(c['coverage'])}, precision@10% {fmt(c['precision_at_k'])}; {r['seconds']:.0f} s for the curve")
+
+
+def _real_table(path: str) -> bool:
+    """Whether `path` is a real benchmark table `real_tables.load_table` reads (else an evaluation JSONL)."""
+    try:
+        load_table(path)
+    except (ValueError, json.JSONDecodeError):
+        return False
+    return True
 
 
 def main() -> None:
@@ -112,6 +124,8 @@ def main() -> None:
     ap.add_argument("--only", default=None, help="comma-separated space:kind filters, e.g. nb201:cell")
     ap.add_argument("--table", default=None, help="evaluation table (JSONL) instead of the synthetic functions")
     ap.add_argument("--target", default="holdout_acc", help="record field to predict with --table")
+    ap.add_argument("--columns", default="mean", help="real table: columns to predict (mean, run0, run1, run2)")
+    ap.add_argument("--real-test-size", type=int, default=3000, help="real table: held-out networks per repeat")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="also write all results to this JSON file")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -127,7 +141,20 @@ def main() -> None:
             options[key] = value
     sizes = [int(s) for s in args.sizes.split(",") if s]
     everything = {}
-    if args.table:
+    real = _real_table(args.table) if args.table else None
+    if real is not None:
+        # One arch per distinct network, so no test network has an equivalent copy in a training set.
+        for column in args.columns.split(","):
+            table = load_table(args.table, column)
+            archs = distinct_networks(table, args.seed, len(table.scores))
+            y = np.array([table.scores[a] for a in archs])
+            test = args.real_test_size
+            sizes_here = [s for s in sizes if s + test <= len(y)]
+            title = (f"{table.name}: {len(y)} distinct networks, test {test} per repeat, {args.repeats} repeats")
+            everything[title] = bench(table.space, archs, y, models, sizes_here, args.repeats, test, args.seed,
+                                      options)
+            print_table(title, everything[title], sizes_here, precision_row=True)
+    elif args.table:
         from oneshot.predict_cli import read_scores
 
         space, strs, y = read_scores(args.table, args.target)

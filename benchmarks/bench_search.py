@@ -63,7 +63,8 @@ from oneshot.search_space import suggest_arch  # noqa: E402
 from predictors.synthetic import make_objective  # noqa: E402
 from supernets import cost, get_space  # noqa: E402
 
-OBJECTIVES = {"additive": ("additive", 0.0), "pairwise": ("pairwise", 0.0), "noisy": ("pairwise", 0.01)}
+OBJECTIVES = {"additive": ("additive", 0.0), "pairwise": ("pairwise", 0.0), "noisy": ("pairwise", 0.01),
+              "cell": ("cell", 0.003)}
 CHECKPOINTS = (25, 50, 100, 200)
 
 
@@ -95,7 +96,12 @@ class Table:
     def __init__(self, kind: str, seed: int) -> None:
         self.space = get_space("nb201")
         fn_kind, noise = OBJECTIVES[kind]
-        fn = make_objective(self.space, fn_kind, noise=noise, seed=seed)
+        if fn_kind == "cell":
+            from bench_predictors import cell_objective
+
+            fn = cell_objective(self.space, noise, seed=seed)
+        else:
+            fn = make_objective(self.space, fn_kind, noise=noise, seed=seed)
         self.archs = list(self.space)
         self.scores = {a: fn(a) for a in self.archs}
         self.queries: list[float] = []
@@ -151,6 +157,78 @@ def run_one(method: str, kind: str, seed: int, n_queries: int) -> dict[str, Any]
             "queries": len(table.queries), "seconds": time.perf_counter() - t0}
 
 
+class _Enough(Exception):
+    """Raised by `RealObjective` once the query budget of distinct networks is spent (ends the search)."""
+
+
+class RealObjective:
+    """A real table as the objective: counts distinct networks, serves equivalent ones for free.
+
+    A query whose network is equivalent to one already scored (same canonical form) returns the known score and
+    is not counted, as a search that knew the equivalence would not train it again. `best` records the best score
+    after each counted query; `hit` whether one of the table's optima was queried within `hit_within`.
+    """
+
+    def __init__(self, table: Any, n_queries: int, hit_within: int = 100) -> None:
+        self.table, self.n_queries, self.hit_within = table, n_queries, hit_within
+        self.scored: dict[Any, float] = {}  # canonical form -> score
+        self.best: list[float] = []
+        self.optima = table.optima()
+        self.hit = False
+
+    def __call__(self, arch: Any) -> float:
+        c = self.table.canonical(arch)
+        if c in self.scored:
+            return self.scored[c]
+        if len(self.scored) >= self.n_queries:
+            raise _Enough
+        s = self.scored[c] = self.table.scores[arch]
+        self.best.append(max(s, self.best[-1]) if self.best else s)
+        self.hit |= c in self.optima and len(self.scored) <= self.hit_within
+        return s
+
+
+def run_real(method: str, path: str, column: str, seed: int, n_queries: int) -> dict[str, Any]:
+    """One search on a real table (`real_tables.load_table`): best found at each checkpoint, optimum hit."""
+    from real_tables import load_table
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # the trial ended by _Enough is logged as failed
+    warnings.simplefilter("ignore")
+    table = _TABLES.get((path, column)) or _TABLES.setdefault((path, column), load_table(path, column))
+    if table.space.family == "generic":  # TEMPORARY until the registered macro space (with costs) is merged
+        import oneshot.budget
+        from supernets.base import Cost
+
+        oneshot.budget.analytic_cost = lambda arch: Cost(0, 0)
+    obj = RealObjective(table, n_queries)
+    name, args = parse_method(method)
+    t0 = time.perf_counter()
+    try:
+        if name == "tpe_plain":
+            plain_tpe_real(table.space, obj, seed)
+        else:
+            loop = {k: args.pop(k) for k in ("n_startup", "max_rejects") if k in args}
+            # Equivalent strings are distinct trials to the search, so allow a few per counted network.
+            search(table.space, obj, sampler=name, sampler_args=args, n_trials=min(4 * n_queries, len(table.scores)),
+                   seed=seed, storage="memory", study_name="bench", **loop)
+    except _Enough:
+        pass
+    best = obj.best
+    found = {q: float(best[min(q, len(best)) - 1]) for q in CHECKPOINTS if q <= n_queries}
+    return {"method": method, "objective": table.name, "seed": seed, "best": found, "hit100": obj.hit,
+            "optimum": table.best(), "queries": len(best), "seconds": time.perf_counter() - t0}
+
+
+_TABLES: dict[tuple[str, str], Any] = {}  # per worker process: a table is read once
+
+
+def plain_tpe_real(space: Any, obj: RealObjective, seed: int) -> None:
+    """Optuna's default TPESampler in a plain loop on a real table (ends by `_Enough`)."""
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(lambda trial: obj(suggest_arch(trial, space)), n_trials=100 * obj.n_queries,
+                   catch=())
+
+
 def run_budgets(strategy: str, sampler: str, kind: str, seed: int, n_queries: int,
                 quantiles: tuple[float, ...]) -> dict[str, Any]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -198,6 +276,62 @@ class _Serial:
         return map(fn, items)
 
 
+def print_real(rows: list[dict[str, Any]], methods: list[str], cps: list[int]) -> None:
+    """Best table score found after each checkpoint (mean ± std over seeds) and optimum hits, per column."""
+    for table in dict.fromkeys(r["objective"] for r in rows):
+        top = next(r["optimum"] for r in rows if r["objective"] == table)
+        print(f"\n[{table}] best found (mean ± std over seeds) after distinct networks queried; optimum {top:.3f}")
+        print(f"{'method':<40}{'seeds':>6}" + "".join(f"{'@' + str(q):>15}" for q in cps) + f"{'hit@100':>9}"
+              f"{'s/run':>7}")
+        for m in methods:
+            rs = [r for r in rows if r["method"] == m and r["objective"] == table]
+            if not rs:
+                continue
+            cells = "".join(f"{np.mean([r['best'][q] for r in rs]):9.2f} ± {np.std([r['best'][q] for r in rs]):.2f}"
+                            for q in cps)
+            hits = sum(r["hit100"] for r in rs)
+            print(f"{m:<40}{len(rs):>6}{cells}{f'{hits}/{len(rs)}':>9}{np.mean([r['seconds'] for r in rs]):7.1f}")
+
+
+def time_proposal(method: str, n_trials: int, space_name: str, table: str | None) -> float:
+    """CPU seconds for one proposal of `method` on a study holding `n_trials` finished trials (median of 6)."""
+    from oneshot.search_samplers import create_sampler
+    from oneshot.search_space import trial_for
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.simplefilter("ignore")
+    if space_name == "macro":
+        from real_tables import load_table
+
+        t = load_table(table)
+        space, score = t.space, t.scores.__getitem__
+    else:
+        space = get_space(space_name)
+        score = make_objective(space, "pairwise", seed=0)
+    rng = np.random.default_rng(0)
+    archs = list(dict.fromkeys(space.sample(rng) for _ in range(3 * n_trials)))[:n_trials]
+    name, args = parse_method(method)
+    sampler = create_sampler(name, space, seed=0, **args)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.add_trials([trial_for(a, score(a)) for a in archs])
+    times = []
+    for _ in range(6):  # the first proposal may fit hyperparameters that later ones reuse: report the median
+        trial = study.ask()
+        t0 = time.process_time()  # CPU time of this process: the machine may be shared
+        arch = suggest_arch(trial, space)
+        times.append(time.process_time() - t0)
+        study.tell(trial, score(arch))
+    return float(np.median(times))
+
+
+def print_timing(methods: list[str], n_trials: int, table: str | None) -> None:
+    spaces = ["nb201"] + (["macro"] if table else [])
+    print(f"\nseconds per proposal at {n_trials} finished trials (CPU time, median of 6 proposals, one thread)")
+    print(f"{'method':<40}" + "".join(f"{s:>10}" for s in spaces))
+    for m in methods:
+        print(f"{m:<40}" + "".join(f"{time_proposal(m, n_trials, s, table):10.3f}" for s in spaces), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--methods", nargs="+", default=["random", "rea", "tpe_plain", "tpe", "gp", "predictor"],
@@ -211,13 +345,28 @@ def main() -> None:
     ap.add_argument("--budgets", action="store_true", help="compare multi-budget strategies instead")
     ap.add_argument("--budget-sampler", default="tpe")
     ap.add_argument("--quantiles", default="0.25,0.5,0.75", help="FLOPs budgets as quantiles of the space")
+    ap.add_argument("--table", default=None, help="a real table (NAS-Bench-Macro's JSON) instead of synthetic ones")
+    ap.add_argument("--columns", default="mean", help="table columns, comma-separated: mean, run0, run1, run2")
+    ap.add_argument("--timing", action="store_true", help="time one proposal of each method at --trials trials")
+    ap.add_argument("--trials", type=int, default=1000, help="finished trials for --timing")
     ap.add_argument("--out", default=None, help="write raw results as JSON here")
     ap.add_argument("--log", default=None, help="append each finished run as a JSON line here")
     args = ap.parse_args()
     objectives = args.objectives.split(",")
     t0 = time.perf_counter()
 
-    if args.budgets:
+    if args.timing:
+        print_timing(args.methods, args.trials, args.table)
+    elif args.table:
+        methods = args.methods
+        columns = args.columns.split(",")
+        jobs = []
+        for m in methods:
+            n = {"gp": args.gp_seeds}.get(parse_method(m)[0], args.seeds)
+            jobs += [(run_real, (m, args.table, col, s, args.queries)) for col in columns for s in range(n)]
+        rows = run_jobs(jobs, args.jobs, args.log)
+        print_real(rows, methods, [q for q in CHECKPOINTS if q <= args.queries])
+    elif args.budgets:
         quantiles = tuple(float(q) for q in args.quantiles.split(","))
         jobs = [(run_budgets, (strategy, args.budget_sampler, kind, s, args.queries, quantiles))
                 for strategy in ("constrained", "pareto") for kind in objectives for s in range(args.seeds)]

@@ -314,17 +314,22 @@ class PredictorSampler(ArchSampler):
     `additive`, 3 seeds); a GP refits without optimizer restarts (same proposals there, half the time).
     """
 
-    DEFAULT_ARGS = {"gp": {"target_transform": "standard", "n_restarts": 0},
-                    "xgb": {"target_transform": "standard", "n_models": 4, "n_rounds": 100}}
+    DEFAULT_ARGS = {"gp": {"n_restarts": 0}, "xgb": {"n_models": 4, "n_rounds": 100}}
 
     def __init__(self, space: SearchSpace, *, predictor: str | Callable[[SearchSpace], Any] = "gp",
                  acquisition: str = "ei", n_startup: int = 10, n_candidates: int = 1000, n_parents: int = 5,
                  n_mutations: int = 200, exhaustive_limit: int = 0, xi: float = 0.05, kappa: float = 2.0,
+                 hyper_growth: float = 1.2, max_fit: int = 300,
                  predictor_args: dict[str, Any] | None = None, seed: int | None = None,
                  feasible: Feasible | None = None) -> None:
         super().__init__(space, seed=seed, feasible=feasible)
         if acquisition not in ACQUISITIONS:
             raise ValueError(f"unknown acquisition {acquisition!r}; allowed: {list(ACQUISITIONS)}")
+        if hyper_growth < 1 or max_fit < 10:
+            raise ValueError(f"need hyper_growth >= 1 and max_fit >= 10, got {hyper_growth} and {max_fit}")
+        self.hyper_growth = hyper_growth
+        self.max_fit = max_fit
+        self._theta: tuple[int, list[float]] | None = None  # (subnets it was fitted on, GP log-hyperparameters)
         self.predictor = predictor
         defaults = self.DEFAULT_ARGS.get(predictor, {}) if isinstance(predictor, str) else {}
         self.predictor_args = {**defaults, **(predictor_args or {})}
@@ -338,13 +343,34 @@ class PredictorSampler(ArchSampler):
         self.kappa = kappa
         self._new_model()  # fail now, not at trial 10, on an unknown predictor name
 
-    def _new_model(self) -> Any:
+    def _new_model(self, **extra: Any) -> Any:
         if callable(self.predictor):
             return self.predictor(self.space)
         from predictors import create_predictor
 
         return create_predictor(self.predictor, self.space, seed=0 if self.seed is None else int(self.seed),
-                                **self.predictor_args)
+                                **{**self.predictor_args, **extra})
+
+    def fit_model(self, archs: Sequence[Arch], scores: np.ndarray) -> Any:
+        """The surrogate fitted on (a subset of) the evaluated subnets, within a bounded cost per proposal.
+
+        Above `max_fit` subnets the model sees the best `max_fit // 2` and a random sample of the rest (the top
+        is where the next proposal is decided; the sample keeps the global trend). A GP's marginal-likelihood
+        fit, the dominant cost, is redone only when the data has grown by `hyper_growth` since the last one;
+        in between, the GP conditions on all its data with those hyperparameters (exact, one Cholesky).
+        """
+        if len(archs) > self.max_fit:
+            order = np.argsort(-scores, kind="stable")
+            top, rest = order[: self.max_fit // 2], order[self.max_fit // 2:]
+            keep = np.concatenate([top, self._rng.choice(rest, self.max_fit - len(top), replace=False)])
+            archs, scores = [archs[i] for i in keep], scores[keep]
+        reuse = (self.predictor == "gp" and "theta" not in self.predictor_args and self._theta is not None
+                 and len(archs) < self._theta[0] * self.hyper_growth)
+        model = self._new_model(theta=self._theta[1]) if reuse else self._new_model()
+        model.fit(archs, scores)
+        if not reuse and hasattr(model, "theta_"):
+            self._theta = (len(archs), model.theta_)
+        return model
 
     def candidates(self, history: History, archs: Sequence[Arch], scores: np.ndarray) -> list[Arch]:
         """Untried feasible subnets to score with the acquisition function."""
@@ -373,13 +399,18 @@ class PredictorSampler(ArchSampler):
         archs, scores = history.unique()
         if len(archs) < self.n_startup or np.ptp(scores) == 0:
             return self.random_unseen(history.seen)
-        model = self._new_model()
-        model.fit(archs, scores)
+        model = self.fit_model(archs, scores)
         pool = self.candidates(history, archs, scores)
-        mean, std = model.predict(pool)
+        if hasattr(model, "predict_latent"):
+            # Acquire where the model's belief is Gaussian: its latent (warped) units, incumbent mapped there.
+            mean, std = model.predict_latent(pool)
+            best, spread = float(model.to_latent([scores.max()])[0]), 1.0
+        else:  # a user's model with only `predict`: its belief is taken as Gaussian in score units
+            mean, std = model.predict(pool)
+            best, spread = float(scores.max()), float(scores.std())
         mean, std = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
         if self.acquisition == "ei":
-            acq = expected_improvement(mean, std, float(scores.max()), self.xi * float(scores.std()))
+            acq = expected_improvement(mean, std, best, self.xi * spread)
         elif self.acquisition == "ucb":
             acq = upper_confidence_bound(mean, std, self.kappa)
         else:  # independent Thompson sampling: one draw from each candidate's predictive marginal
