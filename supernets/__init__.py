@@ -3,6 +3,7 @@
 from .base import Cost, FamilyConfig, Supernet
 from .cost import cost, count_cost
 from .extract import extract, load_subnet, save_subnet
+from .macro import MacroConfig, MacroSupernet
 from .mbv3 import MBV3Config, MBV3Supernet, StageSpec
 from .nb201 import NB201Config, NB201Supernet
 from .registry import (
@@ -18,7 +19,7 @@ from .registry import (
 from .space import Arch, Choice, Decision, SearchSpace
 
 __all__ = [
-    "Arch", "Choice", "Cost", "Decision", "FamilyConfig", "MBV3Config", "MBV3Supernet", "NB201Config",
+    "Arch", "Choice", "Cost", "Decision", "FamilyConfig", "MacroConfig", "MacroSupernet", "MBV3Config", "MBV3Supernet", "NB201Config",
     "NB201Supernet", "SearchSpace", "StageSpec", "Supernet", "config_from_dict", "cost", "count_cost",
     "create_supernet", "extract", "get_config", "get_space", "list_supernets", "load_subnet",
     "register_supernet", "save_subnet", "space_from_dict", "space_to_dict",

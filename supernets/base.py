@@ -18,7 +18,11 @@ __all__ = ["FamilyConfig", "Cost", "Supernet", "DynamicBatchNorm2d", "crop_to"]
 
 @dataclass(frozen=True)
 class Cost:
-    """Multiply-accumulates of conv and linear layers for one image (bias adds included, as NAS-Bench-201 counts) and parameters."""
+    """Multiply-accumulates of conv and linear layers for one image, and parameters.
+
+    Bias adds are included as NAS-Bench-201 counts them, unless the family says otherwise (its config's
+    `bias_adds_in_macs`; the macro family follows NAS-Bench-Macro, which counts none).
+    """
 
     macs: int
     params: int
@@ -34,6 +38,8 @@ class FamilyConfig:
     """Base of family configs: frozen, JSON round-trippable, and knows its family's builders."""
 
     family: ClassVar[str] = ""
+    # Whether `cost(arch).macs` counts bias adds (NAS-Bench-201's convention, the default); pass it to `count_cost`.
+    bias_adds_in_macs: ClassVar[bool] = True
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists)."""

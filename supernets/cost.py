@@ -15,22 +15,23 @@ from .space import Arch
 __all__ = ["Cost", "count_cost", "cost"]
 
 
-def count_cost(module: nn.Module, input_shape: tuple[int, ...]) -> Cost:
+def count_cost(module: nn.Module, input_shape: tuple[int, ...], bias_adds: bool = True) -> Cost:
     """Count MACs of one sample and parameters by running `module` once under torch's FlopCounterMode.
 
     As NAS-Bench-201 counts them: multiply-accumulates of conv and linear layers, plus one per output element for
     a layer's bias add (the flop counter itself ignores biases); pooling, normalization and activations are free.
+    `bias_adds=False` leaves bias adds out, as NAS-Bench-Macro counts (give the family's `bias_adds_in_macs`).
     """
-    bias_adds = 0
+    added = 0
 
     def count_bias(mod: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
-        nonlocal bias_adds
-        bias_adds += out.numel()
+        nonlocal added
+        added += out.numel()
 
     hooks = [
         m.register_forward_hook(count_bias)
         for m in module.modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None
+        if bias_adds and isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None
     ]
     was_training = module.training
     module.eval()
@@ -44,7 +45,7 @@ def count_cost(module: nn.Module, input_shape: tuple[int, ...]) -> Cost:
         module.train(was_training)
         for h in hooks:
             h.remove()
-    macs = counter.get_total_flops() // 2 + bias_adds
+    macs = counter.get_total_flops() // 2 + added
     return Cost(macs=macs, params=sum(p.numel() for p in module.parameters()))
 
 

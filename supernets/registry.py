@@ -6,6 +6,7 @@ import fnmatch
 from typing import Any, Callable
 
 from .base import FamilyConfig, Supernet
+from .macro import MacroConfig
 from .mbv3 import MBV3Config, StageSpec
 from .nb201 import NB201Config
 from .space import SearchSpace
@@ -16,7 +17,7 @@ __all__ = [
 ]
 
 _VARIANTS: dict[str, Callable[[], FamilyConfig]] = {}
-_FAMILIES: dict[str, type[FamilyConfig]] = {"mbv3": MBV3Config, "nb201": NB201Config}
+_FAMILIES: dict[str, type[FamilyConfig]] = {"mbv3": MBV3Config, "nb201": NB201Config, "macro": MacroConfig}
 
 
 def register_supernet(fn: Callable[[], FamilyConfig]) -> Callable[[], FamilyConfig]:
@@ -115,3 +116,15 @@ def nb201_small() -> NB201Config:
 def nb201_test() -> NB201Config:
     """Minimal NAS-Bench-201 skeleton for unit tests (C=4, N=1, 8 px)."""
     return NB201Config(channels=4, cells=1, image_size=8)
+
+
+@register_supernet
+def macro() -> MacroConfig:
+    """NAS-Bench-Macro exactly as the benchmark (8 layers, stem 32, head 1280, 32 px, 10 classes): its table is ground truth."""
+    return MacroConfig()
+
+
+@register_supernet
+def macro_test() -> MacroConfig:
+    """Minimal macro space for unit tests: the same 8 layers and arch strings on narrow channels and 8 px inputs."""
+    return MacroConfig(stem_width=4, stage_widths=(8, 16, 16), head_width=32, image_size=8)

@@ -18,7 +18,7 @@ import numpy as np
 
 Choice = Union[int, float, str]
 
-__all__ = ["Choice", "Decision", "SearchSpace", "Arch", "ArchCodec", "KeyValueCodec"]
+__all__ = ["Choice", "Decision", "SearchSpace", "Arch", "ArchCodec", "KeyValueCodec", "ArchCanonicalizer"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,12 @@ class ArchCodec(Protocol):
     def parse(self, space: SearchSpace, text: str) -> dict[str, Any]: ...
 
 
+class ArchCanonicalizer(Protocol):
+    """Maps an arch's decision values to those of one fixed representative of all archs computing the same network."""
+
+    def canonical(self, space: SearchSpace, values: Mapping[str, Choice]) -> Mapping[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class KeyValueCodec:
     """Generic string form `name=value,name=value` used by spaces without a dedicated notation."""
@@ -83,6 +89,8 @@ class SearchSpace:
     family: str = "generic"
     config: str = "{}"  # canonical JSON of the family config, kept as text so the space stays hashable
     codec: ArchCodec = field(default=KeyValueCodec(), compare=False, repr=False)
+    # Families whose different strings can denote one network (nb201 dead edges, macro identities) provide this.
+    canonicalizer: ArchCanonicalizer | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         seen: dict[str, Decision] = {}
@@ -142,6 +150,18 @@ class SearchSpace:
                 raise ValueError(f"missing decision {d.name!r} for space {self.name!r}; allowed: {list(d.choices)}")
             chosen[d.name] = d.coerce(values[d.name])
         return Arch(self, tuple(chosen.items()))
+
+    def canonical(self, arch: Arch) -> Arch:
+        """One fixed representative of every arch denoting the same network, so equal networks are scored once.
+
+        Archs with equal `canonical` compute the same function (for any weights) and differ only in their string;
+        use it as the key of score caches and to deduplicate training sets. Identity for spaces without a rule.
+        """
+        if not isinstance(arch, Arch) or arch.space.fingerprint != self.fingerprint:
+            raise ValueError(f"canonical() of space {self.name!r} got {arch!r}, which is not an arch of this space")
+        if self.canonicalizer is None:
+            return arch
+        return self.make(self.canonicalizer.canonical(self, arch.as_dict()))
 
     def sample(self, rng: np.random.Generator) -> Arch:
         """Draw each active decision uniformly with the caller's generator (the SPOS distribution)."""

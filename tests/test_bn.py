@@ -54,7 +54,7 @@ def _manual_stats(model: nn.Module, batches: list[torch.Tensor], run) -> dict[nn
     return out
 
 
-@pytest.mark.parametrize("name", ["mbv3_test", "nb201_test"])
+@pytest.mark.parametrize("name", ["mbv3_test", "nb201_test", "macro_test"])
 def test_supernet_stats_are_exact_cumulative_average(name: str, digits8) -> None:
     net = _perturbed(name)
     arch = net.space.sample(np.random.default_rng(3))
@@ -87,7 +87,7 @@ def test_plain_module_stats_are_exact_cumulative_average(digits8) -> None:
         assert torch.allclose(mod.running_var, var, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["mbv3_test", "nb201_test"])
+@pytest.mark.parametrize("name", ["mbv3_test", "nb201_test", "macro_test"])
 def test_extracted_subnet_matches_supernet_after_recalibration(name: str, digits8) -> None:
     net = _perturbed(name)
     cset = CalibrationSet.from_datamodule(digits8, num_batches=2, batch_size=32, seed=0)

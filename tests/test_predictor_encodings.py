@@ -6,7 +6,7 @@ import pytest
 from predictors.encodings import get_encoding, list_encodings
 from supernets import Arch, Decision, NB201Config, SearchSpace, get_space
 
-SPACES = ["mbv3_test", "nb201_test", "mbv3_tiny", "nb201"]
+SPACES = ["mbv3_test", "nb201_test", "mbv3_tiny", "nb201", "macro_test", "macro"]
 
 
 def _sample(space, n, seed=0):

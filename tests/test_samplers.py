@@ -9,7 +9,7 @@ from oneshot.samplers import (
 )
 from supernets import Decision, SearchSpace, get_space
 
-SPACES = ["mbv3_test", "mbv3_tiny", "nb201_test"]
+SPACES = ["mbv3_test", "mbv3_tiny", "nb201_test", "macro_test"]
 
 
 def uneven_space() -> SearchSpace:

@@ -79,6 +79,12 @@ def test_values_are_coerced_from_text():
         ("nb201_test", "|conv_7x7~0|+|none~0|none~1|+|none~0|none~1|none~2|", "allowed"),
         ("nb201_test", "|none~0|+|none~0|+|none~0|none~1|none~2|", "2 input edge"),
         ("nb201_test", "w1.0:k3e2/w1.0:k3e2", "NAS-Bench-201 notation"),
+        ("macro_test", "2221222", "has 7 digit"),  # one layer short
+        ("macro_test", "222122200", "has 9 digit"),
+        ("macro_test", "", "has 0 digit"),
+        ("macro_test", "22212320", "'3' at position 6"),
+        ("macro_test", "2221222x", "'x' at position 8"),
+        ("macro_test", "2221 220", "' ' at position 5"),
     ],
 )
 def test_invalid_strings_raise_naming_the_problem(space_name, text, message):
@@ -110,6 +116,14 @@ def test_nb201_string_is_the_benchmark_notation():
     a = Arch.from_str(space, text)
     assert str(a) == text
     assert a["2<-1"] == "avg_pool_3x3" and a["3<-2"] == "nor_conv_3x3"
+
+
+def test_macro_string_is_the_benchmark_key():
+    space = get_space("macro")
+    a = Arch.from_str(space, "22212220")
+    assert str(a) == "22212220" and len(space) == 8 and space.size() == 3**8
+    assert a["layer3"] == "ir_k3_e3" and a["layer7"] == "id" and a["layer0"] == "ir_k5_e6"
+    assert str(space.smallest()) == "00000000" and str(space.largest()) == "22222222"
 
 
 def test_mbv3_string_omits_blocks_removed_by_depth():

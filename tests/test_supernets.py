@@ -19,7 +19,7 @@ from supernets import (
     save_subnet,
 )
 
-TEST_NETS = ["mbv3_test", "nb201_test"]
+TEST_NETS = ["mbv3_test", "nb201_test", "macro_test"]
 
 
 def _randomize_bn(net: torch.nn.Module, seed: int = 0) -> None:
@@ -33,7 +33,7 @@ def _randomize_bn(net: torch.nn.Module, seed: int = 0) -> None:
             m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
 
 
-@pytest.mark.parametrize("name", TEST_NETS + ["mbv3_tiny", "nb201_small"])
+@pytest.mark.parametrize("name", TEST_NETS + ["mbv3_tiny", "nb201_small", "macro"])
 def test_extracted_subnet_equals_supernet_path(name, rng):
     torch.manual_seed(0)
     net = create_supernet(name).eval()
@@ -128,7 +128,8 @@ def test_fast_cost_equals_flop_counter(name, rng):
     cfg = get_config(name)
     space = get_space(name)
     for arch in [space.smallest(), space.largest()] + [space.sample(rng) for _ in range(15)]:
-        counted = count_cost(cfg.build_subnet(arch), (cfg.in_chans, cfg.image_size, cfg.image_size))
+        shape = (cfg.in_chans, cfg.image_size, cfg.image_size)
+        counted = count_cost(cfg.build_subnet(arch), shape, bias_adds=cfg.bias_adds_in_macs)
         assert cost(arch) == counted, str(arch)
 
 
