@@ -96,12 +96,7 @@ class Table:
     def __init__(self, kind: str, seed: int) -> None:
         self.space = get_space("nb201")
         fn_kind, noise = OBJECTIVES[kind]
-        if fn_kind == "cell":
-            from bench_predictors import cell_objective
-
-            fn = cell_objective(self.space, noise, seed=seed)
-        else:
-            fn = make_objective(self.space, fn_kind, noise=noise, seed=seed)
+        fn = make_objective(self.space, fn_kind, noise=noise, seed=seed)
         self.archs = list(self.space)
         self.scores = {a: fn(a) for a in self.archs}
         self.queries: list[float] = []
@@ -138,6 +133,11 @@ def plain_tpe(table: Table, seed: int, n_queries: int) -> None:
 
 
 def run_one(method: str, kind: str, seed: int, n_queries: int) -> dict[str, Any]:
+    if kind == "cell":  # scored per network: equivalent cells share a score and count as one query
+        table = _TABLES.get(("cell", str(seed))) or _TABLES.setdefault(("cell", str(seed)), cell_table(seed))
+        row = search_table(method, table, seed, n_queries)
+        return {**row, "objective": kind,
+                "regret": {q: 100 * (row["optimum"] - b) for q, b in row["best"].items()}}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.simplefilter("ignore")
     table = Table(kind, seed)
@@ -192,14 +192,26 @@ def run_real(method: str, path: str, column: str, seed: int, n_queries: int) -> 
     """One search on a real table (`real_tables.load_table`): best found at each checkpoint, optimum hit."""
     from real_tables import load_table
 
+    table = _TABLES.get((path, column)) or _TABLES.setdefault((path, column), load_table(path, column))
+    return search_table(method, table, seed, n_queries)
+
+
+def cell_table(seed: int) -> Any:
+    """nb201 scored by the NAS-Bench-201-like `cell_objective` of each subnet's network (canonical form)."""
+    from bench_predictors import cell_objective
+    from real_tables import RealTable
+
+    space = get_space("nb201")
+    fn = cell_objective(space, OBJECTIVES["cell"][1], seed=seed)
+    by_network: dict = {}
+    return RealTable("nb201 cell", space, {a: by_network.setdefault(space.canonical(a), fn(space.canonical(a)))
+                                           for a in space})
+
+
+def search_table(method: str, table: Any, seed: int, n_queries: int) -> dict[str, Any]:
+    """Search a fully scored table counting distinct networks; best found per checkpoint, optimum hit."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the trial ended by _Enough is logged as failed
     warnings.simplefilter("ignore")
-    table = _TABLES.get((path, column)) or _TABLES.setdefault((path, column), load_table(path, column))
-    if table.space.family == "generic":  # TEMPORARY until the registered macro space (with costs) is merged
-        import oneshot.budget
-        from supernets.base import Cost
-
-        oneshot.budget.analytic_cost = lambda arch: Cost(0, 0)
     obj = RealObjective(table, n_queries)
     name, args = parse_method(method)
     t0 = time.perf_counter()

@@ -61,15 +61,30 @@ def all_archs(space: SearchSpace) -> tuple[Arch, ...]:
     return tuple(space)
 
 
+def _networks(space: SearchSpace, archs: set[Arch] | frozenset[Arch]) -> set[Arch] | None:
+    """Canonical forms of `archs`, or None for a space where every arch is its own network."""
+    return None if space.canonicalizer is None else {space.canonical(a) for a in archs}
+
+
 def random_unseen(space: SearchSpace, rng: np.random.Generator, seen: set[Arch] | frozenset[Arch],
-                  feasible: Feasible = _always, max_draws: int = 2000) -> Arch:
-    """A uniform subnet that is `feasible` and not in `seen`; raises SpaceExhausted when none is left."""
+                  feasible: Feasible = _always, max_draws: int = 2000, networks: set[Arch] | None = None) -> Arch:
+    """A uniform subnet that is `feasible`, not in `seen` and no network of `seen` again (`space.canonical`).
+
+    `networks` is the set of canonical forms of `seen` when the caller keeps it (else it is computed here).
+    Raises SpaceExhausted when no such subnet is left.
+    """
+    if networks is None:
+        networks = _networks(space, seen)
+
+    def new(a: Arch) -> bool:
+        return a not in seen and (networks is None or space.canonical(a) not in networks) and feasible(a)
+
     for _ in range(max_draws):
         a = space.sample(rng)
-        if a not in seen and feasible(a):
+        if new(a):
             return a
     if space.size() <= ENUMERATE_LIMIT:  # tight budget or nearly exhausted: list what is left
-        pool = [a for a in all_archs(space) if a not in seen and feasible(a)]
+        pool = [a for a in all_archs(space) if new(a)]
         if pool:
             return pool[int(rng.integers(len(pool)))]
         raise SpaceExhausted(f"every subnet of {space.name!r} within the budget has been evaluated")
@@ -128,10 +143,19 @@ def neighbours(arch: Arch) -> list[Arch]:
 
 @dataclass
 class History:
-    """What a study knows: evaluated feasible subnets with their scores (trial order) and every subnet proposed."""
+    """What a study knows: evaluated feasible subnets with their scores (trial order) and every subnet proposed.
+
+    `networks` holds the canonical forms of `seen` (`space.canonical`): a subnet equivalent to one proposed
+    before is the same network, and evaluating it again would only repeat a known score.
+    """
 
     evaluated: list[tuple[Arch, float]] = field(default_factory=list)
     seen: set[Arch] = field(default_factory=set)
+    networks: set[Arch] = field(default_factory=set)
+
+    def tried(self, arch: Arch) -> bool:
+        """Whether `arch`, or a subnet equivalent to it, was proposed already."""
+        return arch in self.seen or arch.space.canonical(arch) in self.networks
 
     def best(self) -> float:
         return max(s for _, s in self.evaluated)
@@ -217,7 +241,7 @@ class ArchSampler(BaseSampler):
             self._read(trials[pos], done, multi)
             pos += 1
         self._done_upto[key] = pos
-        h = History(list(done.evaluated), set(done.seen))
+        h = History(list(done.evaluated), set(done.seen), set(done.networks))
         for t in trials[pos:]:
             self._read(t, h, multi)
         return h
@@ -227,14 +251,15 @@ class ArchSampler(BaseSampler):
         if arch is None:
             return
         into.seen.add(arch)
+        into.networks.add(self.space.canonical(arch))
         if (t.state == TrialState.COMPLETE and not multi and t.values
                 and t.user_attrs.get(TRIAL_ATTR, {}).get("status") != "duplicate"
                 and all(v <= 0 for v in t.constraints.values())):
             into.evaluated.append((arch, float(t.values[0])))
 
-    def random_unseen(self, seen: set[Arch]) -> Arch:
-        """A uniformly drawn subnet that fits the budget and is not in `seen`."""
-        return random_unseen(self.space, self._rng, seen, self.feasible, self.max_draws)
+    def random_unseen(self, history: History) -> Arch:
+        """A uniformly drawn subnet that fits the budget and is no network the history has tried."""
+        return random_unseen(self.space, self._rng, history.seen, self.feasible, self.max_draws, history.networks)
 
     def propose(self, history: History) -> Arch:
         raise NotImplementedError
@@ -246,7 +271,7 @@ class RandomArchSampler(ArchSampler):
     supports_multi_objective = True
 
     def propose(self, history: History) -> Arch:
-        return self.random_unseen(history.seen)
+        return self.random_unseen(history)
 
 
 class RegularizedEvolutionSampler(ArchSampler):
@@ -269,14 +294,14 @@ class RegularizedEvolutionSampler(ArchSampler):
     def propose(self, history: History) -> Arch:
         population = history.evaluated[-self.population_size:]
         if len(population) < self.population_size:
-            return self.random_unseen(history.seen)
+            return self.random_unseen(history)
         for _ in range(self.max_mutations):
             picks = self._rng.choice(len(population), size=self.tournament_size, replace=False)
             parent = max((population[i] for i in picks), key=lambda p: p[1])[0]
             child = mutate(parent, self._rng)
-            if child not in history.seen and self.feasible(child):
+            if not history.tried(child) and self.feasible(child):
                 return child
-        return self.random_unseen(history.seen)  # the neighbourhood of the population is used up
+        return self.random_unseen(history)  # the neighbourhood of the population is used up
 
 
 def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float, xi: float = 0.0) -> np.ndarray:
@@ -392,13 +417,13 @@ class PredictorSampler(ArchSampler):
             if a not in seen and self.feasible(a):
                 pool[a] = None
         if not pool:
-            return [self.random_unseen(seen)]
+            return [self.random_unseen(history)]
         return list(pool)
 
     def propose(self, history: History) -> Arch:
         archs, scores = history.unique()
         if len(archs) < self.n_startup or np.ptp(scores) == 0:
-            return self.random_unseen(history.seen)
+            return self.random_unseen(history)
         model = self.fit_model(archs, scores)
         pool = self.candidates(history, archs, scores)
         if hasattr(model, "predict_latent"):
@@ -415,8 +440,12 @@ class PredictorSampler(ArchSampler):
             acq = upper_confidence_bound(mean, std, self.kappa)
         else:  # independent Thompson sampling: one draw from each candidate's predictive marginal
             acq = mean + std * self._rng.standard_normal(len(mean))
-        best = np.flatnonzero(acq >= acq.max() - 1e-12 * max(1.0, abs(acq.max())))
-        return pool[int(best[self._rng.integers(len(best))])]
+        # Highest acquisition first (ties in random order), skipping networks tried under another string: an
+        # equivalent of the incumbent looks like a close neighbour of it to the model and has a high EI.
+        for i in np.lexsort((self._rng.random(len(acq)), -acq)):
+            if not history.tried(pool[i]):
+                return pool[i]
+        return self.random_unseen(history)
 
 
 # --------------------------------------------------------------------------- registry
