@@ -27,7 +27,7 @@ import warnings
 from typing import Any
 
 import numpy as np
-from scipy.linalg import cho_solve
+from scipy.linalg import solve_triangular
 
 from supernets.space import SearchSpace
 
@@ -122,7 +122,8 @@ class GPPredictor(Predictor):
     def _loo_scale(self) -> float:
         """sqrt(mean z^2) of the closed-form leave-one-out residuals, clipped to [0.5, 5]."""
         gp = self._gp
-        k_inv_diag = np.diag(cho_solve((gp.L_, True), np.eye(len(gp.L_))))
+        # diag(K^-1) = column sums of squares of L^-1: one triangular solve, half the work of cho_solve(L, I).
+        k_inv_diag = (solve_triangular(gp.L_, np.eye(len(gp.L_)), lower=True) ** 2).sum(axis=0)
         resid = gp.alpha_.reshape(-1) / k_inv_diag  # y_i - mu_{-i}, in the GP's normalized units
         self.held_out_ = (gp.y_train_.reshape(-1) - resid) * gp._y_train_std + gp._y_train_mean
         z2 = resid**2 * k_inv_diag  # resid^2 / var_{-i}, var_{-i} = 1 / [K^-1]_ii
