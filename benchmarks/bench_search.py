@@ -321,21 +321,26 @@ class _Serial:
         return map(fn, items)
 
 
+def print_methods(rows: list[dict[str, Any]], methods: list[str], objective: str, cps: list[int],
+                  cell: Any, width: int) -> None:
+    """One line per method on `objective`: `cell(rows, q)` per checkpoint, optimum hits, seconds per run."""
+    print(f"{'method':<40}{'seeds':>6}" + "".join(f"{'@' + str(q):>{width}}" for q in cps) + f"{'hit@100':>9}"
+          f"{'s/run':>7}")
+    for m in methods:
+        rs = [r for r in rows if r["method"] == m and r["objective"] == objective]
+        if rs:
+            hits = f"{sum(r['hit100'] for r in rs)}/{len(rs)}"
+            print(f"{m:<40}{len(rs):>6}" + "".join(cell(rs, q) for q in cps) + f"{hits:>9}"
+                  f"{np.mean([r['seconds'] for r in rs]):7.1f}")
+
+
 def print_real(rows: list[dict[str, Any]], methods: list[str], cps: list[int]) -> None:
     """Best table score found after each checkpoint (mean ± std over seeds) and optimum hits, per column."""
     for table in dict.fromkeys(r["objective"] for r in rows):
         top = next(r["optimum"] for r in rows if r["objective"] == table)
         print(f"\n[{table}] best found (mean ± std over seeds) after distinct networks queried; optimum {top:.3f}")
-        print(f"{'method':<40}{'seeds':>6}" + "".join(f"{'@' + str(q):>15}" for q in cps) + f"{'hit@100':>9}"
-              f"{'s/run':>7}")
-        for m in methods:
-            rs = [r for r in rows if r["method"] == m and r["objective"] == table]
-            if not rs:
-                continue
-            cells = "".join(f"{np.mean([r['best'][q] for r in rs]):9.2f} ± {np.std([r['best'][q] for r in rs]):.2f}"
-                            for q in cps)
-            hits = sum(r["hit100"] for r in rs)
-            print(f"{m:<40}{len(rs):>6}{cells}{f'{hits}/{len(rs)}':>9}{np.mean([r['seconds'] for r in rs]):7.1f}")
+        print_methods(rows, methods, table, cps, width=15, cell=lambda rs, q: (
+            f"{np.mean([r['best'][q] for r in rs]):9.2f} ± {np.std([r['best'][q] for r in rs]):.2f}"))
 
 
 def time_proposal(method: str, n_trials: int, space_name: str, table: str | None) -> float:
@@ -441,16 +446,8 @@ def main() -> None:
               f"mean over seeds; hit@100 = seeds finding the global best within 100 queries")
         for kind in objectives:
             print(f"\n[{kind}]")
-            print(f"{'method':<34}{'seeds':>6}" + "".join(f"{'@' + str(q):>9}" for q in cps) + f"{'hit@100':>10}"
-                  f"{'s/run':>8}")
-            for m in methods:
-                rs = [r for r in rows if r["method"] == m and r["objective"] == kind]
-                if not rs:
-                    continue
-                regs = "".join(f"{np.mean([r['regret'][q] for r in rs]):9.3f}" for q in cps)
-                hits = sum(r["hit100"] for r in rs)
-                secs = np.mean([r["seconds"] for r in rs])
-                print(f"{m:<34}{len(rs):>6}{regs}{f'{hits}/{len(rs)}':>10}{secs:8.1f}")
+            print_methods(rows, methods, kind, cps, width=9,
+                          cell=lambda rs, q: f"{np.mean([r['regret'][q] for r in rs]):9.3f}")
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
