@@ -200,3 +200,13 @@ def test_gp_with_given_theta_conditions_without_refitting(nb201_sets):
     assert more.theta_ == pytest.approx(first.theta_) and more.n_train_ == 80
     with pytest.raises(ValueError, match="theta must be 3 finite"):
         create_predictor("gp", space, theta=[0.0, 1.0])
+
+
+def test_gp_prediction_equals_scikit_learns(nb201_sets):
+    space, archs, y = nb201_sets["pairwise"]
+    model = create_predictor("gp", space, seed=0).fit(archs[:80], y[:80])
+    X = model.encoding.encode(archs[80:120])
+    mean, std = model._gp.predict(X, return_std=True)  # scikit-learn's own computation
+    ours_mean, ours_std = model._predict(X)
+    np.testing.assert_allclose(ours_mean, mean, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(ours_std, np.maximum(std * model.std_scale_, 1e-6), rtol=1e-6, atol=1e-9)
