@@ -36,10 +36,17 @@ EI in the latent units of the rank-warped GP, hyperparameters refitted when the 
 reference figures within seed noise (random 92.74 / 92.85 / 92.94, REA 92.82 / 92.99 / 93.10, Optuna's TPE
 92.93 / 93.07 / 93.10), which checks the harness and its count of distinct networks.
 
-CELL_TABLE
+One training run per network (`--columns run0`, optimum 93.28; 6 seeds): random 92.87 / 92.87 / 92.93 (0/6),
+rea 92.75 / 93.09 / 93.23 (4/6), tpe 92.87 / 93.04 / 93.15 (2/6), predictor 93.01 / 93.26 / 93.28 (6/6).
+
+`cell` (nb201, networks counted; regret in accuracy points at 25 / 50 / 100, hits): random 0.98 0.76 0.64 1/20,
+rea 1.02 0.45 0.28 2/20, tpe_plain 0.56 0.42 0.32 1/20, tpe 0.67 0.39 0.32 1/20 (20 seeds); predictor 0.36 0.27
+0.20 0/8; the previous default (EI on standardized scores) 0.45 0.39 0.24 1/8 (8 seeds).
 
 Seconds per proposal (`--timing`, CPU time of one proposal on a study of 1,000 finished trials, median of 6; a
-shared 2-core machine, so upper bounds): TIMING
+2-core machine shared with a load average of 12-15, so inflated): nb201 / macro: random 0.001 / 0.001, rea
+0.001 / 0.001, tpe 0.014 / 0.019, predictor 0.072 / 0.072 (0.049 for `propose` alone, measured apart: fit 13 ms
+on the 300 subnets `max_fit` keeps, candidates 9 ms, prediction of 1,142 candidates 24 ms).
 
 Multi-budget mode (`--budgets`) compares the strategies for several FLOPs budgets at once: one constrained study
 per budget vs one multi-objective study cut per budget, by regret against each budget's best subnet.
@@ -54,6 +61,10 @@ global best within 100; 20 seeds, gp 5):
     tpe         1.27 0.38 0.07  13/20        0.79 0.24 0.07   9/20        2.67 1.79 1.10   2/20
     gp          0.37 0.06 0.00   5/5         0.38 0.22 0.13   3/5         2.51 1.66 1.01   0/5
     predictor   0.08 0.00 0.00  20/20        0.44 0.15 0.08   8/20        2.23 1.39 0.63   3/20
+
+The synthetic table above predates the latent-EI predictor sampler; re-measured on pairwise only (6 seeds,
+before equivalent networks were skipped): latent EI 0.41 0.17 0.13 5/6 vs EI on standardized scores 0.35 0.20
+0.16 2/6 (these 6 seeds are harder than the 20 above).
 
 Predictor-sampler variants re-measured on pairwise (20 seeds; regret @25/@50/@100, hits): default 0.436 0.147
 0.081 8/20 (identical to the table: runs are reproducible); every untried subnet as a candidate
