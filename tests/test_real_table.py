@@ -45,5 +45,6 @@ def test_gp_ranks_held_out_networks_at_least_as_well_as_the_published_gp(table):
 def test_default_search_beats_random_search_on_the_real_table(table):
     result = search(table.space, table.objective("mean_acc"), n_trials=50, seed=0, storage="memory",
                     study_name="real")
-    # Above random search's published mean at 50 networks by more than twice its spread over seeds (0.17).
-    assert max(r.score for r in result.records) > 92.85 + 2 * 0.17
+    # Above random search's published mean at 50 networks by more than its spread over seeds (0.17); the
+    # optimum is 93.13, so this asks for a network in the top ~0.1 points.
+    assert max(r.score for r in result.records) > 92.85 + 0.17
