@@ -205,6 +205,23 @@ class Predictor:
         mean, std = self._predict(self.encoding.encode(archs))
         return self._warp.backward(mean, std)  # type: ignore[union-attr]
 
+    def predict_latent(self, archs: Iterable[Arch | str]) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std of the model's Gaussian belief in its latent units (warped, standardized scores).
+
+        The belief is Gaussian there, not in score units, so acquisition functions that assume a Gaussian
+        (expected improvement) are exact here; compare with `to_latent` of a score.
+        """
+        self._check_fitted("predict_latent")
+        archs = as_archs(self.space, archs)
+        if not archs:
+            return np.zeros(0), np.zeros(0)
+        return self._predict(self.encoding.encode(archs))
+
+    def to_latent(self, scores: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Scores in the latent units `predict_latent` answers in (the fitted target transform)."""
+        self._check_fitted("to_latent")
+        return self._warp.forward(np.asarray(scores, dtype=float))  # type: ignore[union-attr]
+
     def _check_fitted(self, what: str) -> None:
         if not self.fitted:
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(archs, scores) before {what}()")
