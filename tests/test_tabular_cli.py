@@ -161,3 +161,37 @@ def test_real_table_from_the_cli(capsys, tmp_path):
     for r in json.loads(next(tmp_path.glob("*/search.json")).read_text())["records"]:
         assert r["params"] <= 1e6 and r["table_params"] == r["params"] == rows[r["arch"]]["params"]
         assert r["score"] == pytest.approx(rows[r["arch"]]["mean_acc"])
+
+
+# --------------------------------------------------------------------------- predictors fitted on a table
+def test_predict_fit_on_table(full_table, space, capsys, tmp_path):
+    import numpy as np
+    from predictors import create_predictor, kendall_tau, load_predictor
+
+    out = tmp_path / "m.predictor"
+    rc = main(["predict", "fit", "--table", str(full_table), "--space", "macro", "--n-train", "150", "--model", "xgb",
+               "--folds", "3", "--seed", "1", "--json", "--out", str(out)])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["networks"] == len({space.canonical(a) for a in space}) and report["train"] == 150
+    # The same split and model, computed again here: the held-out tau must match, and be high on this smooth table.
+    table = TabularBenchmark.load(full_table, space)
+    archs, y = table.to_arrays("mean_acc")
+    order = np.random.default_rng(1).permutation(len(y))
+    model = create_predictor("xgb", space, seed=1).fit([archs[i] for i in order[:150]], y[order[:150]])
+    test = [archs[i] for i in order[150:]]
+    tau = kendall_tau(y[order[150:]], model.predict(test)[0])
+    assert report["held_out"]["kendall_tau"] == pytest.approx(tau) and tau > 0.5
+    assert len(report["cv"]["folds"]) == 3
+    np.testing.assert_allclose(load_predictor(out).predict(test)[0], model.predict(test)[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["predict", "fit", "--model", "xgb"], "give an evaluation table"),
+    (["predict", "fit", "--table", "{table}"], "--table needs --space"),
+    (["predict", "fit", "--table", "{table}", "--space", "macro", "--metric", "top1"], "no metric 'top1'"),
+    (["predict", "fit", "--table", "{table}", "--space", "macro", "--n-train", "1"], "--n-train must be between 2"),
+])
+def test_predict_fit_table_errors(full_table, capsys, argv, fragment):
+    err = _error(capsys, [a.replace("{table}", str(full_table)) for a in argv])
+    assert err.startswith("oneshot predict: error: ") and fragment in err
