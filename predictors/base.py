@@ -279,11 +279,11 @@ class Predictor:
             raise ValueError(f"{where} has predictor file version {payload.get('version')}, expected {FILE_VERSION}")
         try:
             space = space_from_dict(payload["space"])
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where} is a damaged predictor file (its space does not parse: {exc})") from None
         if space.fingerprint != payload.get("fingerprint"):
             raise ValueError(f"{where} records a space that this version of oneshot builds differently")
-        if payload.get("predictor") not in _PREDICTORS:
+        if not isinstance(payload.get("predictor"), str) or payload["predictor"] not in _PREDICTORS:
             raise ValueError(f"{where} holds an unknown predictor {payload.get('predictor')!r}; known: {list_predictors()}")
         kind = _PREDICTORS.get(payload["predictor"])
         if cls is not Predictor and not issubclass(kind, cls):

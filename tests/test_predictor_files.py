@@ -153,6 +153,8 @@ def test_damaged_and_foreign_files_give_one_line_errors(fitted, tmp_path):
         "format": (set_("format", "something-else"), "is not a oneshot predictor file"),
         "fingerprint": (set_("fingerprint", "0" * 16), "records a space that this version of oneshot builds differently"),
         "predictor": (set_("predictor", "nope"), "unknown predictor 'nope'"),
+        "unhashable": (set_("predictor", ["xgb"]), "unknown predictor \\['xgb'\\]"),
+        "space": (set_("space", {"nope": 1}), "damaged predictor file \\(its space does not parse"),
         "state": (lambda m: m["state"].pop("boosters"), "damaged predictor file \\(KeyError"),
     }
     for name, (edit, match) in edits.items():
