@@ -156,3 +156,26 @@ class GPPredictor(Predictor):
         """The fitted scikit-learn kernel (print it to read the hyperparameters)."""
         self._check_fitted("kernel_")
         return self._gp.kernel_
+
+    # A GP is its kernel's hyperparameters plus its training data: saved as numbers, refitted on load with the
+    # optimizer off, which reproduces the fitted regressor without pickling scikit-learn objects.
+    def _state(self) -> dict[str, Any]:
+        gp = self._gp
+        y = gp.y_train_ * gp._y_train_std + gp._y_train_mean if gp.normalize_y else gp.y_train_
+        return {**super()._state(), "kernel": repr(gp.kernel_), "theta": gp.kernel_.theta, "X": gp.X_train_,
+                "y": y, "alpha": gp.alpha, "normalize_y": bool(gp.normalize_y), "std_scale": self.std_scale_,
+                "held_out": self.held_out_}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        from sklearn.gaussian_process import GaussianProcessRegressor
+
+        super()._set_state(state)
+        kernel, theta = self._kernel(), np.asarray(state["theta"], dtype=float)
+        if theta.shape != kernel.theta.shape or repr(kernel := kernel.clone_with_theta(theta)) != state["kernel"]:
+            raise ValueError(f"the saved GP kernel {state['kernel']} is not the {self.hparams['kernel']!r} kernel "
+                             "this version builds")
+        gp = GaussianProcessRegressor(kernel=kernel, alpha=state["alpha"], normalize_y=bool(state["normalize_y"]),
+                                      optimizer=None)
+        self._gp = gp.fit(np.asarray(state["X"], dtype=float), np.asarray(state["y"], dtype=float))
+        self.std_scale_ = float(state["std_scale"])
+        self.held_out_ = None if state["held_out"] is None else np.asarray(state["held_out"], dtype=float)

@@ -57,8 +57,10 @@ def test_save_load_round_trip_gives_same_predictions(fitted, tmp_path):
     for loaded in (load_predictor(path), type(model).load(path)):
         assert type(loaded) is type(model) and loaded.space == model.space
         assert loaded.get_params() == model.get_params()
+        # xgboost boosters are stored bit for bit; a GP is refitted from its hyperparameters and training data.
+        tol = 0 if model.name == "xgb" else 1e-8
         for a, b in zip(loaded.predict(archs), model.predict(archs)):
-            np.testing.assert_array_equal(a, b)
+            np.testing.assert_allclose(a, b, rtol=0, atol=tol)
 
 
 def test_same_seed_same_predictions_and_clone_is_unfitted(fitted):
