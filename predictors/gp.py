@@ -142,9 +142,6 @@ class GPPredictor(Predictor):
         var = np.maximum(gp.kernel_.diag(X) - np.einsum("ij,ij->j", v, v), 0.0) * gp._y_train_std**2
         return mean, np.maximum(np.sqrt(var) * self.std_scale_, 1e-6)
 
-    def _state(self) -> dict[str, Any]:
-        return {k: v for k, v in super()._state().items() if k != "_linv"}
-
     @property
     def theta_(self) -> list[float]:
         """The fitted log-hyperparameters; `GPPredictor(space, theta=...)` reuses them without optimizing."""
