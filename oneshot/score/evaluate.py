@@ -23,12 +23,12 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from supernets import Arch, SearchSpace, Supernet, cost
 from supernets.sampling import sample_distinct
 
 from oneshot.data import SplitDataModule, datamodule_from_info, gather
+from oneshot.console import progress_bar
 from oneshot.table import ResultTable
 from oneshot.threads import configure_threads
 from oneshot.train.checkpoint import load_supernet, weights_digest
@@ -214,7 +214,7 @@ def evaluate(
         cset = CalibrationSet.from_datamodule(dm, calib_batches, calib_batch_size, seed, dev).to(dev, fmt)
         holdout = HoldoutSet(dm, batch_size, dev, fmt)
         version = code_version()
-        for arch, key in tqdm(todo, desc="evaluate", unit="subnet", disable=not progress, dynamic_ncols=True):
+        for arch, key in progress_bar(todo, desc="evaluate", unit="subnet", enabled=progress):
             t0 = time.perf_counter()
             recalibrate_bn(supernet, cset, arch)
             t1 = time.perf_counter()
