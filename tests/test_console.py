@@ -87,7 +87,7 @@ def test_piped_run_has_plain_lines_and_no_lightning_banners(piped_run):
     for noise in ("GPU available", "TPU available", "Tip:", "| Name", "Trainable params"):
         assert noise not in both, noise
     assert "evaluate: 8/8 subnet" in stdout  # 6 random + smallest + largest, as a plain line
-    assert "train supernet: epoch 2/2" in stdout  # Lightning's bar replaced by one line per epoch
+    assert "train supernet: epoch 1/2, step 4" in stdout  # Lightning's bar replaced by a line per epoch (max_steps=4)
 
 
 def test_piped_run_names_each_retrained_subnet(piped_run):

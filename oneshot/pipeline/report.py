@@ -94,16 +94,16 @@ def predictor_figure(summary: dict[str, Any]) -> Any:
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
         ax.set_xlabel("measured")
         ax.set_ylabel("predicted (out-of-fold, ±std)")
-        ax.set_title(f"{name}\n{_tau_label(data.get('kendall_tau'), metrics.get(name, {}))}", fontsize=9)
+        ax.set_title(f"{name}: {_tau_label(data.get('kendall_tau'), metrics.get(name, {}))}", fontsize=9)
     fig.tight_layout()
     return fig
 
 
 def _tau_label(pooled: float | None, m: dict[str, Any]) -> str:
-    """`Kendall tau: pooled 0.512, mean over folds 0.487 ± 0.050`: the two differ, so both are named."""
+    """`Kendall tau` then `pooled 0.512, mean over folds 0.487 ± 0.050`: the two differ, so both are named."""
     mean = _fmt(m.get("kendall_tau"), 3) + (f" ± {_fmt(m.get('kendall_tau_std'), 3)}" if "kendall_tau_std" in m
                                             else "")
-    return f"Kendall tau: pooled {_fmt(pooled, 3)}, mean over folds {mean}"
+    return f"Kendall tau\npooled {_fmt(pooled, 3)}, mean over folds {mean}"
 
 
 def history_figure(summary: dict[str, Any]) -> Any:
@@ -210,8 +210,9 @@ def write_report(out_dir: str | Path, summary: dict[str, Any]) -> Path:
     if preds:
         keys = ["kendall_tau", "spearman", "precision_at_k", "rmse"]
         lines += ["## Accuracy predictors (cross-validated)", "",
-                  "Each metric is the mean ± std over the cross-validation folds. The pooled Kendall tau ranks all "
-                  "out-of-fold predictions at once (as the plot titles do); it differs from the mean over folds.",
+                  "Columns marked \"mean over folds\" give mean ± std over the cross-validation folds; the pooled "
+                  "Kendall tau ranks all out-of-fold predictions at once (the plot titles show both), so the two "
+                  "can differ.",
                   "", "| model | kendall_tau (pooled) | " + " | ".join(f"{k} (mean over folds)" for k in keys) + " |",
                   "|---|" + "---:|" * (len(keys) + 1)]
         for name, m in preds.items():
