@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from oneshot.console import quiet_lightning  # noqa: E402
 from oneshot.score.bn import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, CalibrationSet, recalibrate_bn  # noqa: E402
 from oneshot.train.checkpoint import load_supernet  # noqa: E402
 from oneshot.data import datamodule_from_info  # noqa: E402
@@ -126,9 +127,10 @@ def bench_b(dm, steps: int, rounds: int = 3) -> None:
         timer = _StepTimer()
         module = SupernetModule(supernet, sampler_of(supernet.space), optimizer={"name": "SGD", "lr": 0.05,
                                 "momentum": 0.9}, grad_clip=5.0, channels_last=True)
-        L.Trainer(accelerator="cpu", max_steps=n_steps, logger=False, enable_checkpointing=False,
-                  enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, callbacks=[timer],
-                  num_sanity_val_steps=0).fit(module, datamodule=dm)
+        with quiet_lightning():  # the banners would repeat for every one of the fits
+            L.Trainer(accelerator="cpu", max_steps=n_steps, logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, callbacks=[timer],
+                      num_sanity_val_steps=0).fit(module, datamodule=dm)
         return timer.times[1:]  # the first step pays one-off setup
 
     m = FairSampler(create_supernet("mbv3_tiny", in_chans=1).space).m

@@ -396,6 +396,17 @@ class LatencyPredictor(Predictor):
         y = z * warp.std + warp.mean  # type: ignore[union-attr]
         self.regressor_ = LatencyRegressor(self._blocks, h["candidates"], h["folds"], h["repeats"], seed=self.seed)
         self.regressor_.fit(self._without_inactive(X), y)
+        self._train = (X, z)  # the file keeps the data, not the fitted objects
+
+    # The model choice, the ridge terms and the GP residual are all seeded functions of the training data, so a
+    # file stores that data and loading refits it: the same predictions, and nothing in the file is executable.
+    def _state(self) -> dict[str, Any]:
+        X, z = self._train
+        return {**super()._state(), "X": X, "z": z}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        super()._set_state(state)
+        self._fit(np.asarray(state["X"], dtype=float), np.asarray(state["z"], dtype=float))
 
     def _predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         warp = self._warp

@@ -213,12 +213,12 @@ def test_records_and_settings_round_trip(nb201, tmp_path):
 
 
 class _Bar:
-    """Stands in for tqdm: records what each progress bar was told."""
+    """Stands in for `progress_bar`: records what each progress bar was told."""
 
     bars: list = []
 
-    def __init__(self, total, desc, disable, **kwargs):
-        self.total, self.desc, self.disable, self.n = total, desc, disable, 0
+    def __init__(self, iterable=None, *, total, desc, enabled, **kwargs):
+        self.total, self.desc, self.disable, self.n = total, desc, not enabled, 0
         _Bar.bars.append(self)
 
     def __enter__(self):
@@ -236,7 +236,7 @@ class _Bar:
 
 def test_cli_search(tmp_path, capsys, nb201, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("oneshot.study.search.tqdm", _Bar)
+    monkeypatch.setattr("oneshot.study.search.progress_bar", _Bar)
     _Bar.bars = []
     limit = _quantile_flops(nb201, 0.5)
     rc = main(["search", "nb201_test", "--objective", "synthetic:additive", "--budget", f"flops={limit:.0f},1e9",

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import warnings
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,6 +23,7 @@ from torch import nn
 from predictors.metrics import rank_agreement  # re-exported: the one rank correlation, kept in predictors
 from supernets import Arch, config_from_dict
 
+from oneshot.console import quiet_lightning, trainer_console
 from oneshot.recipe import RetrainSection
 from oneshot.table import ResultTable
 from oneshot.train.optim import configure_optimizers
@@ -101,6 +101,8 @@ def retrain_subnets(
     data_info:  the DataModule description saved with the supernet (`SplitDataModule.info()`).
     table_path: a result table: subnets already retrained with the same settings, data and (fine-tuning) starting
                 weights are not trained again; their records are served with this call's names and estimates.
+    progress:   Lightning's bar on a terminal, one line per epoch when stdout is piped; a line naming each
+                subnet (`retrain i/n NAME ARCH`) is printed either way, since one subnet can take minutes.
     """
     from oneshot.data import datamodule_from_info
 
@@ -119,17 +121,19 @@ def retrain_subnets(
     data_id = _digest({k: v for k, v in dm.info().items() if k != "num_workers"})
     table = ResultTable(table_path, space, meta={"kind": "standalone retraining"}) if table_path else None
     out = []
-    # One Trainer per subnet: Lightning's per-Trainer banners (devices, tips) would drown the results.
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    for item in items:
+    for i, item in enumerate(items, 1):
         arch: Arch = item["arch"]
         start = None if section.from_scratch or item.get("module") is None else _digest(item["module"].state_dict())
         key = _digest([str(arch), settings, {k: v for k, v in vars(section).items() if k != "extra_subnets"},
                        data_id, start])
         extras = {k: v for k, v in item.items() if k not in ("arch", "module")}
+        label = f"retrain {i}/{len(items)} {item.get('name') or 'subnet'} {arch}"
         if table is not None and key in table:
+            print(f"{label}: already retrained with these settings, kept", flush=True)
             out.append({**table.get(key), **extras})  # the training is reused; names and estimates are today's
             continue
+        print(f"{label}: {section.epochs} epochs {'from scratch' if section.from_scratch else 'fine-tuning'}",
+              flush=True)
         torch.manual_seed(seed)
         if section.from_scratch:
             net = config_from_dict(space.family, json.loads(space.config)).build_subnet(arch)
@@ -140,14 +144,16 @@ def retrain_subnets(
             net = item["module"]
         net.train()  # inherited modules arrive in eval mode: BN must track this training's statistics
         module = StandaloneModule(net, section.optimizer, section.scheduler)
-        trainer = L.Trainer(
-            max_epochs=section.epochs, accelerator=accelerator, devices=1, logger=False,
-            enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
-            num_sanity_val_steps=0, check_val_every_n_epoch=max(1, section.epochs),  # holdout once, at the end
-        )
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
+        # One Trainer per subnet: its device banners and tips would repeat for each (quiet_lightning).
+        with warnings.catch_warnings(), quiet_lightning():
             warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+            trainer = L.Trainer(
+                max_epochs=section.epochs, accelerator=accelerator, devices=1, logger=False,
+                enable_checkpointing=False, num_sanity_val_steps=0,
+                check_val_every_n_epoch=max(1, section.epochs),  # holdout once, at the end
+                **trainer_console(progress, desc=f"retrain {i}/{len(items)}"),
+            )
+            t0 = time.perf_counter()
             trainer.fit(module, train_dataloaders=dm.train_dataloader(), val_dataloaders=dm.val_dataloader())
             fit_s = time.perf_counter() - t0
             test = trainer.test(module, dataloaders=dm.test_dataloader(), verbose=False)[0]

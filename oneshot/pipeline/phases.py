@@ -88,8 +88,8 @@ def phase_predict(run: Run) -> str:
         oof[name] = {"true": scores.tolist(), "mean": cv.oof_mean.tolist(), "std": cv.oof_std.tolist(),
                      "kendall_tau": cv.pooled.get("kendall_tau", float("nan"))}
         model.save(run.dir / "predictors" / f"{name}.predictor")
-        lines.append(f"{name}: Kendall tau {m['kendall_tau']:.3f} ± {m['kendall_tau_std']:.3f}, "
-                     f"Spearman {m['spearman']:.3f} ± {m['spearman_std']:.3f}")
+        lines.append(f"{name}: Kendall tau {m['kendall_tau']:.3f} ± {m['kendall_tau_std']:.3f} over folds "
+                     f"(pooled {oof[name]['kendall_tau']:.3f}), Spearman {m['spearman']:.3f} ± {m['spearman_std']:.3f}")
     run.write("predict.json", {"metrics": metrics, "oof": oof})
     return "; ".join(lines)
 

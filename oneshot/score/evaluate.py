@@ -24,12 +24,12 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from supernets import Arch, SearchSpace, Supernet, cost
 from supernets.sampling import sample_distinct
 
 from oneshot.data import SplitDataModule, datamodule_from_info, gather
+from oneshot.console import progress_bar
 from oneshot.table import ResultTable
 from oneshot.threads import configure_threads
 from oneshot.train.checkpoint import load_supernet, weights_digest
@@ -251,8 +251,7 @@ def evaluate(
             "code_version": version, "calib_seconds": round(t1 - t0, 4), "eval_seconds": round(t2 - t1, 4),
         }
 
-    bar = tqdm(total=len(pending), desc="evaluate", unit="subnet", disable=not progress or not pending,
-               dynamic_ncols=True)
+    bar = progress_bar(total=len(pending), desc="evaluate", unit="subnet", enabled=progress and bool(pending))
     while pending:
         waiting = []
         for key, arch in pending:

@@ -27,13 +27,13 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from predictors.base import as_archs
 from supernets import Arch, SearchSpace, Supernet, config_from_dict, extract
 
 from oneshot.train.checkpoint import load_supernet, weights_digest
 from oneshot.version import code_version
+from oneshot.console import progress_bar
 from oneshot.table import ResultTable
 from .proxies import get_proxy
 
@@ -144,7 +144,7 @@ def score_proxies(
         version = code_version()
         if supernet is not None:
             supernet.to(device)
-        for arch, key in tqdm(todo, desc="proxies", unit="subnet", disable=not progress, dynamic_ncols=True):
+        for arch, key in progress_bar(todo, desc="proxies", unit="subnet", enabled=progress):
             record = dict(old[key])
             seconds = dict(record.get("seconds", {}))
             net = None

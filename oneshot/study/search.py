@@ -52,10 +52,10 @@ import numpy as np
 import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
-from tqdm.auto import tqdm
 
 from supernets.space import Arch, SearchSpace
 
+from oneshot.console import progress_bar
 from oneshot.score.objectives import Objective, resolve_objective, safe_name
 from oneshot.version import code_version
 
@@ -205,8 +205,7 @@ def search(
                 _warm_start(study, space, budget, cache, cost_model, seed)
             loop = StudyLoop(study, space, fn, budget, objectives, cost_model, cache, target, n_startup,
                              max_rejects, seed, np.random.default_rng(seeds[2 * i + 1]))
-            with tqdm(total=target, desc=f"search {budget}", unit="subnet", disable=not progress,
-                      dynamic_ncols=True) as bar:
+            with progress_bar(total=target, desc=f"search {budget}", unit="subnet", enabled=progress) as bar:
                 loop.run(bar)
     settings["evaluated_before"] = before  # per study: subnets it held when this call started (0: a new study)
     result = collect(space, studies, budget_list, settings, limits={name: target for name, _, _, target in plans})

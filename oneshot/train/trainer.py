@@ -15,6 +15,7 @@ from lightning.pytorch.strategies import DDPStrategy
 
 from supernets import create_supernet, space_to_dict
 
+from oneshot.console import quiet_lightning, trainer_console
 from oneshot.data import SPLIT_KEYS, SplitDataModule, datamodule_from_section
 from oneshot.recipe import Recipe
 from oneshot.threads import configure_threads
@@ -128,7 +129,7 @@ def train(recipe: Recipe, resume: bool | str | os.PathLike = True, callbacks: Se
                train returns the checkpoint untouched.
     overwrite: train from scratch and replace an existing checkpoint (otherwise replacing one is refused).
     callbacks: extra Lightning callbacks (e.g. for progress reporting in a pipeline).
-    progress:  show Lightning's progress bar and model summary.
+    progress:  report progress: Lightning's bar on a terminal, one line per epoch when stdout is piped.
 
     The checkpoint is saved (atomically) at every epoch end, or every `train.checkpoint_every_n_steps`, and at
     the end.
@@ -160,26 +161,28 @@ def train(recipe: Recipe, resume: bool | str | os.PathLike = True, callbacks: Se
     periodic = ModelCheckpoint(dirpath=run_dir, filename=Path(CHECKPOINT_NAME).stem, save_top_k=1,
                                enable_version_counter=False, every_n_train_steps=tr.checkpoint_every_n_steps,
                                every_n_epochs=None if tr.checkpoint_every_n_steps else 1)
-    trainer = L.Trainer(
-        max_epochs=tr.epochs,
-        max_steps=tr.max_steps,
-        accelerator=tr.accelerator,
-        devices=tr.devices,
-        strategy=_strategy(tr.strategy, tr.accelerator, tr.devices),
-        precision=tr.precision,
-        plugins=[AtomicCheckpointIO()],
-        callbacks=[CheckpointMetadata(dm.info(), recipe.to_dict()), periodic, *callbacks],
-        logger=CSVLogger(save_dir=str(run_dir), name="logs"),  # logs/version_<n>: a resumed run keeps the old logs
-        default_root_dir=str(run_dir),
-        enable_progress_bar=progress,
-        enable_model_summary=progress,
-        log_every_n_steps=tr.log_every_n_steps,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-    )
-    with warnings.catch_warnings():
+    console = trainer_console(progress, desc="train supernet")
+    extra = [*console.pop("callbacks"), *callbacks]
+    # Quiet from construction on: Lightning prints its device banners and tips while the Trainer is built.
+    with warnings.catch_warnings(), quiet_lightning():
         for message in _EXPECTED_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
+        trainer = L.Trainer(
+            max_epochs=tr.epochs,
+            max_steps=tr.max_steps,
+            accelerator=tr.accelerator,
+            devices=tr.devices,
+            strategy=_strategy(tr.strategy, tr.accelerator, tr.devices),
+            precision=tr.precision,
+            plugins=[AtomicCheckpointIO()],
+            callbacks=[CheckpointMetadata(dm.info(), recipe.to_dict()), periodic, *extra],
+            logger=CSVLogger(save_dir=str(run_dir), name="logs"),  # logs/version_<n>: a resume keeps the old logs
+            default_root_dir=str(run_dir),
+            log_every_n_steps=tr.log_every_n_steps,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+            **console,
+        )
         # weights_only: a checkpoint is data (tensors, numbers, strings); loading one never runs code
         trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None, weights_only=True)
     trainer.save_checkpoint(path, weights_only=False)
