@@ -70,8 +70,13 @@ class _ArrayUnpickler(pickle.Unpickler):
         if (module, name) not in self._ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays and plain "
                                          f"containers are read from data files")
-        if module.startswith("numpy.core.") and hasattr(np, "_core"):  # numpy 2 renamed numpy.core
-            module = "numpy._core." + module[len("numpy.core."):]
+        # numpy 2 renamed numpy.core to numpy._core: read either spelling with whichever this numpy has.
+        for prefix, other in (("numpy.core.", "numpy._core."), ("numpy._core.", "numpy.core.")):
+            if module.startswith(prefix):
+                try:
+                    return super().find_class(other + module[len(prefix):], name)
+                except (ImportError, AttributeError):
+                    break
         return super().find_class(module, name)
 
 
