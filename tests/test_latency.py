@@ -78,8 +78,12 @@ def test_cli_latency_then_search_with_latency_budget(tmp_path, capsys):
     assert main(["latency", "mbv3_test", "--num-subnets", "10", "--repeats", "5", "--out", str(table)]) == 0
     out = capsys.readouterr().out
     assert "latency model on 12 timed subnets" in out
-    timed = sorted(json.loads(line)["latency_ms"] for line in table.read_text().splitlines()[1:])
-    limit = timed[len(timed) // 2]
+    rows = [json.loads(line) for line in table.read_text().splitlines()[1:]]
+    timed = sorted(r["latency_ms"] for r in rows)
+    smallest = next(r["latency_ms"] for r in rows if r["arch"] == str(get_space("mbv3_test").smallest()))
+    # The median, or the smallest subnet's own time when a busy machine timed it above the median: search checks
+    # a budget is reachable at the smallest subnet, so the limit must not depend on how noisy the timings were.
+    limit = max(timed[len(timed) // 2], smallest)
     assert main(["search", "mbv3_test", "--objective", "synthetic:additive", "--budget", f"latency={limit}",
                  "--latency", str(table), "--n-trials", "8", "--storage", "memory"]) == 0
     assert "latency<=" in capsys.readouterr().out

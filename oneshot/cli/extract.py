@@ -39,9 +39,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("nothing to extract: give --arch, --archs or --search")
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "subnets"
     print(f"writing to {out}")
-    torch.set_grad_enabled(False)
-    manifest = extract_subnets(args.checkpoint, entries, out, calib_batches=args.calib_batches, fmt=args.fmt,
-                               overwrite=args.overwrite, log=lambda line: print(f"  {line}"))
+    with torch.no_grad():  # scoped: a global switch would leak into whatever runs next in this process
+        manifest = extract_subnets(args.checkpoint, entries, out, calib_batches=args.calib_batches, fmt=args.fmt,
+                                   overwrite=args.overwrite, log=lambda line: print(f"  {line}"))
     _, rows = read_manifest(manifest)
     for r in rows:
         print(f"{r['file']}: {r['arch']}  MFLOPs={r['flops'] / 1e6:.3f} params={r['params']:,}")
