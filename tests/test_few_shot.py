@@ -6,6 +6,7 @@ import copy
 from collections import Counter
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -229,3 +230,28 @@ def test_few_shot_resume_with_another_split_is_refused(tmp_path: Path) -> None:
         train(Recipe.from_dict(data), progress=False)
     with pytest.raises(ValueError, match="resumes from its own run folder"):
         train(Recipe.from_dict(data), resume=tmp_path / "x.ckpt", progress=False)
+
+
+def test_few_shot_phase_resumes_from_its_saved_step_exactly(tmp_path: Path) -> None:
+    """A few-shot phase stopped after 1 epoch per copy and resumed to 2 ends with the uninterrupted run's weights."""
+    from oneshot.train.checkpoint import read_checkpoint
+    from oneshot.train.trainer import train
+
+    def recipe(where: str, epochs: int) -> Recipe:
+        data = copy.deepcopy(TINY_RECIPE)
+        data["output_dir"] = str(tmp_path / where)
+        data["train"]["few_shot"] = {"split": "s0.w", "epochs": epochs}
+        return Recipe.from_dict(data)
+
+    straight = read_checkpoint(train(recipe("a", 2), progress=False))
+    first = read_checkpoint(train(recipe("b", 1), progress=False))
+    oneshot_bytes = oneshot_checkpoint_path(recipe("b", 2)).read_bytes()
+    steps: list[int] = []
+    rec = L.Callback()
+    rec.on_train_batch_start = lambda trainer, *_: steps.append(trainer.global_step)
+    resumed = read_checkpoint(train(recipe("b", 2), callbacks=[rec], progress=False))
+    assert steps[0] == first["global_step"]  # continued from the saved step, not from the one-shot weights
+    assert oneshot_checkpoint_path(recipe("b", 2)).read_bytes() == oneshot_bytes  # phase 1 is not redone
+    assert resumed["global_step"] == straight["global_step"] == 2 * first["global_step"]
+    for k, v in straight["state_dict"].items():
+        assert torch.allclose(v.float(), resumed["state_dict"][k].float(), atol=1e-6), k
