@@ -14,6 +14,19 @@ a one-shot baseline at equal compute trains train.epochs + k * few_shot.epochs e
 (rather than fine-tuning them one after another) keeps one optimizer, one schedule and one checkpoint, so resuming
 works exactly as for one-shot training; a copy's parameters get no gradient on the other copies' steps, and
 the optimizers we use skip parameters without a gradient (no weight decay or momentum drift).
+
+Which decision to split on. Splitting removes weight sharing across the split decision's choices only, so split on
+the decision whose choice most changes what the shared weights downstream of it see, at the smallest k (compute
+grows as k x few_shot.epochs):
+- macro: `layer0`, the first layer's op (3 choices). All 7 later layers are shared between subnets whose inputs
+  differ by that op (identity vs a k3 or k5 block, at full resolution); a later layer's op changes the input of
+  fewer shared layers, and `layer7` only that of the head.
+- nb201: an edge every cell repeats; `1<-0` feeds nodes 2 and 3 (its `none` also kills edges 2<-1 and 3<-1), an edge
+  into the output node (`3<-0`, `3<-1`, `3<-2`) changes the cell's output directly (Zhao et al. split an edge of
+  the cell with its 5 operations). Which of the two ranks better is an empirical question left to the GPU run.
+- mbv3: the first stage's width (`s0.w`): channel slices are shared by first-slice, so it sets the input channels
+  of every later block; a depth decision (`s<i>.d`) also separates the subnets that run extra blocks.
+Not measured here: the equal-compute comparison needs real data and ground truth (benchmarks/bench_few_shot.py).
 """
 
 from __future__ import annotations
