@@ -2,5 +2,6 @@
 
 `path_samplers.py` chooses the subnets each step trains (fair, uniform, sandwich); `optim.py` builds optimizers and
 LR schedules from specs; `module.py` is the multi-path training step; `checkpoint.py` writes and reads supernet
-checkpoints; `trainer.py` is `train(recipe)`; `few_shot.py` adds the few-shot phase (`train.few_shot`). Nothing here knows of scoring, search or the pipeline.
+checkpoints; `trainer.py` is `train(recipe)`; `few_shot.py` adds the few-shot phase (`train.few_shot`). Nothing
+here knows of scoring, search or the pipeline.
 """

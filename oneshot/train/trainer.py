@@ -54,7 +54,7 @@ def _strategy(strategy: str, accelerator: str, devices: int | str) -> Any:
 
 
 def _checkpoint_to_resume(own: Path, resume: bool | str | os.PathLike, overwrite: bool) -> Path | None:
-    """The checkpoint training of `own` continues from (None: from scratch); refuses to replace a trained one unasked."""
+    """Where training into `own` continues from (None: from scratch); refuses to replace a trained one unasked."""
     if overwrite:
         if resume not in (True, False, None):
             raise ValueError(f"overwrite=True trains from scratch; it cannot also resume {str(resume)!r}")
