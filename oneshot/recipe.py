@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 import yaml
 
 __all__ = [
-    "Recipe", "SupernetSection", "DataSection", "TrainSection", "EvaluateSection", "PredictSection",
+    "Recipe", "SupernetSection", "DataSection", "TrainSection", "FewShotSection", "EvaluateSection", "PredictSection",
     "SearchSection", "RetrainSection", "load_recipe", "resolve_recipe_path", "parse_overrides", "RECIPES_DIR",
 ]
 
@@ -54,6 +54,14 @@ class DataSection:
 
 
 @dataclass
+class FewShotSection:
+    """Few-shot supernets after one-shot training (oneshot.train.few_shot): k copies split on one decision."""
+
+    split: str = ""  # an unconditional decision of the space, e.g. layer0 (macro) or 3<-2 (nb201)
+    epochs: int = 1  # fine-tuning epochs of each of the k copies (k = the split decision's number of choices)
+
+
+@dataclass
 class TrainSection:
     """Supernet training: path sampler, optimizer and schedule, hardware."""
 
@@ -74,6 +82,7 @@ class TrainSection:
     channels_last: bool = True  # NHWC activations: ~2x faster depthwise convs on CPU (oneDNN)
     checkpoint_every_n_steps: int | None = None  # also save mid-epoch; None: at every epoch end only
     log_every_n_steps: int = 10
+    few_shot: FewShotSection | None = None  # set: split the trained supernet and fine-tune each copy
 
 
 @dataclass
@@ -145,6 +154,8 @@ class Recipe:
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
         """Build from nested dicts; unknown keys, wrong types and out-of-range values raise naming the key."""
         recipe = _build(cls, data or {}, "recipe")
+        if recipe.train.few_shot is not None:
+            _check_few_shot_split(recipe)
         objective = recipe.search.objective
         if objective != "supernet" and objective not in recipe.predict.models:
             raise ValueError(f"recipe value search.objective must be 'supernet' or one of predict.models "
@@ -161,6 +172,27 @@ class Recipe:
         return Path(self.output_dir) / self.name
 
 
+def _check_few_shot_split(recipe: Recipe) -> None:
+    """train.few_shot.split must be an unconditional decision of the recipe's space (one-line error otherwise)."""
+    from supernets import get_space
+    from supernets.few_shot import check_split
+
+    try:
+        space = get_space(recipe.supernet.name, **recipe.supernet.overrides)
+    except (KeyError, TypeError, ValueError):
+        return  # an unknown supernet or bad override is reported, with its own message, where the supernet is built
+    try:
+        check_split(space, recipe.train.few_shot.split)
+    except ValueError as exc:
+        raise ValueError(f"recipe value train.few_shot.split: {exc}") from None
+
+
+def _section_of(hint: Any) -> type | None:
+    """The section class a field holds (`FewShotSection | None` included), or None for a plain value."""
+    options = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    return _SECTIONS.get(getattr(options[0], "__name__", "")) if len(options) == 1 else None
+
+
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     if not isinstance(data, dict):
         raise ValueError(f"{where} must be a mapping, got {type(data).__name__}")
@@ -171,9 +203,12 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
-        sub = _SECTIONS.get(getattr(hints[name], "__name__", ""))
+        sub = _section_of(hints[name])
         key = f"{where}.{name}".removeprefix("recipe.")
-        kwargs[name] = _build(sub, value or {}, key) if sub else _check_value(key, value, hints[name])
+        if sub is not None and value is None and type(None) in typing.get_args(hints[name]):
+            kwargs[name] = None  # an optional section left out (`few_shot: null`)
+        else:
+            kwargs[name] = _build(sub, value or {}, key) if sub else _check_value(key, value, hints[name])
     built = cls(**kwargs)
     for name, (ok, expected) in _RANGES.get(cls.__name__, {}).items():
         value = getattr(built, name)
@@ -281,11 +316,12 @@ _RANGES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "PredictSection": {"folds": _at_least(2)},
     "SearchSection": {"n_trials": _at_least(1)},
     "RetrainSection": {"epochs": _at_least(1), "extra_subnets": _at_least(0)},
+    "FewShotSection": {"epochs": _at_least(1), "split": ((lambda v: bool(v)), "a decision of the space")},
     "Recipe": {"seed": _at_least(0), "name": ((lambda v: bool(v) and "/" not in v and v not in (".", "..")),
                                                 "a folder name (not empty, no '/')")},
 }
-_SECTIONS = {c.__name__: c for c in (SupernetSection, DataSection, TrainSection, EvaluateSection, PredictSection,
-                                     SearchSection, RetrainSection)}
+_SECTIONS = {c.__name__: c for c in (SupernetSection, DataSection, TrainSection, FewShotSection, EvaluateSection,
+                                     PredictSection, SearchSection, RetrainSection)}
 
 
 class _StrictLoader(yaml.SafeLoader):

@@ -4,6 +4,7 @@ from ._registry import Registry
 from .base import Cost, FamilyConfig, Supernet
 from .cost import cost, count_cost
 from .extract import extract, load_subnet, save_subnet
+from .few_shot import FewShotSupernet, restrict_space
 from .files import atomic_write_bytes
 from .macro import MacroConfig, MacroSupernet
 from .mbv3 import MBV3Config, MBV3Supernet, StageSpec
@@ -23,10 +24,10 @@ from .space import Arch, Choice, Decision, SearchSpace
 from .vit import ViTConfig, ViTNet, ViTSupernet
 
 __all__ = [
-    "Arch", "Choice", "Cost", "Decision", "FamilyConfig", "MBV3Config", "MBV3Supernet", "MacroConfig",
+    "Arch", "Choice", "Cost", "Decision", "FamilyConfig", "FewShotSupernet", "MBV3Config", "MBV3Supernet", "MacroConfig",
     "MacroSupernet", "NB201Config", "NB201Supernet", "Registry", "SearchSpace", "StageSpec", "Supernet",
     "atomic_write_bytes", "config_from_dict", "cost", "count_cost",
     "create_supernet", "extract", "get_config", "get_space", "list_supernets", "load_subnet",
-    "register_family", "register_supernet", "save_subnet", "space_from_dict", "space_to_dict", "ViTConfig", "ViTNet",
+    "register_family", "register_supernet", "restrict_space", "save_subnet", "space_from_dict", "space_to_dict", "ViTConfig", "ViTNet",
     "ViTSupernet",
 ]

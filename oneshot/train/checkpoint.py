@@ -11,6 +11,7 @@ and loop state, so training resumes exactly) plus a `oneshot` section that makes
       recipe:       Recipe.to_dict()          # the resolved recipe that trained it
       code_version: "0.1.0+g<commit>"
       global_step, epoch
+      few_shot:     {"split", "choices"}       # only for a FewShotSupernet (k copies split on one decision)
 
 `load_supernet(path)` rebuilds the supernet from that section alone. `AtomicCheckpointIO` makes every save of
 Lightning's (periodic and final) a temp file + `os.replace`, so a crash never leaves a torn checkpoint, and reads
@@ -30,7 +31,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback
 
-from supernets import Supernet, config_from_dict, space_from_dict, space_to_dict
+from supernets import FewShotSupernet, Supernet, config_from_dict, space_from_dict, space_to_dict
 from supernets.extract import load_torch_file
 from supernets.files import atomic_write_bytes
 
@@ -82,6 +83,8 @@ class CheckpointMetadata(Callback):
             "global_step": int(trainer.global_step),
             "epoch": int(trainer.current_epoch),
         }
+        if isinstance(pl_module.supernet, FewShotSupernet):  # k copies: the split rebuilds them (few_shot.py)
+            checkpoint["oneshot"]["few_shot"] = pl_module.supernet.few_shot_info()
 
 
 def weights_digest(module: torch.nn.Module) -> str:
@@ -120,7 +123,10 @@ def load_supernet(path: str | os.PathLike, map_location: str | torch.device = "c
     info = dict(ckpt["oneshot"])
     try:
         space = space_from_dict(info["space"])
-        supernet = config_from_dict(space.family, info["space"]["config"]).build_supernet(space.name)
+        config = config_from_dict(space.family, info["space"]["config"])
+        few_shot = info.get("few_shot")
+        supernet = (FewShotSupernet.from_info(config, space.name, few_shot) if few_shot
+                    else config.build_supernet(space.name))
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{str(path)!r}: cannot rebuild the supernet from its space description: {exc}") from None
     state = {k[len(_PREFIX):]: v for k, v in ckpt["state_dict"].items() if k.startswith(_PREFIX)}

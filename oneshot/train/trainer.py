@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.strategies import DDPStrategy
 
-from supernets import create_supernet, space_to_dict
+from supernets import Supernet, create_supernet, space_to_dict
 
 from oneshot.console import quiet_lightning, trainer_console
 from oneshot.data import SPLIT_KEYS, SplitDataModule, datamodule_from_section
@@ -22,7 +22,7 @@ from oneshot.threads import configure_threads
 
 from .checkpoint import AtomicCheckpointIO, CheckpointMetadata, read_checkpoint
 from .module import SupernetModule
-from .path_samplers import create_path_sampler
+from .path_samplers import PathSampler, create_path_sampler
 
 __all__ = ["train", "checkpoint_path", "CHECKPOINT_NAME"]
 
@@ -54,9 +54,8 @@ def _strategy(strategy: str, accelerator: str, devices: int | str) -> Any:
     return strategy
 
 
-def _checkpoint_to_resume(recipe: Recipe, resume: bool | str | os.PathLike, overwrite: bool) -> Path | None:
-    """The checkpoint training continues from (None: from scratch); refuses to replace a trained one unasked."""
-    own = checkpoint_path(recipe)
+def _checkpoint_to_resume(own: Path, resume: bool | str | os.PathLike, overwrite: bool) -> Path | None:
+    """Where training into `own` continues from (None: from scratch); refuses to replace a trained one unasked."""
     if overwrite:
         if resume not in (True, False, None):
             raise ValueError(f"overwrite=True trains from scratch; it cannot also resume {str(resume)!r}")
@@ -101,12 +100,12 @@ def _check_resumable(path: Path, old: dict[str, Any], supernet: Any, sampler: An
                          f"was trained with (the data files or the numpy / scikit-learn version changed)")
 
 
-def _target_steps(tr: Any, dm: SplitDataModule) -> int | None:
-    """Optimizer steps the recipe asks for in all (one per batch), or None where it depends on the launch (DDP)."""
+def _target_steps(tr: Any, dm: SplitDataModule, epochs: int, max_steps: int) -> int | None:
+    """Optimizer steps a phase asks for in all (one per batch), or None where it depends on the launch (DDP)."""
     if tr.devices not in (1, "1"):
         return None
-    steps = tr.epochs * (len(dm.train_set) // dm.batch_size)
-    return steps if tr.max_steps < 0 else min(steps, tr.max_steps)
+    steps = epochs * (len(dm.train_set) // dm.batch_size)
+    return steps if max_steps < 0 else min(steps, max_steps)
 
 
 def _check_device(tr: Any) -> None:
@@ -132,25 +131,48 @@ def train(recipe: Recipe, resume: bool | str | os.PathLike = True, callbacks: Se
     progress:  report progress: Lightning's bar on a terminal, one line per epoch when stdout is piped.
 
     The checkpoint is saved (atomically) at every epoch end, or every `train.checkpoint_every_n_steps`, and at
-    the end.
+    the end. With `train.few_shot` the one-shot phase writes `oneshot.ckpt` and the few-shot phase, which follows,
+    writes `supernet.ckpt` (`oneshot.train.few_shot`).
     """
     tr = recipe.train
-    _check_device(tr)
-    configure_threads(tr.threads)
+    if tr.few_shot is not None:
+        from .few_shot import train_few_shot  # the few-shot phase follows the one-shot one
+
+        return train_few_shot(recipe, resume=resume, callbacks=callbacks, progress=progress, overwrite=overwrite)
+    dm = _setup(recipe)
+    supernet = create_supernet(recipe.supernet.name, **_supernet_overrides(recipe, dm))
+    sampler = create_path_sampler(tr.sampler, supernet.space, seed=recipe.seed, **tr.sampler_args)
+    return run_phase(recipe, dm, supernet, sampler, checkpoint_path(recipe), tr.epochs, tr.max_steps, resume,
+                     overwrite, callbacks, progress)
+
+
+def _setup(recipe: Recipe) -> SplitDataModule:
+    """Check the device, set threads and seeds, and build the recipe's data (set up)."""
+    _check_device(recipe.train)
+    configure_threads(recipe.train.threads)
     L.seed_everything(recipe.seed, workers=True, verbose=False)
     dm = datamodule_from_section(recipe.data, seed=recipe.seed, eval_batch_size=recipe.evaluate.batch_size)
     dm.setup()
-    supernet = create_supernet(recipe.supernet.name, **_supernet_overrides(recipe, dm))
-    sampler = create_path_sampler(tr.sampler, supernet.space, seed=recipe.seed, **tr.sampler_args)
-    resume_from = _checkpoint_to_resume(recipe, resume, overwrite)
-    path = checkpoint_path(recipe)
+    return dm
+
+
+def run_phase(recipe: Recipe, dm: SplitDataModule, supernet: Supernet, sampler: PathSampler, path: Path,
+              epochs: int, max_steps: int, resume: bool | str | os.PathLike, overwrite: bool,
+              callbacks: Sequence[Callback], progress: bool) -> Path:
+    """Train `supernet` with `sampler` for `epochs` (or `max_steps`, -1: no limit) into checkpoint `path`.
+
+    The recipe gives the optimizer, schedule, hardware and checkpoint cadence; `resume` and `overwrite` as in
+    `train`. Returns `path`.
+    """
+    tr = recipe.train
+    resume_from = _checkpoint_to_resume(path, resume, overwrite)
     if resume_from is not None:
         old = read_checkpoint(resume_from)
         _check_resumable(resume_from, old["oneshot"], supernet, sampler, dm.info())
-        done, target = int(old.get("global_step", 0)), _target_steps(tr, dm)
+        done, target = int(old.get("global_step", 0)), _target_steps(tr, dm, epochs, max_steps)
         if target is not None and done > target:
             raise ValueError(f"cannot resume {str(resume_from)!r}: it has trained {done} steps, more than the "
-                             f"recipe's train.epochs={tr.epochs} (max_steps={tr.max_steps}) ask ({target}); raise "
+                             f"recipe's {epochs} epochs (max_steps={max_steps}) ask ({target}); raise "
                              f"them, train elsewhere (--set name=OTHER) or from scratch (`oneshot train "
                              f"--overwrite`, overwrite=True)")
         if target is not None and done == target and resume_from == path:
@@ -158,7 +180,7 @@ def train(recipe: Recipe, resume: bool | str | os.PathLike = True, callbacks: Se
     module = SupernetModule(supernet, sampler, optimizer=tr.optimizer, scheduler=tr.scheduler, grad_clip=tr.grad_clip,
                             label_smoothing=tr.label_smoothing, channels_last=tr.channels_last)
     run_dir = recipe.run_dir
-    periodic = ModelCheckpoint(dirpath=run_dir, filename=Path(CHECKPOINT_NAME).stem, save_top_k=1,
+    periodic = ModelCheckpoint(dirpath=path.parent, filename=path.stem, save_top_k=1,
                                enable_version_counter=False, every_n_train_steps=tr.checkpoint_every_n_steps,
                                every_n_epochs=None if tr.checkpoint_every_n_steps else 1)
     console = trainer_console(progress, desc="train supernet")
@@ -168,8 +190,8 @@ def train(recipe: Recipe, resume: bool | str | os.PathLike = True, callbacks: Se
         for message in _EXPECTED_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
         trainer = L.Trainer(
-            max_epochs=tr.epochs,
-            max_steps=tr.max_steps,
+            max_epochs=epochs,
+            max_steps=max_steps,
             accelerator=tr.accelerator,
             devices=tr.devices,
             strategy=_strategy(tr.strategy, tr.accelerator, tr.devices),
