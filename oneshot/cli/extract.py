@@ -33,7 +33,9 @@ def run(args: argparse.Namespace) -> int:
         entries += [{"arch": ln.strip()} for ln in f.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     if args.search:
         data = json.loads(Path(args.search).read_text())
-        for row in data.get("budgets", []):
+        # search.json keeps the per-budget bests under "best" ({budget label: record}); chosen.json under "chosen".
+        rows = [dict(r, name=r.get("name", label)) for label, r in (data.get("best") or {}).items()]
+        for row in rows or data.get("chosen", []):
             entries.append({k: v for k, v in row.items() if k in ("arch", "name", "budget", "budget_key", "limits", "supernet_acc")})
     if not entries:
         raise ValueError("nothing to extract: give --arch, --archs or --search")
