@@ -1,22 +1,37 @@
 """Append-only result tables (JSON lines) keyed per subnet, so nothing is evaluated twice and crashes lose nothing.
 
 Line 1 is a header naming the space (and whatever the writer wants to pin, e.g. the checkpoint); every other line
-is one record with at least `key` and `arch`. Each record is written with a single `write` + fsync, and a torn last
-line (a crash mid-write) is ignored on reading, so a resumed run simply re-evaluates that one subnet.
+is one record with at least `key` and `arch`. Each record is written with a single `write` + fsync under an
+exclusive `flock` of the table, and a torn last line (a crash mid-write) is ignored on reading and cut before the
+next append, so a resumed run simply re-evaluates that one subnet.
+
+A file is never written before its header has been read and found to be a result table of the same space: opening
+anything else (a recipe, a JSON file, another space's table) is a one-line error and leaves the file untouched.
+
+Several processes may share one table: `claim(key)` reserves a subnet before it is evaluated (a file per key in
+`<table>.claims/`, made and checked under the table's lock), so each subnet is evaluated once. A claim whose process
+is no longer alive on this host is taken over; a claim made on another host is trusted until its record arrives.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 import numpy as np
 
 from supernets import Arch, SearchSpace, space_from_dict, space_to_dict
 
-__all__ = ["ResultTable", "read_table", "read_scores"]
+try:
+    import fcntl
+except ImportError:  # Windows: one process per table (no cross-process locking there)
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["ResultTable", "read_table", "read_scores", "pid_alive"]
 
 TABLE_FORMAT = "oneshot-results"
 
@@ -28,31 +43,63 @@ class ResultTable:
         self.path = Path(path)
         self.space = space
         self._records: dict[str, dict[str, Any]] = {}
+        self._offset = 0  # bytes of the file already read into _records
+        self._lines = 1  # lines already read (for error messages)
+        if self.path.is_dir():
+            raise IsADirectoryError(21, "is a folder, not a result table", str(self.path))
         if self.path.exists() and self.path.stat().st_size > 0:
-            _drop_torn_tail(self.path)
-            header, records = _read(self.path)
-            fp = header.get("fingerprint")
-            if fp != space.fingerprint:
-                raise ValueError(
-                    f"result table {str(self.path)!r} belongs to space {header.get('space', {}).get('name')!r} "
-                    f"({fp}), not {space.name!r} ({space.fingerprint}); use another file"
-                )
-            self.meta = header.get("meta", {})
-            for r in records:
-                self._records[r["key"]] = r
-        else:
-            self.meta = dict(meta or {})
-            header = {"format": TABLE_FORMAT, "space": space_to_dict(space), "fingerprint": space.fingerprint,
-                      "meta": self.meta}
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._append(header)
+            self._open_existing()  # read-only: refuses a foreign file before anything is written
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._locked("a+b") as f:  # "a+" creates a missing file and never changes an existing one
+            f.seek(0, os.SEEK_END)
+            if f.tell() == 0:  # still empty under the lock: we write the header (another process did not)
+                self.meta = dict(meta or {})
+                header = {"format": TABLE_FORMAT, "space": space_to_dict(space), "fingerprint": space.fingerprint,
+                          "meta": self.meta}
+                _write_line(f, header)
+                self._offset = f.tell()
+                return
+        self._open_existing()
 
-    def _append(self, obj: dict[str, Any]) -> None:
-        line = json.dumps(obj, sort_keys=True) + "\n"
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+    def _open_existing(self) -> None:
+        with open(self.path, "rb") as f:
+            data = f.read()
+        header, records, self._offset, self._lines = _parse(data, self.path)
+        fp = header.get("fingerprint")
+        if fp != self.space.fingerprint:
+            raise ValueError(
+                f"result table {str(self.path)!r} belongs to space {header.get('space', {}).get('name')!r} "
+                f"({fp}), not {self.space.name!r} ({self.space.fingerprint}); use another file"
+            )
+        self.meta = header.get("meta", {})
+        for r in records:
+            self._records[r["key"]] = r
+
+    @contextlib.contextmanager
+    def _locked(self, mode: str = "ab") -> Iterator[IO[bytes]]:
+        """The table file opened in `mode`, under an exclusive lock shared by every process using it."""
+        with open(self.path, mode) as f:
+            if fcntl is not None:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield f
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+    def refresh(self) -> None:
+        """Read records that other processes appended since this table was opened or last refreshed."""
+        with open(self.path, "rb") as f:
+            f.seek(self._offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1  # a line still being written (or torn) is read once complete
+        for line in data[:end].decode("utf-8").split("\n")[:-1]:
+            self._lines += 1
+            if line.strip():
+                r = _record(line, self.path, self._lines)
+                self._records[r["key"]] = r
+        self._offset += end
 
     def __contains__(self, key: str) -> bool:
         return key in self._records
@@ -68,7 +115,12 @@ class ResultTable:
         """Store one record (needs `key` and `arch`); durable once this returns."""
         if "key" not in record or "arch" not in record:
             raise ValueError("a result record needs 'key' and 'arch' fields")
-        self._append(record)
+        with self._locked("r+b") as f:
+            data = f.read()
+            if data and not data.endswith(b"\n"):  # torn by a crash (writers hold the lock, so none is mid-write)
+                f.truncate(data.rfind(b"\n") + 1)
+            f.seek(0, os.SEEK_END)
+            _write_line(f, record)
         self._records[record["key"]] = record
 
     def records(self) -> list[dict[str, Any]]:
@@ -80,42 +132,110 @@ class ResultTable:
         for r in self._records.values():
             yield Arch.from_str(self.space, r["arch"])
 
+    # ----------------------------------------------------------------------- claims (several processes, one table)
+    @property
+    def claims_dir(self) -> Path:
+        return self.path.with_name(self.path.name + ".claims")
 
-def _drop_torn_tail(path: Path) -> None:
-    """Cut a final line left without its newline by a crash, so the next append starts on a fresh line."""
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as f:
-            f.truncate(data.rfind(b"\n") + 1)
+    def _claim_file(self, key: str) -> Path:
+        return self.claims_dir / f"{key}.claim"
 
+    def claim(self, key: str) -> bool:
+        """Reserve `key` for this process; False when it has a record already or a live process holds it."""
+        with self._locked("ab"):
+            self.refresh()
+            if key in self._records:
+                return False
+            file = self._claim_file(key)
+            if file.exists() and self._holder_alive(file):
+                return False
+            self.claims_dir.mkdir(exist_ok=True)
+            file.write_text(f"{socket.gethostname()} {os.getpid()}\n")
+            return True
 
-def _read(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    try:
-        header = json.loads(lines[0])
-    except json.JSONDecodeError:
-        raise ValueError(f"{str(path)!r} is not a oneshot result table (unreadable header)") from None
-    if not isinstance(header, dict) or header.get("format") != TABLE_FORMAT:
-        raise ValueError(f"{str(path)!r} is not a oneshot result table (no '{TABLE_FORMAT}' header)")
-    records = []
-    body = [ln for ln in lines[1:] if ln.strip()]
-    for i, line in enumerate(body):
+    def release(self, key: str) -> None:
+        """Drop this process's claim on `key` (after its record is stored, or when giving up)."""
+        with self._locked("ab"):
+            self._claim_file(key).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.claims_dir.rmdir()  # only when no claim is left
+
+    def held_elsewhere(self, key: str) -> bool:
+        """Whether a live process other than this one holds a claim on `key`."""
+        file = self._claim_file(key)
+        return file.exists() and self._holder_alive(file) and not _is_me(file)
+
+    @staticmethod
+    def _holder_alive(file: Path) -> bool:
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(body) - 1:  # torn final line from a crash: drop it, the subnet is evaluated again
-                break
-            raise ValueError(f"{str(path)!r} has a corrupt record on line {i + 2}") from None
-    return header, records
+            host, pid = file.read_text().split()
+        except (OSError, ValueError):
+            return False  # vanished or unreadable: nobody to wait for
+        return host != socket.gethostname() or pid_alive(int(pid))
+
+
+def _is_me(file: Path) -> bool:
+    try:
+        return file.read_text().split() == [socket.gethostname(), str(os.getpid())]
+    except OSError:
+        return False
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _write_line(f: IO[bytes], obj: dict[str, Any]) -> None:
+    f.write((json.dumps(obj, sort_keys=True) + "\n").encode("utf-8"))  # one write: a record is whole or torn
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def _record(line: str, path: Path, lineno: int) -> dict[str, Any]:
+    try:
+        r = json.loads(line)
+    except json.JSONDecodeError:
+        raise ValueError(f"{str(path)!r} has a corrupt record on line {lineno}") from None
+    if not isinstance(r, dict) or "key" not in r or "arch" not in r:
+        raise ValueError(f"{str(path)!r} line {lineno}: a record needs 'key' and 'arch' fields")
+    return r
+
+
+def _parse(data: bytes, path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], int, int]:
+    """(header, records, bytes of whole lines, lines read) of a table's bytes; refuses anything not a table."""
+    first = data.split(b"\n", 1)[0]
+    try:
+        header = json.loads(first)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        header = None
+    if not isinstance(header, dict) or header.get("format") != TABLE_FORMAT:
+        raise ValueError(f"{str(path)!r} is not a oneshot result table (no '{TABLE_FORMAT}' header on line 1); "
+                         "give another file")
+    end = data.rfind(b"\n") + 1  # a final line without its newline is torn by a crash: not read, cut on next add
+    lines = data[:end].decode("utf-8", errors="replace").split("\n")[:-1]
+    records = [_record(line, path, i) for i, line in enumerate(lines[1:], start=2) if line.strip()]
+    return header, records, end, len(lines)
 
 
 def read_table(path: str | os.PathLike) -> tuple[SearchSpace, list[dict[str, Any]]]:
     """Open a result table without knowing its space in advance: (space, records, latest per key)."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(21, "is a folder, not a result table", str(path))
     if not path.is_file():
         raise FileNotFoundError(f"result table {str(path)!r} does not exist")
-    header, records = _read(path)
+    header, records, _, _ = _parse(path.read_bytes(), path)
     space = space_from_dict(header["space"])
     latest: dict[str, dict[str, Any]] = {}
     for r in records:

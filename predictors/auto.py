@@ -59,13 +59,14 @@ class AutoPredictor(Predictor):
     def get_params(self) -> dict[str, Any]:
         return {**super().get_params(), **self.hparams}
 
-    def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
+    def _new_members(self) -> dict[str, Predictor]:
         # Members fit the latent targets directly: the warp is this predictor's, shared by both.
         common = dict(encoding=self.encoding, seed=self.seed)
-        members: dict[str, Predictor] = {
-            "xgb": XGBPredictor(self.space, **{**common, **self.hparams["xgb"]}),
-            "gp": GPPredictor(self.space, **{**common, **self.hparams["gp"]}),
-        }
+        return {"xgb": XGBPredictor(self.space, **{**common, **self.hparams["xgb"]}),
+                "gp": GPPredictor(self.space, **{**common, **self.hparams["gp"]})}
+
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
+        members = self._new_members()
         for m in members.values():
             m._fit(X, y)
             m.n_train_ = len(y)
@@ -99,18 +100,13 @@ class AutoPredictor(Predictor):
         return dict(self._members)
 
     def _state(self) -> dict[str, Any]:
-        state = super()._state()
-        state["_members"] = {k: m._state() for k, m in self._members.items()}
-        return state
+        return {**super()._state(), "weight": self.weight_, "held_out_tau": dict(self.held_out_tau_),
+                "members": {k: m._state() for k, m in self._members.items()}}
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        state = dict(state)
-        members = state.pop("_members")
         super()._set_state(state)
-        common = dict(encoding=self.encoding, seed=self.seed)
-        self._members = {
-            "xgb": XGBPredictor(self.space, **{**common, **self.hparams["xgb"]}),
-            "gp": GPPredictor(self.space, **{**common, **self.hparams["gp"]}),
-        }
+        self.weight_ = float(state["weight"])
+        self.held_out_tau_ = {k: float(v) for k, v in state["held_out_tau"].items()}
+        self._members = self._new_members()
         for k, m in self._members.items():
-            m._set_state(members[k])
+            m._set_state(state["members"][k])

@@ -12,19 +12,17 @@ Predictors are found by name: `create_predictor("xgb", space)`, `list_predictors
 
 from __future__ import annotations
 
-import io
 import os
-import pickle
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
 
 from supernets._registry import Registry
-from supernets.files import atomic_write_bytes
 from supernets.space import Arch, SearchSpace
 
 from .encodings import Encoding, get_encoding
+from .files import read_state_file, write_state_file
 
 __all__ = [
     "Predictor", "NotFittedError", "register_predictor", "create_predictor", "list_predictors", "load_predictor",
@@ -32,7 +30,7 @@ __all__ = [
 ]
 
 FILE_FORMAT = "oneshot-predictor"
-FILE_VERSION = 1
+FILE_VERSION = 2  # 1 was a pickle, refused since it can run code
 
 
 class NotFittedError(RuntimeError):
@@ -111,6 +109,25 @@ class TargetWarp:
                 (self.ys[k] - self.ys[0]) / max(self.zs[k] - self.zs[0], 1e-12),
                 (self.ys[-1] - self.ys[-1 - k]) / max(self.zs[-1] - self.zs[-1 - k], 1e-12),
             )
+
+    def state_dict(self) -> dict[str, Any]:
+        """The fitted map as numbers and arrays (what a predictor file stores)."""
+        state: dict[str, Any] = {"kind": self.kind, "mean": self.mean, "std": self.std}
+        if self.kind == "rank":
+            state.update(ys=self.ys, zs=self.zs, slopes=list(self.slopes))
+        return state
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> TargetWarp:
+        """The warp `state_dict()` describes, without the scores it was fitted on."""
+        warp = cls.__new__(cls)
+        warp.kind, warp.mean, warp.std = str(state["kind"]), float(state["mean"]), float(state["std"])
+        if warp.kind not in TARGET_TRANSFORMS:
+            raise ValueError(f"unknown target_transform {warp.kind!r} in a saved predictor")
+        if warp.kind == "rank":
+            warp.ys, warp.zs = np.asarray(state["ys"], dtype=float), np.asarray(state["zs"], dtype=float)
+            warp.slopes = (float(state["slopes"][0]), float(state["slopes"][1]))
+        return warp
 
     def forward(self, y: np.ndarray) -> np.ndarray:
         if self.kind == "standard":
@@ -205,6 +222,23 @@ class Predictor:
         mean, std = self._predict(self.encoding.encode(archs))
         return self._warp.backward(mean, std)  # type: ignore[union-attr]
 
+    def predict_latent(self, archs: Iterable[Arch | str]) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std of the model's Gaussian belief in its latent units (warped, standardized scores).
+
+        The belief is Gaussian there, not in score units, so acquisition functions that assume a Gaussian
+        (expected improvement) are exact here; compare with `to_latent` of a score.
+        """
+        self._check_fitted("predict_latent")
+        archs = as_archs(self.space, archs)
+        if not archs:
+            return np.zeros(0), np.zeros(0)
+        return self._predict(self.encoding.encode(archs))
+
+    def to_latent(self, scores: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Scores in the latent units `predict_latent` answers in (the fitted target transform)."""
+        self._check_fitted("to_latent")
+        return self._warp.forward(np.asarray(scores, dtype=float))  # type: ignore[union-attr]
+
     def _check_fitted(self, what: str) -> None:
         if not self.fitted:
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(archs, scores) before {what}()")
@@ -217,69 +251,71 @@ class Predictor:
         raise NotImplementedError
 
     def _state(self) -> dict[str, Any]:
-        """Fitted model state, picklable (override when a model has a better serialization)."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("space", "encoding")}
+        """Fitted state as JSON values, numeric arrays and bytes (no other objects: files must load without pickle).
+
+        Subclasses add their model's state to this dict and restore it in `_set_state`.
+        """
+        return {"n_train": self.n_train_, "warp": None if self._warp is None else self._warp.state_dict()}
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        self.n_train_ = int(state["n_train"])
+        self._warp = None if state["warp"] is None else TargetWarp.from_state_dict(state["warp"])
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the fitted predictor, its space and parameters to one pickle file, atomically; returns the path.
+        """Write the fitted predictor, its space and parameters to one file, atomically; returns the path.
 
-        Any file name works; `oneshot predict fit` uses `<table>.<model>.predictor`. xgboost boosters are stored
-        in xgboost's own binary format inside it, so files survive xgboost upgrades.
+        Any file name works; `oneshot predict fit` uses `<table>.<model>.predictor`. The file is a zip of JSON
+        and `.npy` arrays (see `predictors.files`), so loading it cannot run code; xgboost boosters are stored in
+        xgboost's own binary format inside it, so files survive xgboost upgrades.
         """
         from supernets.registry import space_to_dict
 
         self._check_fitted("save")
-        path = Path(path)
-        payload = {
+        return write_state_file(path, {
             "format": FILE_FORMAT, "version": FILE_VERSION, "predictor": self.name,
             "space": space_to_dict(self.space), "fingerprint": self.space.fingerprint,
             "params": {**self.get_params(), "encoding": self.encoding.name}, "state": self._state(),
             "encoding_state": self.encoding.state_dict(),
-        }
-        buf = io.BytesIO()
-        pickle.dump(payload, buf, protocol=pickle.HIGHEST_PROTOCOL)
-        atomic_write_bytes(path, buf.getvalue())  # readers see the old file or the new one, never half of one
-        return path
+        })
 
     @classmethod
     def load(cls, path: str | os.PathLike, **context: Any) -> Predictor:
         """Read a predictor file written by `save`; works without knowing its space (it is stored inside).
 
-        `context` is what its encoding needs beyond the name (`proxies=` for one with `zc`). The file is a
-        pickle (scikit-learn models have no other faithful format): load only files you trust.
+        `context` is what its encoding needs beyond the name (`proxies=` for one with `zc`). Nothing in the file
+        is executed: pickle files (and anything else that is not a predictor file) are refused.
         """
         from supernets.registry import space_from_dict
 
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"predictor file {str(path)!r} does not exist")
-        try:
-            with open(path, "rb") as f:
-                payload = pickle.load(f)
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
-            raise ValueError(f"{str(path)!r} is not a readable oneshot predictor file ({exc})") from None
+        where = repr(str(path))
+        payload = read_state_file(path)
         if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
-            raise ValueError(f"{str(path)!r} is not a oneshot predictor file")
+            raise ValueError(f"{where} is not a oneshot predictor file")
         if payload.get("version") != FILE_VERSION:
-            raise ValueError(f"{str(path)!r} has predictor file version {payload.get('version')}, expected {FILE_VERSION}")
-        space = space_from_dict(payload["space"])
-        if space.fingerprint != payload["fingerprint"]:
-            raise ValueError(f"{str(path)!r} records a space that this version of oneshot builds differently")
-        if payload["predictor"] not in _PREDICTORS:
-            raise ValueError(f"{str(path)!r} holds an unknown predictor {payload['predictor']!r}; known: {list_predictors()}")
+            raise ValueError(f"{where} has predictor file version {payload.get('version')}, expected {FILE_VERSION}")
+        try:
+            space = space_from_dict(payload["space"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where} is a damaged predictor file (its space does not parse: {exc})") from None
+        if space.fingerprint != payload.get("fingerprint"):
+            raise ValueError(f"{where} records a space that this version of oneshot builds differently")
+        if not isinstance(payload.get("predictor"), str) or payload["predictor"] not in _PREDICTORS:
+            raise ValueError(f"{where} holds an unknown predictor {payload.get('predictor')!r}; known: {list_predictors()}")
         kind = _PREDICTORS.get(payload["predictor"])
         if cls is not Predictor and not issubclass(kind, cls):
-            raise ValueError(f"{str(path)!r} holds a {kind.__name__}, not a {cls.__name__}")
-        params = dict(payload["params"])
-        if context:
-            params["encoding"] = get_encoding(params["encoding"], space, **context)
-        pred = kind(space, **params)
-        pred.encoding.load_state_dict(payload.get("encoding_state", {}))
-        pred._set_state(payload["state"])
+            raise ValueError(f"{where} holds a {kind.__name__}, not a {cls.__name__}")
+        try:
+            params = dict(payload["params"])
+            if context:
+                params["encoding"] = get_encoding(params["encoding"], space, **context)
+            pred = kind(space, **params)
+            pred.encoding.load_state_dict(payload.get("encoding_state", {}))
+            pred._set_state(payload["state"])
+        except (KeyError, TypeError, IndexError, AttributeError) as exc:  # ValueErrors already name their problem
+            raise ValueError(f"{where} is a damaged predictor file ({type(exc).__name__}: {exc})") from None
+        except ValueError as exc:  # its own message names the problem; add which file
+            raise ValueError(f"{where}: {exc}") from None
         return pred
 
     def __repr__(self) -> str:

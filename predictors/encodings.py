@@ -206,11 +206,15 @@ class OrdinalEncoding(Encoding):
     def feature_names(self) -> list[str]:
         return [d.name for d in self.space.decisions]
 
+    @cached_property
+    def _column(self) -> dict[str, int]:
+        return {d.name: j for j, d in enumerate(self.space.decisions)}
+
     def _fill(self, arch: Arch, row: np.ndarray) -> None:
         row[:] = -1.0
-        for j, d in enumerate(self.space.decisions):
-            if d.name in arch:
-                row[j] = self._levels[d.name][arch[d.name]]
+        column, levels = self._column, self._levels
+        for name, value in arch.values:  # only the active decisions (a search encodes thousands per proposal)
+            row[column[name]] = levels[name][value]
 
 
 _EDGE = re.compile(r"^(\d+)<-(\d+)$")

@@ -142,19 +142,21 @@ class XGBPredictor(Predictor):
         return preds.mean(axis=0), np.maximum(std, 1e-6)
 
     def _state(self) -> dict[str, Any]:
-        state = super()._state()
         # Boosters travel in xgboost's own binary format, which later xgboost versions still read.
-        state["_boosters"] = [bytes(b.save_raw("ubj")) for b in self._boosters]
-        return state
+        return {**super()._state(), "boosters": [bytes(b.save_raw("ubj")) for b in self._boosters],
+                "std_scale": self.std_scale_, "held_out": self.held_out_}
 
     def _set_state(self, state: dict[str, Any]) -> None:
         import xgboost as xgb
 
-        state = dict(state)
-        raw = state.pop("_boosters")
         super()._set_state(state)
+        self.std_scale_ = float(state["std_scale"])
+        self.held_out_ = None if state["held_out"] is None else np.asarray(state["held_out"], dtype=float)
         self._boosters = []
-        for blob in raw:
+        for blob in state["boosters"]:
             booster = xgb.Booster(params={"nthread": self.hparams["n_jobs"]})
-            booster.load_model(bytearray(blob))
+            try:
+                booster.load_model(bytearray(blob))
+            except xgb.core.XGBoostError as exc:
+                raise ValueError(f"a saved xgboost booster does not load: {str(exc).splitlines()[0]}") from None
             self._boosters.append(booster)

@@ -35,15 +35,31 @@ def all_archs(space: SearchSpace) -> tuple[Arch, ...]:
     return tuple(space)
 
 
+def _networks(space: SearchSpace, archs: set[Arch] | frozenset[Arch]) -> set[Arch] | None:
+    """Canonical forms of `archs`, or None for a space where every arch is its own network."""
+    return None if space.canonicalizer is None else {space.canonical(a) for a in archs}
+
+
 def random_unseen(space: SearchSpace, rng: np.random.Generator, seen: set[Arch] | frozenset[Arch],
-                  feasible: Callable[[Arch], bool] = _always, max_draws: int = 2000) -> Arch:
-    """A uniform subnet that is `feasible` and not in `seen`; raises SpaceExhausted when none is left."""
+                  feasible: Callable[[Arch], bool] = _always, max_draws: int = 2000,
+                  networks: set[Arch] | None = None) -> Arch:
+    """A uniform subnet that is `feasible`, not in `seen` and no network of `seen` again (`space.canonical`).
+
+    `networks` is the set of canonical forms of `seen` when the caller keeps it (else it is computed here).
+    Raises SpaceExhausted when no such subnet is left.
+    """
+    if networks is None:
+        networks = _networks(space, seen)
+
+    def new(a: Arch) -> bool:
+        return a not in seen and (networks is None or space.canonical(a) not in networks) and feasible(a)
+
     for _ in range(max_draws):
         a = space.sample(rng)
-        if a not in seen and feasible(a):
+        if new(a):
             return a
     if space.size() <= ENUMERATE_LIMIT:  # tight budget or nearly exhausted: list what is left
-        pool = [a for a in all_archs(space) if a not in seen and feasible(a)]
+        pool = [a for a in all_archs(space) if new(a)]
         if pool:
             return pool[int(rng.integers(len(pool)))]
         raise SpaceExhausted(f"every subnet of {space.name!r} within the budget has been evaluated")

@@ -25,3 +25,19 @@ TINY_RECIPE = {
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A supernet checkpoint of mbv3_test trained 1 epoch on 64 digits at 8x8 (shared: copy it before writing beside
+    it, e.g. an evaluation table)."""
+    from oneshot.recipe import Recipe
+    from oneshot.train.trainer import train
+
+    out = tmp_path_factory.mktemp("tiny_checkpoint")
+    recipe = Recipe.from_dict({
+        "name": "tiny", "output_dir": str(out), "supernet": {"name": "mbv3_test"},
+        "data": {"name": "digits", "image_size": 8, "batch_size": 32, "max_train_samples": 64, "max_eval_samples": 40},
+        "train": {"epochs": 1, "threads": 1, "accelerator": "cpu"},
+    })
+    return train(recipe, progress=False)

@@ -62,3 +62,39 @@ def test_predict_fit_bad_input_is_one_clear_line(tmp_path, capsys):
     nan_path = _table(tmp_path / "nan.jsonl", n=20, nan_at=4)
     assert main(["predict", "fit", str(nan_path), "--model", "gp"]) == 2
     assert "1 of 20 scores are NaN or infinite (first at positions [4])" in capsys.readouterr().err
+
+
+def test_predict_curve_default_sizes_come_from_the_table(tmp_path, capsys):
+    # 30 rows: of the default sizes 10, 20, 50, ... those leaving a fifth (6 rows) for testing are 10 and 20
+    path = _table(tmp_path / "evaluations.jsonl", n=30)
+    assert main(["predict", "curve", str(path), "--models", "gp", "--repeats", "1", "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)["gp"]) == {"10", "20"}
+
+
+def test_too_few_rows_are_named_as_such(tmp_path, capsys):
+    path = _table(tmp_path / "evaluations.jsonl", n=9)
+    assert main(["predict", "fit", str(path), "--folds", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "9 rows" in err and "too few" in err and "need at least 10" in err and "equal" not in err
+    assert not list(tmp_path.glob("*.predictor"))
+    path = _table(tmp_path / "more.jsonl", n=12)
+    assert main(["predict", "fit", str(path), "--folds", "7"]) == 2  # 2 per fold
+    assert "need at least 14" in capsys.readouterr().err
+
+
+def test_pipeline_predict_phase_skips_with_a_note_below_the_minimum(tmp_path):
+    from types import SimpleNamespace
+
+    from oneshot.pipeline.phases import phase_predict
+
+    space = get_space("mbv3_test")
+    written = {}
+    records = [{"arch": str(a), "holdout_acc": 0.5 + 0.01 * i}
+               for i, a in enumerate([space.smallest(), space.largest(), space.sample(np.random.default_rng(1))])]
+    run = SimpleNamespace(recipe=SimpleNamespace(predict=SimpleNamespace(models=["gp"], folds=5,
+                                                                         target="holdout_acc"), seed=0),
+                          evaluated=lambda: records, space=space, dir=tmp_path,
+                          write=lambda name, obj: written.setdefault(name, obj))
+    note = phase_predict(run)
+    assert note.startswith("skipped: 3 evaluated subnets are too few") and "need 10" in note
+    assert written["predict.json"]["metrics"] == {} and not (tmp_path / "predictors").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 import optuna
 import pytest
@@ -9,8 +11,8 @@ import pytest
 from oneshot.study.budget import Budget, CostModel
 from oneshot.study.search import search
 from oneshot.study.search_samplers import (
-    PredictorSampler, RegularizedEvolutionSampler, create_search_sampler, expected_improvement, list_search_samplers,
-    mutate, neighbours, random_unseen, sample_many,
+    PredictorSampler, RegularizedEvolutionSampler, SpaceExhausted, create_search_sampler, expected_improvement,
+    list_search_samplers, mutate, neighbours, random_unseen, sample_many,
 )
 from oneshot.study.space import distributions, suggest_arch
 from predictors.synthetic import make_objective
@@ -78,9 +80,21 @@ def test_mutate_and_sample_many_keep_conditional_subnets_canonical(mbv3, rng):
 def test_random_unseen_lists_the_rest_when_nearly_exhausted(rng):
     space = get_space("nb201_test")
     everything = list(space)
-    keep = everything[123]
+    copies = collections.Counter(space.canonical(a) for a in everything)
+    keep = [a for a in everything if copies[space.canonical(a)] == 1][17]  # a network with one spelling
     seen = set(everything) - {keep}
     assert random_unseen(space, rng, seen, max_draws=5) == keep
+
+
+def test_random_unseen_never_returns_a_network_already_seen(rng):
+    space = get_space("nb201_test")
+    everything = list(space)
+    spellings = collections.defaultdict(list)
+    for a in everything:
+        spellings[space.canonical(a)].append(a)
+    twin = next(group for group in spellings.values() if len(group) > 1)[1]
+    with pytest.raises(SpaceExhausted):  # only `twin` is unseen, and its network was seen as another string
+        random_unseen(space, rng, set(everything) - {twin}, max_draws=5)
 
 
 def _study_with(space, archs, scores):
@@ -133,3 +147,43 @@ def test_our_samplers_refuse_multi_objective_studies(mbv3):
     with pytest.raises(ValueError, match="cannot drive the multi-objective study"):
         search(mbv3, make_objective(mbv3), sampler="rea", budgets={"flops": [2e5, 3e5]}, strategy="pareto",
                n_trials=4, storage="memory")
+
+
+def test_predictor_sampler_never_proposes_a_network_evaluated_under_another_string(rng):
+    space = get_space("nb201_test")
+    f = make_objective(space, "additive", seed=0)
+    score = {a: f(space.canonical(a)) for a in space}  # a table: equal networks share a score
+    spellings = collections.Counter(space.canonical(a) for a in space)
+    # Start from the best networks that have twins: their twins look like perfect neighbours to the model.
+    twinned = sorted((a for a in space if spellings[space.canonical(a)] > 1), key=score.get, reverse=True)
+    archs = list({space.canonical(a): a for a in twinned[:200]}.values())[:15]
+    archs += sample_many(space, rng, 15)
+    study = _study_with(space, archs, [score[a] for a in archs])
+    sampler = PredictorSampler(space, predictor="gp", n_candidates=200, seed=0)
+    for _ in range(5):
+        history = sampler.history(study)
+        proposal = sampler.propose(history)
+        assert space.canonical(proposal) not in {space.canonical(a) for a in history.seen}
+        study.add_trial(optuna.trial.create_trial(params=proposal.as_dict(), distributions=distributions(space),
+                                                  value=score[proposal]))
+
+
+def test_predictor_sampler_bounds_the_model_and_reuses_gp_hyperparameters(rng):
+    space = get_space("nb201_test")
+    f = make_objective(space, "pairwise", seed=0)
+    archs = list(dict.fromkeys(sample_many(space, rng, 80)))[:60]
+    y = np.array([f(a) for a in archs])
+    sampler = PredictorSampler(space, predictor="gp", max_fit=20, hyper_growth=1.5, seed=0)
+    model = sampler.fit_model(archs, y)
+    assert model.n_train_ == 20 and "theta" not in model.hparams or model.hparams["theta"] is None
+    # The model saw the 10 best subnets: it predicts each of them at least as high as the median subnet.
+    top = np.argsort(-y)[:10]
+    assert np.all(model.predict([archs[i] for i in top])[0] >= np.median(model.predict(archs)[0]))
+    again = sampler.fit_model(archs, y)  # same size: the GP's hyperparameters are reused, not refitted
+    assert again.hparams["theta"] == pytest.approx(model.theta_)
+    small = PredictorSampler(space, predictor="gp", max_fit=100, hyper_growth=1.5, seed=0)
+    small.fit_model(archs[:20], y[:20])
+    assert small.fit_model(archs[:29], y[:29]).hparams["theta"] is not None  # grew by less than 1.5x
+    assert small.fit_model(archs[:30], y[:30]).hparams["theta"] is None  # grew by 1.5x: refitted
+    with pytest.raises(ValueError, match="hyper_growth"):
+        PredictorSampler(space, hyper_growth=0.5)

@@ -40,16 +40,22 @@ def run(args: argparse.Namespace) -> int:
     if args.archs:
         supernet, info = load_supernet(args.checkpoint)
         archs = read_archs(args.archs, supernet.space)
+        if not archs:  # an empty list must not turn into "100 random subnets"
+            raise ValueError(f"arch file {args.archs!r} lists no subnets")
+    if args.num_subnets is not None and args.num_subnets < 1:
+        raise ValueError(f"--num-subnets must be at least 1, got {args.num_subnets}")
     num = args.num_subnets if args.num_subnets is not None else (None if archs else 100)
+    table = Path(args.table) if args.table else Path(args.checkpoint).parent / TABLE_NAME
+    print(f"writing to {table}")
     start = time.perf_counter()
     records = evaluate(args.checkpoint, archs, num, data={"path": args.data_path} if args.data_path else None,
                        calib_batches=args.calib_batches, calib_batch_size=args.calib_batch_size,
-                       batch_size=args.batch_size, seed=args.seed, table=args.table, device=args.device,
+                       batch_size=args.batch_size, seed=args.seed, table=table, device=args.device,
                        progress=not args.no_progress)
     accs = np.array([r["holdout_acc"] for r in records])
     best = records[int(accs.argmax())]
-    table = args.table or Path(args.checkpoint).parent / TABLE_NAME
-    print(f"{len(records)} subnets in {time.perf_counter() - start:.1f} s; holdout accuracy mean {accs.mean():.4f}, "
+    print(f"{len(records)} subnets ({records.evaluated} evaluated now, {len(records) - records.evaluated} found in the "
+          f"table) in {time.perf_counter() - start:.1f} s; holdout accuracy mean {accs.mean():.4f}, "
           f"min {accs.min():.4f}, max {accs.max():.4f} ({best['arch']}, {best['macs'] / 1e6:.2f} MMACs)")
     print(f"results: {table}")
     return 0

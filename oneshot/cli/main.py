@@ -88,11 +88,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except (UserError, ValueError, FileNotFoundError) as exc:
-        print(f"oneshot {args.command}: error: {exc}", file=sys.stderr)
+        print(f"oneshot {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a read-only folder, a file where a folder goes, a folder where a file goes, a full disk
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"oneshot {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"oneshot {args.command}: interrupted; finished work is saved and the next run resumes", file=sys.stderr)
         return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of `exc` on one line (FileNotFoundError from open() carries errno, strerror and filename)."""
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return " ".join(str(exc).split("\n"))
 
 
 if __name__ == "__main__":

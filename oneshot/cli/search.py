@@ -33,6 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--latency", default=None, metavar="TABLE",
                         help="latency table from `oneshot latency`: lets --budget name latency=MS")
+    table = parser.add_argument_group(
+        "benchmark table", "search a space whose networks a tabular benchmark measured (e.g. NAS-Bench-Macro for "
+        "`macro`): the objective is the table's value; its params/flops columns become costs table_params/"
+        "table_flops (oneshot's flops are 2 x MACs; NAS-Bench-Macro's flops column counts MACs)")
+    table.add_argument("--table", default=None, metavar="PATH", help="JSON or CSV table of the target space")
+    table.add_argument("--metric", default="mean_acc", help="table column to maximize (default: %(default)s)")
+    table.add_argument("--noisy-runs", default=None, metavar="COLUMN[,COLUMN...]",
+                       help="score each network by one of its training runs (picked by --seed) instead of --metric: "
+                            "a column of per-run lists (test_acc) or several scalar columns")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,10 +50,16 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     objective = args.objective
+    costs, table = {}, None
+    if args.table is not None:
+        if objective is not None:
+            raise ValueError("give either --table or --objective, not both")
+        table, objective, costs = _table_objective(args)
+    elif args.noisy_runs is not None:
+        raise ValueError("--noisy-runs needs --table")
     if objective is None and not Path(args.target).is_file():
-        raise ValueError(f"{args.target!r} is not a checkpoint file: a space needs --objective predictor:PATH or "
-                         "synthetic:additive|pairwise")
-    costs = {}
+        raise ValueError(f"{args.target!r} is not a checkpoint file: a space needs --objective predictor:PATH, "
+                         "--table PATH or --objective synthetic:additive|pairwise")
     if args.latency:
         from oneshot.score.latency import LatencyModel
 
@@ -59,6 +74,57 @@ def run(args: argparse.Namespace) -> int:
     print(f"pareto front (score vs flops): {len(front)} subnets")
     for r in front:
         print(f"  {r}")
+    if table is not None:
+        _print_table_check(table, result, args.metric, costs)
     print(f"done in {time.perf_counter() - t0:.1f} s; study {result.settings['study_name']!r}, "
           f"sampler={result.settings['sampler']} seed={args.seed} storage={result.settings['storage']}")
     return 0
+
+
+def _table_objective(args: argparse.Namespace):
+    """(table, objective, table costs) for `--table`: the objective carries the table's digest and the metric as its
+    identity, so a saved study is never resumed on another table or metric."""
+    from oneshot.score.tabular import TabularBenchmark
+
+    if Path(args.target).is_file():
+        raise ValueError(f"--table needs a space name as the target, not the file {args.target!r}")
+    table = TabularBenchmark.load(args.table, args.target)
+    if args.noisy_runs is not None:
+        runs = [c.strip() for c in args.noisy_runs.split(",") if c.strip()]
+        objective = table.noisy_objective(runs[0] if len(runs) == 1 else runs, seed=args.seed)
+    else:
+        if args.metric not in table.metrics:
+            raise ValueError(f"{args.table} has no metric {args.metric!r}; metrics: {table.metrics}")
+        objective = table.objective(args.metric)
+    print(f"table {args.table}: {len(table)} networks of {table.space.name!r} ({table.n_rows} rows), "
+          f"metrics {table.metrics}, sha256 {table.digest}")
+    return table, objective, table.costs([m for m in ("params", "flops") if m in table.metrics])
+
+
+def _print_table_check(table, result, metric: str, costs) -> None:
+    """The best found per budget with its table row, beside the table's own best within that budget (the oracle)."""
+    from oneshot.study.budget import CostModel
+
+    from oneshot.study.loop import ATTR
+
+    # Equivalent spellings of one network are one evaluation: say how many proposals the cache served.
+    evaluated = {str(r.arch) for r in result.records}
+    served = [t.user_attrs[ATTR]["arch"] for s in result.studies or () for t in s.get_trials(deepcopy=False)
+              if t.user_attrs.get(ATTR, {}).get("status") == "duplicate"]
+    print(f"{len(result.records)} subnets evaluated = {len({table.space.canonical(r.arch) for r in result.records})}"
+          f" distinct networks; {len(served)} proposals served from the cache, "
+          f"{sum(a not in evaluated for a in served)} of them another spelling of an evaluated network")
+    if metric not in table.metrics:
+        return
+    model = CostModel(costs)
+    archs, values = table.to_arrays(metric)
+    for name, best in result.best_per_budget().items():
+        budget = next((b for b in result.budgets if str(b) == name), None)
+        fits = [i for i, a in enumerate(archs) if budget is None or budget.admits(model(a))]
+        if best is None or not fits:
+            continue
+        found = table.value(best.arch, metric)
+        top = max(fits, key=lambda i: values[i])
+        rank = 1 + sum(values[i] > found for i in fits)
+        print(f"best found {name}: {best.arch} {metric}={found:.4f}, rank {rank} of {len(fits)} table networks "
+              f"within it; the table's best there: {archs[top]} {metric}={values[top]:.4f}")

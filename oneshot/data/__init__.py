@@ -4,6 +4,7 @@
 `datasets.py` the registered datasets (digits, cifar10, imagefolder).
 """
 
+from oneshot import _shadow  # noqa: F401  (a clear error when 'oneshot' is a stray folder)
 from .datamodule import (
     SPLIT_KEYS,
     EpochShuffleSampler,

@@ -3,3 +3,5 @@
 `extract.py` extracts chosen subnets from a checkpoint into standalone files with a manifest (`oneshot extract`);
 `retrain.py` retrains them standalone and measures the proxy-to-real gap (`oneshot retrain`).
 """
+
+from oneshot import _shadow  # noqa: F401  (a clear error when 'oneshot' is a stray folder)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from supernets import Arch, cost, extract, save_subnet
 from supernets.files import atomic_write_bytes
 
-__all__ = ["extract_subnets", "read_manifest", "MANIFEST_NAME", "FORMATS"]
+__all__ = ["extract_subnets", "entries_from_search", "read_manifest", "MANIFEST_NAME", "FORMATS"]
 
 MANIFEST_NAME = "manifest.json"
 FORMATS = {"pt": ".pt", "safetensors": ".safetensors", "onnx": ".safetensors"}  # weights file suffix per format
@@ -36,14 +36,24 @@ def extract_subnets(
     loaded: tuple[Any, dict[str, Any]] | None = None,
     data: Any = None,
     fmt: str = "pt",
+    overwrite: bool = False,
+    keep_others: bool = True,
+    log: Callable[[str], None] | None = None,
 ) -> Path:
-    """Write one standalone file per entry (`{"arch": str, "name"?: str, ...extra}`) and `manifest.json`.
+    """Write one standalone file per distinct subnet of `entries` (`{"arch": str, "name"?: str, ...extra}`) and
+    list every entry in `manifest.json`.
 
     Extra keys of an entry (budget, supernet_acc, ...) are copied into the file's metadata and the manifest.
+    Entries with the same arch (two budgets choosing one subnet) share one file. An existing manifest in `out_dir`
+    is added to: an entry already there (same name, arch and checkpoint) is kept as is, an unnamed entry gets the
+    next free `subnetNN` name, a name that would be replaced is refused unless `overwrite`, and a file the
+    manifest does not list is never replaced (the new one gets a `-N` suffix). `keep_others=False` drops entries
+    of the old manifest not given here (a run folder's pipeline).
     Calibration defaults to the settings of `oneshot.score.bn`; `data_overrides` can point at moved data (`path=`).
     `loaded` (`load_supernet(checkpoint)`'s result) and `data` (its DataModule) spare a caller that holds them a
     second load. `fmt`: "pt" (torch file), "safetensors", or "onnx" (safetensors weights plus `<name>.onnx`, named
-    in the manifest's `onnx` key). Returns the manifest path.
+    in the manifest's `onnx` key). `log` receives one line per decision (added, kept, shared). Returns the manifest
+    path.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown subnet file format {fmt!r}; allowed: {list(FORMATS)}")
@@ -51,38 +61,140 @@ def extract_subnets(
     from oneshot.score.bn import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, CalibrationSet, recalibrate_bn
     from oneshot.train.checkpoint import load_supernet
 
-    supernet, info = loaded if loaded is not None else load_supernet(checkpoint)
-    dm = data if data is not None else datamodule_from_info(info["data"], **(data_overrides or {}))
-    calib = CalibrationSet.from_datamodule(
-        dm, calib_batches or DEFAULT_CALIB_BATCHES, calib_batch_size or DEFAULT_CALIB_BATCH_SIZE, seed,
-        device=next(supernet.parameters()).device,
-    )
+    say = log or (lambda _line: None)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    manifest = []
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(20, "is a file, not a folder for subnets", str(out))
+    old = read_manifest(out)[1] if (out / MANIFEST_NAME).exists() else []
+    supernet, info = loaded if loaded is not None else load_supernet(checkpoint)
+    space, ckpt_id = supernet.space, info["checkpoint_id"]
+    archs = []
     for i, entry in enumerate(entries):
-        arch = Arch.from_str(supernet.space, entry["arch"])
-        recalibrate_bn(supernet, calib, arch)
-        sub = extract(supernet, arch)
-        c = cost(arch)
-        name = entry.get("name") or f"subnet{i:02d}"
-        file = out / f"{_slug(name)}{FORMATS[fmt]}"
-        meta = {**{k: v for k, v in entry.items() if k not in ("arch", "name")},
-                "macs": c.macs, "flops": c.flops, "params": c.params, "data": info["data"],
-                "supernet_checkpoint": str(checkpoint), "checkpoint_id": info["checkpoint_id"],
-                "calibration": calib.settings()}
-        save_subnet(sub, arch, file, meta=meta)
-        extra = {}
-        if fmt == "onnx":
-            from supernets.onnx import export_onnx
+        if not isinstance(entry, dict) or "arch" not in entry:
+            raise ValueError(f"subnet entry {i} has no 'arch': {entry!r}")
+        archs.append(Arch.from_str(space, str(entry["arch"])))  # all parsed before anything is written
+    if not archs:
+        raise ValueError("nothing to extract: no subnets given")
 
-            c_in, size = supernet.config.in_chans, supernet.config.image_size
-            extra["onnx"] = export_onnx(sub, file.with_suffix(".onnx"), (c_in, size, size), arch, overwrite=True).name
-        manifest.append({"name": name, "file": file.name, "arch": str(arch), **extra,
-                         **{k: v for k, v in meta.items() if k != "data"}})
+    by_name = {e["name"]: e for e in old}
+    kept = dict(by_name) if keep_others else {}
+    same = {(e["arch"], e.get("checkpoint_id")): e["file"] for e in old}  # files to share, not write again
+    used_files = {e["file"] for e in old}
+    todo: list[tuple[dict[str, Any], Arch, str]] = []  # (manifest entry without costs, arch, file) to write
+    plan: list[dict[str, Any]] = []
+    for entry, arch in zip(entries, archs):
+        name = entry.get("name") or _free_name({*by_name, *(e["name"] for e in plan)}, str(arch), by_name, ckpt_id)
+        prev = by_name.get(name)
+        if prev is not None and prev["arch"] == str(arch) and prev.get("checkpoint_id") == ckpt_id:
+            say(f"{name}: already extracted ({prev['file']})")
+            plan.append(prev)
+            continue
+        if prev is not None and not overwrite:
+            raise ValueError(f"{str(out / MANIFEST_NAME)!r} already has a subnet named {name!r} ({prev['arch']}); "
+                             "give another name, another --out, or --overwrite")
+        extra = {k: v for k, v in entry.items() if k not in ("arch", "name")}
+        shared = same.get((str(arch), ckpt_id)) or next((f for e, a, f in todo if a == arch), None)
+        if shared is not None:
+            say(f"{name}: same subnet as {shared}, sharing the file")
+            plan.append({"name": name, "file": shared, "arch": str(arch), **extra})
+            continue
+        others = [e["file"] for n, e in by_name.items() if n != name] + [e["file"] for e in plan]
+        if prev is not None and prev["file"] not in others:
+            file = prev["file"]  # --overwrite of this entry: its own file, shared with no other entry
+            same = {k: f for k, f in same.items() if f != file}
+        else:  # never replace a file another entry uses or one the manifest does not know: take a free name
+            file = f"{_slug(name)}{FORMATS[fmt]}"
+            if file in used_files or (out / file).exists():
+                file = _free_file(out, _slug(name), used_files, FORMATS[fmt])
+        used_files.add(file)
+        plan.append({"name": name, "file": file, "arch": str(arch), **extra})
+        todo.append((plan[-1], arch, file))
+
+    written: dict[str, dict[str, Any]] = {}
+    if todo:
+        dm = data if data is not None else datamodule_from_info(info["data"], **(data_overrides or {}))
+        calib = CalibrationSet.from_datamodule(
+            dm, calib_batches or DEFAULT_CALIB_BATCHES, calib_batch_size or DEFAULT_CALIB_BATCH_SIZE, seed,
+            device=next(supernet.parameters()).device,
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        for entry, arch, file in todo:
+            recalibrate_bn(supernet, calib, arch)
+            sub = extract(supernet, arch)
+            c = cost(arch)
+            meta = {**{k: v for k, v in entry.items() if k not in ("arch", "name", "file")},
+                    "macs": c.macs, "flops": c.flops, "params": c.params, "data": info["data"],
+                    "supernet_checkpoint": str(checkpoint), "checkpoint_id": ckpt_id,
+                    "calibration": calib.settings()}
+            save_subnet(sub, arch, out / file, meta=meta)
+            if fmt == "onnx":
+                from supernets.onnx import export_onnx
+
+                c_in, size = supernet.config.in_chans, supernet.config.image_size
+                meta["onnx"] = export_onnx(sub, (out / file).with_suffix(".onnx"), (c_in, size, size), arch,
+                                           overwrite=True).name
+            written[file] = {k: v for k, v in meta.items() if k not in entry and k != "data"}
+            say(f"{entry['name']}: wrote {out / file}")
+    for entry in plan:  # costs and provenance of the file each entry points at
+        base = written.get(entry["file"]) or next(
+            {k: e[k] for k in ("macs", "flops", "params", "supernet_checkpoint", "checkpoint_id", "calibration",
+                               "onnx") if k in e} for e in [*old, *plan] if e["file"] == entry["file"] and "flops" in e)
+        kept[entry["name"]] = {**entry, **base}
     path = out / MANIFEST_NAME
-    atomic_write_bytes(path, json.dumps({"space": supernet.space.name, "subnets": manifest}, indent=2).encode())
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, json.dumps({"space": space.name, "subnets": list(kept.values())}, indent=2).encode())
     return path
+
+
+def _free_name(taken: set[str], arch: str, old: dict[str, dict[str, Any]], ckpt_id: str) -> str:
+    """The name of `arch` if the manifest has it already (from this checkpoint), else the first free `subnetNN`."""
+    for name, e in old.items():
+        if e["arch"] == arch and e.get("checkpoint_id") == ckpt_id:
+            return name
+    i = 0
+    while f"subnet{i:02d}" in taken:
+        i += 1
+    return f"subnet{i:02d}"
+
+
+def _free_file(out: Path, stem: str, used: set[str], suffix: str = ".pt") -> str:
+    """`stem-N<suffix>` for the first N that names neither a manifest file nor a file on disk."""
+    i = 1
+    while f"{stem}-{i}{suffix}" in used or (out / f"{stem}-{i}{suffix}").exists():
+        i += 1
+    return f"{stem}-{i}{suffix}"
+
+
+def entries_from_search(path: str | Path) -> list[dict[str, Any]]:
+    """The subnets to extract named by a search result (`search.json`: best per budget) or a run folder's
+    `chosen.json`; a missing or unreadable file, or one of neither kind, is a one-line error."""
+    p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(21, "is a folder, not a search result", str(p))
+    if not p.is_file():
+        raise FileNotFoundError(f"search result {str(p)!r} does not exist")
+    try:
+        data = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{str(p)!r} is not JSON ({exc})") from None
+    keys = ("arch", "name", "budget", "budget_key", "limits", "supernet_acc", "search_score")
+    if isinstance(data, dict) and isinstance(data.get("chosen"), list):  # a run folder's search/chosen.json
+        return [{k: v for k, v in c.items() if k in keys} for c in data["chosen"] if isinstance(c, dict)]
+    if not isinstance(data, dict) or not isinstance(data.get("best"), dict):
+        raise ValueError(f"{str(p)!r} is neither a search result (search.json) nor a run folder's chosen.json")
+    out = []
+    for limits, rec in zip(data.get("budgets") or [], data["best"].values()):
+        if rec is None:
+            continue  # nothing fitted this budget
+        (key, limit), *_ = limits.items()
+        out.append({"arch": rec["arch"], "name": "_".join(f"{k}_{v:.3g}" for k, v in limits.items()),
+                    "budget_key": key, "budget": limit, "limits": limits, "search_score": rec["score"]})
+    if not out and data.get("records"):  # a search without budgets: its best subnet overall
+        best = max(data["records"], key=lambda r: r["score"])
+        out.append({"arch": best["arch"], "name": "best", "search_score": best["score"]})
+    if not out:
+        raise ValueError(f"search result {str(p)!r} has no subnet to extract (no budget was met)")
+    return out
 
 
 def read_manifest(path: str | Path) -> tuple[Path, list[dict[str, Any]]]:
@@ -94,9 +206,12 @@ def read_manifest(path: str | Path) -> tuple[Path, list[dict[str, Any]]]:
         raise FileNotFoundError(f"no subnet manifest at {str(p)!r} (expected a folder written by `oneshot extract`)")
     try:
         data = json.loads(p.read_text())
-        return p.parent, list(data["subnets"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        entries = list(data["subnets"])
+        for e in entries:
+            missing = [k for k in ("name", "file", "arch") if k not in e]
+            if missing:
+                raise KeyError(f"an entry lacks {missing}")
+        return p.parent, entries
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise ValueError(f"{str(p)!r} is not a oneshot subnet manifest: {exc}") from None
 
-
-# --------------------------------------------------------------------------- CLI

@@ -8,6 +8,7 @@ supernet ranked these subnets is measured and shown, never assumed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import warnings
@@ -70,6 +71,19 @@ class StandaloneModule(L.LightningModule):
                                     self.trainer.estimated_stepping_batches)
 
 
+def _digest(obj: Any) -> str:
+    """Short hash of JSON-able settings or of a state dict (tensors by their bytes)."""
+    h = hashlib.sha1()
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        for name, t in sorted(obj.items()):
+            t = t.detach().cpu().contiguous()
+            h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+            h.update(t.float().numpy().tobytes() if t.dtype == torch.bfloat16 else t.numpy().tobytes())
+    else:
+        h.update(json.dumps(obj, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:20]
+
+
 def retrain_subnets(
     items: Sequence[dict[str, Any]],
     data_info: dict[str, Any],
@@ -85,28 +99,36 @@ def retrain_subnets(
     items:      dicts with `arch` (an `Arch`) and optionally `module` (inherited weights, used when fine-tuning),
                 `supernet_acc` and `name`; extra keys are copied into the record.
     data_info:  the DataModule description saved with the supernet (`SplitDataModule.info()`).
-    table_path: a result table: subnets already retrained with the same settings are not trained again.
+    table_path: a result table: subnets already retrained with the same settings, data and (fine-tuning) starting
+                weights are not trained again; their records are served with this call's names and estimates.
     """
     from oneshot.data import datamodule_from_info
 
     section = section or RetrainSection()
     if not items:
         raise ValueError("no subnets to retrain")
+    if not isinstance(section.epochs, int) or section.epochs < 1:  # 0 epochs would report untrained accuracy
+        raise ValueError(f"retraining needs at least 1 epoch, got epochs={section.epochs!r}")
     dm = datamodule_from_info(data_info, **{"seed": seed, **(data_overrides or {})})
     dm.setup()
     space = items[0]["arch"].space
     settings = {"epochs": section.epochs, "from_scratch": section.from_scratch, "optimizer": section.optimizer,
                 "scheduler": section.scheduler, "seed": seed, "data": data_info.get("name")}
-    settings_key = json.dumps(settings, sort_keys=True)
+    # The cache key covers everything the result depends on: every training setting, the data as rebuilt (path,
+    # split, sample caps, augmentation, batch size), and for fine-tuning the inherited weights.
+    data_id = _digest({k: v for k, v in dm.info().items() if k != "num_workers"})
     table = ResultTable(table_path, space, meta={"kind": "standalone retraining"}) if table_path else None
     out = []
     # One Trainer per subnet: Lightning's per-Trainer banners (devices, tips) would drown the results.
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     for item in items:
         arch: Arch = item["arch"]
-        key = f"{arch}|{settings_key}"
+        start = None if section.from_scratch or item.get("module") is None else _digest(item["module"].state_dict())
+        key = _digest([str(arch), settings, {k: v for k, v in vars(section).items() if k != "extra_subnets"},
+                       data_id, start])
+        extras = {k: v for k, v in item.items() if k not in ("arch", "module")}
         if table is not None and key in table:
-            out.append(table.get(key))
+            out.append({**table.get(key), **extras})  # the training is reused; names and estimates are today's
             continue
         torch.manual_seed(seed)
         if section.from_scratch:
@@ -134,7 +156,7 @@ def retrain_subnets(
             "key": key, "arch": str(arch), "name": item.get("name"),
             "standalone_test_acc": float(test["test_acc"]), "standalone_test_loss": float(test["test_loss"]),
             "standalone_holdout_acc": float(holdout["holdout_acc"]), "standalone_test_size": len(dm.test_set),
-            "train_seconds": fit_s, **settings,
+            "train_seconds": fit_s, **settings, "data_digest": data_id, "start_weights": start,
             **{k: v for k, v in item.items() if k not in ("arch", "module", "name")},
         }
         if table is not None:

@@ -6,6 +6,8 @@ the Markdown report with plots. The phase names live here, importable without to
 
 from __future__ import annotations
 
+from oneshot import _shadow  # noqa: F401  (a clear error when 'oneshot' is a stray folder)
+
 import importlib
 from typing import Any
 

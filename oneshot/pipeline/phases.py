@@ -22,7 +22,12 @@ from oneshot.recipe import Recipe
 from . import PHASES
 from .run_folder import Run, phase_runs, phase_seconds, record_phase, subnet_manifest
 
-__all__ = ["PHASES", "PHASE_FUNCTIONS", "run_pipeline"]
+__all__ = ["PHASES", "PHASE_FUNCTIONS", "run_pipeline", "min_predictor_rows"]
+
+
+def min_predictor_rows(folds: int) -> int:
+    """Fewest evaluated subnets a predictor is fitted and cross-validated on: 2 per fold, and never under 10."""
+    return max(10, 2 * int(folds))
 
 
 # --------------------------------------------------------------------------- phases
@@ -67,6 +72,11 @@ def phase_predict(run: Run) -> str:
     scores = np.array([r[pr.target] if pr.target in r else np.nan for r in records], float)
     if np.isnan(scores).any():
         raise ValueError(f"predict.target {pr.target!r} is not a field of the evaluation records")
+    need = min_predictor_rows(pr.folds)
+    if len(records) < need:  # cross-validation over a handful of rows gives "nan ± nan", not a predictor
+        run.write("predict.json", {"metrics": {}, "oof": {}, "skipped": f"{len(records)} subnets, need {need}"})
+        return (f"skipped: {len(records)} evaluated subnets are too few to fit and cross-validate predictors "
+                f"(need {need}; raise evaluate.num_subnets)")
     fitted = fit_predictors(space, archs, scores, models=pr.models, folds=pr.folds, seed=run.recipe.seed)
     metrics, oof, lines = {}, {}, []
     for name, model in fitted["predictors"].items():
@@ -159,7 +169,8 @@ def phase_extract(run: Run) -> str:
     acc_of = {x["arch"]: x["holdout_acc"] for x in est}  # several budgets may choose the same subnet
     entries = [{**c, "supernet_acc": acc_of[c["arch"]]} for c in chosen]
     manifest = extract_subnets(run.ckpt, entries, run.dir / "subnets", calib_batches=ev.calib_batches,
-                              calib_batch_size=ev.calib_batch_size, seed=ev.seed, loaded=run.loaded, data=run.data)
+                              calib_batch_size=ev.calib_batch_size, seed=ev.seed, loaded=run.loaded, data=run.data,
+                              overwrite=True, keep_others=False)  # the run folder's subnets follow chosen.json
     return f"manifest {manifest}"
 
 
@@ -192,6 +203,10 @@ def phase_retrain(run: Run) -> str:
             item["module"] = load_subnet(folder / e["file"])[0]
         for item in items[len(entries):]:
             item["module"] = _inherited(run, item["arch"])
+    unique_items: dict[str, dict[str, Any]] = {}
+    for x in items:  # budgets that chose one subnet: trained once
+        unique_items.setdefault(str(x["arch"]), x)
+    items = list(unique_items.values())
     retrained = retrain_subnets(items, run.loaded[1]["data"], rt, seed=run.recipe.seed,
                                 table_path=run.dir / "retrain.jsonl", progress=run.progress)
     unique = list({x["arch"]: x for x in retrained}.values())
@@ -206,7 +221,7 @@ def phase_retrain(run: Run) -> str:
     run.write("retrain.json", {"records": [{k: v for k, v in x.items() if k != "module"} for x in retrained],
                                "rank": rank})
     if rank is None:
-        return f"{len(unique)} subnets retrained (too few for a rank correlation)"
+        return f"{len(unique)} subnets retrained; rank correlation n/a: fewer than 3 distinct subnets"
     lo, hi = rank["kendall_tau_ci"]
     return (f"supernet vs standalone over {rank['n']} subnets: Kendall tau {rank['kendall_tau']:.3f} "
             f"[{lo:.3f}, {hi:.3f}], Spearman {rank['spearman']:.3f}")
@@ -274,6 +289,12 @@ def phase_report(run: Run) -> str:
         "search": result.settings,
         "recipe": r.to_dict(),
     }
+    if (run.dir / "latency.jsonl").is_file():  # latency budgets are ms on the device and batch they were timed at
+        from .latency import describe_target
+        from .table import read_table
+
+        timed = read_table(run.dir / "latency.jsonl")[1]
+        summary["latency_target"] = describe_target(timed[0]) if timed else ""
     return f"report: {write_report(run.dir / 'report', summary)}"
 
 

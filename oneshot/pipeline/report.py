@@ -112,11 +112,13 @@ def _group(hist: list[dict[str, Any]]) -> dict[str, list[float]]:
     return groups
 
 
-def _budget_text(key: str, limit: float) -> str:
-    """`flops ≤ 2.5M`, `params ≤ 40k`-style for counts; latency keeps its own unit (ms)."""
+def _budget_text(key: str, limit: float, latency_on: str = "") -> str:
+    """`flops ≤ 2.5M`, `params ≤ 40k`-style for counts; latency keeps its unit (ms) and says where it was timed."""
     if key in ("flops", "macs", "params"):
         return f"{key} ≤ {limit / 1e6:.3g}M"
-    return f"{key} ≤ {limit:.3g} ms" if key == "latency" else f"{key} ≤ {limit:.3g}"
+    if key == "latency":
+        return f"latency ≤ {limit:.3g} ms" + (f" ({latency_on})" if latency_on else "")
+    return f"{key} ≤ {limit:.3g}"
 
 
 def write_report(out_dir: str | Path, summary: dict[str, Any]) -> Path:
@@ -125,7 +127,8 @@ def write_report(out_dir: str | Path, summary: dict[str, Any]) -> Path:
     `summary` keys (all optional but `title`): recipe, phases {name: seconds}, phase_runs {name: [{seconds,
     resumed}]}, budgets [rows], predictors {name:
     metrics}, predictor_oof, rank {kendall_tau, spearman, n}, evaluations and searched [{arch, flops,
-    holdout_acc}], search_history [{study, value}], notes [str].
+    holdout_acc}], search_history [{study, value}], notes [str], latency_target (where latency budgets were
+    timed, e.g. "cpu, batch 1, 1 thread").
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -149,7 +152,8 @@ def write_report(out_dir: str | Path, summary: dict[str, Any]) -> Path:
         for r in rows:
             limits = r.get("limits") or {r["budget_key"]: r["budget"]}
             lines.append(
-                f"| {' and '.join(_budget_text(k, v) for k, v in limits.items())} | `{r['arch']}` | {r['flops'] / 1e6:.3f} | "
+                f"| {' and '.join(_budget_text(k, v, summary.get('latency_target', '')) for k, v in limits.items())} | "
+                f"`{r['arch']}` | {r['flops'] / 1e6:.3f} | "
                 f"{r['params']:,} | {_fmt(r.get('supernet_acc'))} | {_fmt(r.get('standalone_test_acc'))} |"
             )
         lines.append("")

@@ -4,3 +4,5 @@
 into a result table; `latency.py` times subnets and fits the latency model budgets use; `objectives.py` builds
 the `arch -> score` callables that search maximizes (the only place search's objectives load checkpoints).
 """
+
+from oneshot import _shadow  # noqa: F401  (a clear error when 'oneshot' is a stray folder)

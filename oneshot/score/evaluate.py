@@ -3,8 +3,9 @@
 For each subnet: reset and re-estimate its BN statistics on K fixed training batches (`oneshot.score.bn`), then measure
 holdout accuracy and loss, and add MACs / FLOPs / params from the analytic cost model (`supernets.cost`). The
 test split is never read. Results go to a `ResultTable` (JSON lines) next to the checkpoint, keyed by
-(checkpoint weights, arch string, calibration settings, holdout data): a second call with the same subnets
-evaluates nothing, and a run interrupted part-way resumes where it stopped.
+(checkpoint weights, canonical arch string, calibration settings, holdout data): a second call with the same subnets
+(or other spellings of the same networks) evaluates nothing, a run interrupted part-way (even by kill -9) resumes
+where it stopped, and processes sharing a table claim subnets so that each is evaluated once.
 
 Record fields: key, arch, holdout_acc (fraction correct, 0..1), holdout_loss (mean cross-entropy, nats),
 holdout_size, macs, flops, params, calib_batches, calib_batch_size, seed, checkpoint (weights digest),
@@ -36,7 +37,7 @@ from oneshot.version import code_version
 
 from .bn import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, CalibrationSet, recalibrate_bn
 
-__all__ = ["evaluate", "sample_archs", "read_archs", "resolve_device", "HoldoutSet", "TABLE_NAME"]
+__all__ = ["evaluate", "Evaluations", "sample_archs", "read_archs", "resolve_device", "HoldoutSet", "TABLE_NAME"]
 
 TABLE_NAME = "evaluations.jsonl"
 
@@ -65,6 +66,14 @@ class HoldoutSet:
         return correct / self.size, loss / self.size
 
 
+class Evaluations(list):
+    """The records `evaluate` returns (a list), plus how many subnets it evaluated now rather than found stored."""
+
+    def __init__(self, records: Iterable[dict[str, Any]] = (), evaluated: int = 0) -> None:
+        super().__init__(records)
+        self.evaluated = evaluated
+
+
 def sample_archs(space: SearchSpace, n: int, seed: int = 0, exclude: Iterable[Arch] = ()) -> list[Arch]:
     """`n` distinct uniformly drawn subnets (fewer only if the space is smaller), none of them in `exclude`."""
     return sample_distinct(space, n, np.random.default_rng([seed, 0xE7A1]), exclude)
@@ -77,15 +86,22 @@ def read_archs(path: str | os.PathLike, space: SearchSpace) -> list[Arch]:
     if not path.is_file():
         raise FileNotFoundError(f"arch file {str(path)!r} does not exist")
     archs = []
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+    try:
+        text_lines = path.read_text().splitlines()
+    except UnicodeDecodeError:
+        raise ValueError(f"arch file {str(path)!r} is not text") from None
+    for lineno, line in enumerate(text_lines, start=1):
         text = line.strip()
         if not text or text.startswith("#"):
             continue
         if text.startswith("{"):
-            obj = json.loads(text)
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError:
+                raise ValueError(f"{str(path)!r} line {lineno}: not valid JSON") from None
             if "arch" not in obj:
                 continue  # a table header
-            text = obj["arch"]
+            text = str(obj["arch"])
         try:
             archs.append(Arch.from_str(space, text))
         except ValueError as exc:
@@ -147,7 +163,7 @@ def evaluate(
     progress: bool = True,
     threads: int | None = None,
     channels_last: bool = True,
-) -> list[dict[str, Any]]:
+) -> Evaluations:
     """Holdout accuracy and loss (after BN recalibration), MACs, FLOPs and params of subnets; one record each.
 
     checkpoint_or_supernet: a checkpoint written by `train` (path), or a `Supernet` in memory.
@@ -168,7 +184,10 @@ def evaluate(
                     2-3x faster BN recalibration on CPU.
 
     Returns records in the order of `archs` followed by the random ones; subnets already in the table are not
-    evaluated again. Note that the supernet's BN statistics are overwritten (they belong to the last subnet).
+    evaluated again, nor is a subnet whose canonical form (`space.canonical`) was: its record is served under
+    the requested string, with a `canonical` field naming the spelling that was evaluated. Processes sharing a
+    table claim each subnet before evaluating it, so running several at once splits the work. Note that the
+    supernet's BN statistics are overwritten (they belong to the last subnet).
     """
     for name, value in (("batch_size", batch_size), ("calib_batches", calib_batches),
                         ("calib_batch_size", calib_batch_size)):
@@ -203,31 +222,63 @@ def evaluate(
     ckpt_id = ckpt_id or weights_digest(supernet)
     calib = {"calib_batches": int(calib_batches), "calib_batch_size": int(calib_batch_size), "seed": int(seed)}
     data_id = _data_digest(dm)
-    keys = [_key(ckpt_id, str(a), calib, data_id) for a in chosen]
+    # One network, one evaluation: equivalent spellings (space.canonical) share the key of the canonical one.
+    canon = [space.canonical(a) for a in chosen]
+    keys = [_key(ckpt_id, str(c), calib, data_id) for c in canon]
     results = ResultTable(table, space, meta={"checkpoint": str(ckpt_path) if ckpt_path else None,
                                               "checkpoint_id": ckpt_id}) if table is not None else None
-    todo = [(a, k) for a, k in zip(chosen, keys) if results is None or k not in results]
+    pending = list({k: c for c, k in zip(canon, keys) if results is None or k not in results}.items())
     fresh: dict[str, dict[str, Any]] = {}
-    if todo:
-        fmt = torch.channels_last if channels_last else torch.contiguous_format
-        supernet.to(dev, memory_format=fmt)
-        cset = CalibrationSet.from_datamodule(dm, calib_batches, calib_batch_size, seed, dev).to(dev, fmt)
-        holdout = HoldoutSet(dm, batch_size, dev, fmt)
-        version = code_version()
-        for arch, key in tqdm(todo, desc="evaluate", unit="subnet", disable=not progress, dynamic_ncols=True):
-            t0 = time.perf_counter()
-            recalibrate_bn(supernet, cset, arch)
-            t1 = time.perf_counter()
-            acc, loss = holdout.score(supernet, arch)
-            t2 = time.perf_counter()
-            c = cost(arch)
-            record = {
-                "key": key, "arch": str(arch), "holdout_acc": acc, "holdout_loss": loss, "holdout_size": holdout.size,
-                "macs": c.macs, "flops": c.flops, "params": c.params, **calib,
-                "checkpoint": ckpt_id, "checkpoint_path": str(ckpt_path) if ckpt_path else None, "data": data_id,
-                "code_version": version, "calib_seconds": round(t1 - t0, 4), "eval_seconds": round(t2 - t1, 4),
-            }
-            if results is not None:
-                results.add(record)  # durable now: an interruption after this loses nothing
-            fresh[key] = record
-    return [fresh[k] if k in fresh else results.get(k) for k in keys]  # type: ignore[union-attr]
+    ready: list[Any] = []  # (calibration set, holdout set, device, format), built once the first subnet is ours
+
+    def score(arch: Arch, key: str) -> dict[str, Any]:
+        if not ready:
+            fmt = torch.channels_last if channels_last else torch.contiguous_format
+            supernet.to(dev, memory_format=fmt)
+            cset = CalibrationSet.from_datamodule(dm, calib_batches, calib_batch_size, seed, dev).to(dev, fmt)
+            ready.append((cset, HoldoutSet(dm, batch_size, dev, fmt), code_version()))
+        cset, holdout, version = ready[0]
+        t0 = time.perf_counter()
+        recalibrate_bn(supernet, cset, arch)
+        t1 = time.perf_counter()
+        acc, loss = holdout.score(supernet, arch)
+        t2 = time.perf_counter()
+        c = cost(arch)
+        return {
+            "key": key, "arch": str(arch), "holdout_acc": acc, "holdout_loss": loss, "holdout_size": holdout.size,
+            "macs": c.macs, "flops": c.flops, "params": c.params, **calib,
+            "checkpoint": ckpt_id, "checkpoint_path": str(ckpt_path) if ckpt_path else None, "data": data_id,
+            "code_version": version, "calib_seconds": round(t1 - t0, 4), "eval_seconds": round(t2 - t1, 4),
+        }
+
+    bar = tqdm(total=len(pending), desc="evaluate", unit="subnet", disable=not progress or not pending,
+               dynamic_ncols=True)
+    while pending:
+        waiting = []
+        for key, arch in pending:
+            if results is None:
+                fresh[key] = score(arch, key)
+            elif results.claim(key):  # another process sharing the table evaluates each subnet once, not twice
+                try:
+                    fresh[key] = score(arch, key)
+                    results.add(fresh[key])  # durable now: an interruption after this loses nothing
+                finally:
+                    results.release(key)
+            elif key not in results:
+                waiting.append((key, arch))  # claimed by a live process: its record will arrive
+                continue
+            bar.update()
+        if waiting:
+            time.sleep(0.2)  # nothing of ours left: wait for the other processes' records (or their death)
+            results.refresh()  # type: ignore[union-attr]
+            bar.update(sum(k in results for k, _ in waiting))  # type: ignore[operator]
+            waiting = [(k, a) for k, a in waiting if k not in results]  # type: ignore[operator]
+        pending = waiting
+    bar.close()
+    out = Evaluations(evaluated=len(fresh))
+    for arch, c, key in zip(chosen, canon, keys):
+        record = fresh[key] if key in fresh else results.get(key)  # type: ignore[union-attr]
+        if str(arch) != record["arch"]:  # served for another spelling of the same network: say so
+            record = {**record, "arch": str(arch), "canonical": record["arch"]}
+        out.append(record)
+    return out

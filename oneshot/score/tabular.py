@@ -3,7 +3,8 @@
 A tabular benchmark maps each network of a space to what was measured when it was trained from scratch: accuracy
 per seed, their mean, parameters, FLOPs. Loaded here it serves
 
-- `objective("mean_acc")`: an `arch -> float` for `search(space, objective=...)`, ground truth for that space;
+- `objective("mean_acc")`: an `arch -> float` for `search(space, objective=...)`, ground truth for that space
+  (its `identity` names the table's digest and the metric, so a saved study is never resumed on another table);
 - `noisy_objective("test_acc")`: one seed's result per network, as a user training it once would observe;
 - `costs()`: the table's own cost columns, for `search(..., costs=...)`;
 - `to_arrays("mean_acc")`: (archs, scores) for `predictors.fit_predictors` / `cross_validate`.
@@ -53,6 +54,7 @@ class TabularBenchmark:
         self._records: dict[Arch, dict[str, Value]] = {}
         self._spelled: dict[Arch, str] = {}  # the key each served record was read under
         self.n_rows = 0
+        self._digest: str | None = None
         seen: dict[Arch, Any] = {}
         for i, row in enumerate(rows, start=1):
             key, record, where = (*row, f"row {i}")[:3]
@@ -99,6 +101,15 @@ class TabularBenchmark:
         """Metric names present in at least one row, sorted."""
         return sorted({m for r in self._records.values() for m in r})
 
+    @property
+    def digest(self) -> str:
+        """sha256 (16 hex digits) of what the table serves, whatever the file format: a saved study's objective
+        identity, so a study is never resumed on another table."""
+        if self._digest is None:
+            text = json.dumps(sorted(self.to_records(), key=lambda r: r["arch"]), sort_keys=True)
+            self._digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return self._digest
+
     def archs(self) -> list[Arch]:
         """One arch per network in the table: the key it was read under, in file order."""
         return [Arch.from_str(self.space, self._spelled[c]) for c in self._records]
@@ -130,6 +141,7 @@ class TabularBenchmark:
             return self.value(arch, metric)
 
         lookup.__name__ = f"table_{metric}"
+        lookup.identity = f"table sha256={self.digest} metric={metric}"  # type: ignore[attr-defined]
         return lookup
 
     def noisy_objective(self, runs: str | Sequence[str] = "test_acc", seed: int = 0) -> Callable[[Arch], float]:
@@ -154,6 +166,7 @@ class TabularBenchmark:
             return float(values[int.from_bytes(h[:8], "little") % len(values)])
 
         one_run.__name__ = f"table_{'_'.join(columns)}_run{seed}"
+        one_run.identity = f"table sha256={self.digest} runs={columns} seed={seed}"  # type: ignore[attr-defined]
         return one_run
 
     def cost(self, metric: str) -> Callable[[Arch], float]:

@@ -6,3 +6,5 @@ study (ask, check, evaluate, tell); `search.py` is `search(...)`, planning a stu
 what a search found (best per budget, Pareto front). The objective comes from `oneshot.score.objectives` or the
 user: nothing here loads a checkpoint.
 """
+
+from oneshot import _shadow  # noqa: F401  (a clear error when 'oneshot' is a stray folder)

@@ -79,7 +79,7 @@ class StudyLoop:
             if t.state in (TrialState.RUNNING, TrialState.WAITING):
                 n_in_flight += 1
                 if (a := arch_from_trial(self.space, t)) is not None:
-                    in_flight.add(a)
+                    in_flight.add(self.space.canonical(a))
             elif t.number not in self._synced and t.state.is_finished():
                 self._synced.add(t.number)
                 info = t.user_attrs.get(ATTR, {})
@@ -89,7 +89,8 @@ class StudyLoop:
                     self.n_known += 1
                     self.worst = min(self.worst, float(info["score"]))
                     self.best = max(self.best, float(info["score"]))
-                    self.cache.setdefault(Arch.from_str(self.space, info["arch"]), float(info["score"]))
+                    self.cache.setdefault(self.space.canonical(Arch.from_str(self.space, info["arch"])),
+                                          float(info["score"]))
         return n_in_flight, in_flight
 
     def close_orphans(self) -> int:
@@ -145,7 +146,7 @@ class StudyLoop:
                             "must return a number") from None
         if not math.isfinite(score):
             raise ValueError(f"objective returned {score} for subnet {str(arch)!r}; it must return a finite number")
-        self.cache[arch] = score
+        self.cache[self.space.canonical(arch)] = score
         return score
 
     def _claimed_earlier(self, number: int, arch: Arch, wait_s: float = 5.0) -> bool:
@@ -166,7 +167,7 @@ class StudyLoop:
                 other = arch_from_trial(self.space, t)
                 if other is None:
                     pending |= t.state == TrialState.RUNNING and self._proposing(t, now)
-                elif other == arch and (t.state == TrialState.RUNNING or t.user_attrs.get(ATTR, {}).get("status")
+                elif self.space.canonical(other) == arch and (t.state == TrialState.RUNNING or t.user_attrs.get(ATTR, {}).get("status")
                                         in ("evaluated", "cached", "duplicate")):
                     return True
             if not pending or time.monotonic() > deadline:
@@ -177,25 +178,31 @@ class StudyLoop:
         return self.budget.admits(self.costs(arch))
 
     def random_new(self, seen: set[Arch]) -> Arch:
-        """A random subnet that fits the budget and is not in `seen`; raises SpaceExhausted when none is found.
+        """A random subnet that fits the budget and whose network (canonical form) is not in `seen`; raises
+        SpaceExhausted when none is found.
 
         Uniform draws first; when they find nothing (a budget only a few subnets meet: of 1.5e10 mbv3_tiny subnets,
         random draws never hit the handful within 1,000 FLOPs of the cheapest), a draw from the feasible subnets
         connected to the cheapest one by single-decision changes, listed once.
         """
+        canonical = self.space.canonical
+
+        def new_and_feasible(a: Arch) -> bool:
+            return canonical(a) not in seen and self.feasible(a)
+
         if self._near is None:
             try:
-                return random_unseen(self.space, self.rng, seen, self.feasible)
+                return random_unseen(self.space, self.rng, seen, new_and_feasible)
             except SpaceExhausted:
                 self._near = self._feasible_near_cheapest()
                 log.info("study %s: random draws found no new subnet within %s; listed %d around the cheapest",
                          self.study.study_name, self.budget, len(self._near))
-        pool = [a for a in self._near if a not in seen]
+        pool = [a for a in self._near if canonical(a) not in seen]
         if pool:
             return pool[int(self.rng.integers(len(pool)))]
         if self._near_complete:
             raise SpaceExhausted(f"all {len(self._near)} subnets around the cheapest within the budget are evaluated")
-        return random_unseen(self.space, self.rng, seen, self.feasible)  # the listing was cut short: try again
+        return random_unseen(self.space, self.rng, seen, new_and_feasible)  # the listing was cut short: try again
 
     def _feasible_near_cheapest(self) -> list[Arch]:
         """Feasible subnets reachable from the cheapest by single-decision changes through feasible subnets
@@ -267,12 +274,13 @@ class StudyLoop:
                 self.study.tell(trial, [penalty, *cost_values])
                 rejects += 1
                 continue
-            if arch in self.cache or arch in in_flight or self._claimed_earlier(trial.number, arch):
+            network = self.space.canonical(arch)  # equivalent spellings of one network are one evaluation
+            if network in self.cache or network in in_flight or self._claimed_earlier(trial.number, network):
                 # Served from the cache (told as complete with the known score, so the sampler's model sees it
                 # again: measured better for TPE than telling it pruned), or being evaluated by another worker
                 # right now (pruned: no score yet). Not evaluated again either way.
                 self.sync()
-                known = self.cache.get(arch)
+                known = self.cache.get(network)
                 trial.set_user_attr(ATTR, {**info, "status": "duplicate", "score": known})
                 if known is None:
                     self.study.tell(trial, state=TrialState.PRUNED)

@@ -15,7 +15,8 @@ How a search runs (one loop per study, `oneshot.study.loop`, over `study.ask()` 
   with constraint values > 0 and the worst score seen (so TPE, GP and NSGA-II learn where the budget lies) and
   marked `infeasible`.
 - A subnet evaluated before (by this study, an earlier run, another worker or another budget's study) is served
-  from the cache: the trial is told as complete with the known score and marked `duplicate`.
+  from the cache: the trial is told as complete with the known score and marked `duplicate`. The cache is keyed
+  by the space's canonical form (`space.canonical`), so another spelling of an evaluated network is a duplicate.
 - Only new subnets that fit are evaluated. `n_trials` counts those (distinct subnets evaluated, "queries") and is
   the study's target, not a per-call increment: re-running a killed search finishes it, several workers
   sharing one study stop together at the target, and a study that already holds more reports its first `n_trials`
@@ -327,13 +328,14 @@ def _fill_cache(study: optuna.Study, space: SearchSpace, cache: dict[Arch, float
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         info = t.user_attrs.get(ATTR, {})
         if info.get("status") == "evaluated":
-            cache.setdefault(Arch.from_str(space, info["arch"]), float(info["score"]))
+            cache.setdefault(space.canonical(Arch.from_str(space, info["arch"])), float(info["score"]))
 
 
 def _warm_start(study: optuna.Study, space: SearchSpace, budget: Budget, cache: Mapping[Arch, float],
                 costs: CostModel, seed: int) -> None:
     """Add every already evaluated subnet that fits `budget` and that the study lacks, as a known result."""
-    present = {a for t in study.get_trials(deepcopy=False) if (a := arch_from_trial(space, t)) is not None}
+    present = {space.canonical(a) for t in study.get_trials(deepcopy=False)
+               if (a := arch_from_trial(space, t)) is not None}
     new = []
     for arch, score in cache.items():
         if arch in present or not math.isfinite(score):

@@ -4,3 +4,5 @@
 LR schedules from specs; `module.py` is the multi-path training step; `checkpoint.py` writes and reads supernet
 checkpoints; `trainer.py` is `train(recipe)`. Nothing here knows of scoring, search or the pipeline.
 """
+
+from oneshot import _shadow  # noqa: F401  (a clear error when 'oneshot' is a stray folder)

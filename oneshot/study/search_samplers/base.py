@@ -89,10 +89,19 @@ def neighbours(arch: Arch) -> list[Arch]:
 
 @dataclass
 class History:
-    """What a study knows: evaluated feasible subnets with their scores (trial order) and every subnet proposed."""
+    """What a study knows: evaluated feasible subnets with their scores (trial order) and every subnet proposed.
+
+    `networks` holds the canonical forms of `seen` (`space.canonical`): a subnet equivalent to one proposed
+    before is the same network, and evaluating it again would only repeat a known score.
+    """
 
     evaluated: list[tuple[Arch, float]] = field(default_factory=list)
     seen: set[Arch] = field(default_factory=set)
+    networks: set[Arch] = field(default_factory=set)
+
+    def tried(self, arch: Arch) -> bool:
+        """Whether `arch`, or a subnet equivalent to it, was proposed already."""
+        return arch in self.seen or arch.space.canonical(arch) in self.networks
 
     def best(self) -> float:
         return max(s for _, s in self.evaluated)
@@ -180,7 +189,7 @@ class ArchSampler(BaseSampler):
             self._read(trials[pos], done, multi)
             pos += 1
         self._done_upto[key] = pos
-        h = History(list(done.evaluated), set(done.seen))
+        h = History(list(done.evaluated), set(done.seen), set(done.networks))
         for t in trials[pos:]:
             self._read(t, h, multi)
         return h
@@ -190,14 +199,15 @@ class ArchSampler(BaseSampler):
         if arch is None:
             return
         into.seen.add(arch)
+        into.networks.add(self.space.canonical(arch))
         if (t.state == TrialState.COMPLETE and not multi and t.values
                 and t.user_attrs.get(TRIAL_ATTR, {}).get("status") != "duplicate"
                 and all(v <= 0 for v in t.constraints.values())):
             into.evaluated.append((arch, float(t.values[0])))
 
-    def random_unseen(self, seen: set[Arch]) -> Arch:
-        """A uniformly drawn subnet that fits the budget and is not in `seen`."""
-        return random_unseen(self.space, self._rng, seen, self.feasible, self.max_draws)
+    def random_unseen(self, history: History) -> Arch:
+        """A uniformly drawn subnet that fits the budget and is no network the history has tried."""
+        return random_unseen(self.space, self._rng, history.seen, self.feasible, self.max_draws, history.networks)
 
     def propose(self, history: History) -> Arch:
         raise NotImplementedError

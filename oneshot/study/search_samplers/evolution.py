@@ -33,14 +33,14 @@ class RegularizedEvolutionSampler(ArchSampler):
     def propose(self, history: History) -> Arch:
         population = history.evaluated[-self.population_size:]
         if len(population) < self.population_size:
-            return self.random_unseen(history.seen)
+            return self.random_unseen(history)
         for _ in range(self.max_mutations):
             picks = self._rng.choice(len(population), size=self.tournament_size, replace=False)
             parent = max((population[i] for i in picks), key=lambda p: p[1])[0]
             child = mutate(parent, self._rng)
-            if child not in history.seen and self.feasible(child):
+            if not history.tried(child) and self.feasible(child):
                 return child
-        return self.random_unseen(history.seen)  # the neighbourhood of the population is used up
+        return self.random_unseen(history)  # the neighbourhood of the population is used up
 
 
 @register_search_sampler

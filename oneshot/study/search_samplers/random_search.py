@@ -19,7 +19,7 @@ class RandomArchSampler(ArchSampler):
     supports_multi_objective = True
 
     def propose(self, history: History) -> Arch:
-        return self.random_unseen(history.seen)
+        return self.random_unseen(history)
 
 
 @register_search_sampler
