@@ -155,3 +155,14 @@ def test_flat_api_names_are_the_functions_and_import_is_cheap() -> None:
             "    assert not isinstance(getattr(oneshot, name), types.ModuleType), name\n")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+def test_a_bare_recipe_name_prefers_the_working_folders_recipes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What lets this test (and a user's project) run `oneshot run` on its own `recipes/digits.yaml`."""
+    from oneshot.recipe import RECIPES_DIR, resolve_recipe_path
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_recipe_path("digits") == RECIPES_DIR / "digits.yaml"  # none here: the shipped one
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "digits.yaml").write_text("name: mine\n")
+    assert resolve_recipe_path("digits").resolve() == (tmp_path / "recipes" / "digits.yaml").resolve()
