@@ -1,7 +1,7 @@
 """Every command and code block in README.md runs as written (issue 12 §5).
 
-The README's ```bash blocks run each as one bash script (`set -euo pipefail`), and its ```python blocks run in order, in one
-temp folder that holds `recipes/` with copies of the shipped recipes and tiny settings written over them (a bare
+The README's ```bash blocks run each as one bash script (`set -euo pipefail`), and its ```python blocks run in
+order, in one temp folder that holds `recipes/` with copies of the shipped recipes and tiny settings written over them (a bare
 `oneshot run` reads `./recipes/digits.yaml` first: `oneshot.recipe.resolve_recipe_path`). Shell blocks run before
 Python blocks, since the Python blocks use the run folder the commands leave. The Python blocks share one
 namespace, cumulatively, in README order (one interpreter), as a reader pasting them into one session would.
@@ -106,8 +106,8 @@ def test_quickstart_is_two_commands_and_ci_runs_the_second() -> None:
 
 def _run_shell(command: str, cwd: Path) -> None:
     start = time.monotonic()
-    r = subprocess.run(["bash", "-c", f"set -euo pipefail\n{command}"], cwd=cwd, env=_env(), capture_output=True, text=True,
-                       timeout=600)
+    r = subprocess.run(["bash", "-c", f"set -euo pipefail\n{command}"], cwd=cwd, env=_env(), capture_output=True,
+                       text=True, timeout=600)
     assert r.returncode == 0, f"README command failed ({r.returncode}): {command}\n{r.stdout[-3000:]}{r.stderr[-3000:]}"
     print(f"{time.monotonic() - start:6.1f} s  {command.splitlines()[0][:80]}")  # shown with -s: where time goes
 
@@ -130,7 +130,8 @@ def test_readme_commands_and_python_blocks(workdir: Path) -> None:
         if not _available(_needs(block)):
             skipped += _needs(block)
             continue
-        script.append(f"t = time.monotonic()\ntry:\n    exec(compile({block!r}, 'README python block {i}', 'exec'), ns)\n"
+        script.append(f"t = time.monotonic()\n"
+                      f"try:\n    exec(compile({block!r}, 'README python block {i}', 'exec'), ns)\n"
                       f"except Exception:\n    traceback.print_exc()\n"
                       f"    sys.exit('README python block {i} failed:\\n' + {block[:300]!r})\n"
                       f"print(f'{{time.monotonic() - t:6.1f}} s  python block {i}', file=sys.stderr)")
@@ -157,7 +158,8 @@ def test_flat_api_names_are_the_functions_and_import_is_cheap() -> None:
     assert r.returncode == 0, r.stderr[-3000:]
 
 
-def test_a_bare_recipe_name_prefers_the_working_folders_recipes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bare_recipe_name_prefers_the_working_folders_recipes(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """What lets this test (and a user's project) run `oneshot run` on its own `recipes/digits.yaml`."""
     from oneshot.recipe import RECIPES_DIR, resolve_recipe_path
 
