@@ -349,9 +349,10 @@ def _read_yaml(text: str) -> Any:
 
 
 def resolve_recipe_path(path: str | Path) -> Path:
-    """A recipe path as given, or the name of a shipped recipe (`digits` -> recipes/digits.yaml)."""
+    """A recipe path as given, or a recipe's name: `digits` -> ./recipes/digits.yaml when the working folder has
+    one (a project's own recipes win), else the shipped recipes/digits.yaml."""
     p = Path(path)
-    for candidate in (p, RECIPES_DIR / p, RECIPES_DIR / f"{p}.yaml"):
+    for candidate in (p, Path("recipes") / f"{p}.yaml", RECIPES_DIR / p, RECIPES_DIR / f"{p}.yaml"):
         if candidate.is_file():
             return candidate
     shipped = sorted(q.stem for q in RECIPES_DIR.glob("*.yaml"))
