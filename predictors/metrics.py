@@ -145,6 +145,10 @@ class CVResult:
                 "summary": {k: list(v) for k, v in self.summary.items()}, "pooled": self.pooled}
 
 
+class LowSpreadError(ValueError):
+    """The scores cannot be cross-validated: some fold's training subnets all scored the same."""
+
+
 def cross_validate(
     predictor: Predictor,
     archs: Iterable[Arch | str],
@@ -163,6 +167,10 @@ def cross_validate(
     rows = []
     for f, test in enumerate(np.array_split(order, folds)):
         train = np.setdiff1d(order, test)
+        if np.ptp(y[train]) == 0:  # e.g. 9 subnets at 100% and one at 90%: the fold without it has nothing to rank
+            raise LowSpreadError(
+                f"cross-validation fold {f + 1} of {folds}: all {len(train)} training scores equal {float(y[train][0])!r}; "
+                f"the scores have too little spread for {folds}-fold cross-validation (score more subnets)")
         model = predictor.clone().fit([archs[i] for i in train], y[train])
         mean, std = model.predict([archs[i] for i in test])
         oof_mean[test], oof_std[test] = mean, std

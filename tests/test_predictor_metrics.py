@@ -93,3 +93,17 @@ def test_fit_predictors_cross_validates_and_fits_each_model(data):
     taus = {k: cv.summary["kendall_tau"][0] for k, cv in out["cv"].items()}
     assert out["best"] == max(taus, key=taus.get)
     assert fit_predictors(space, archs, y, models=("gp",), folds=0)["cv"]["gp"] is None
+
+
+def test_cross_validation_refuses_a_fold_with_constant_training_scores():
+    """9 subnets at 1.0 and one at 0.9: the fold holding out the 0.9 one has nothing to rank; a clear error."""
+    from predictors import create_predictor
+    from predictors.metrics import LowSpreadError
+    from supernets import get_space
+
+    space = get_space("nb201_test")
+    rng = np.random.default_rng(0)
+    archs = list(dict.fromkeys(space.sample(rng) for _ in range(40)))[:10]
+    scores = [1.0] * 9 + [0.9]
+    with pytest.raises(LowSpreadError, match="fold .* all 8 training scores equal 1.0"):
+        cross_validate(create_predictor("xgb", space), archs, scores, folds=5)

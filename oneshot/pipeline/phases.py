@@ -64,6 +64,7 @@ def phase_evaluate(run: Run) -> str:
 def phase_predict(run: Run) -> str:
     """Fit and cross-validate the recipe's predictors on the evaluated subnets."""
     from predictors import fit_predictors
+    from predictors.metrics import LowSpreadError
     from supernets import Arch
 
     pr, records, space = run.recipe.predict, run.evaluated(), run.space
@@ -77,7 +78,11 @@ def phase_predict(run: Run) -> str:
         run.write("predict.json", {"metrics": {}, "oof": {}, "skipped": f"{len(records)} subnets, need {need}"})
         return (f"skipped: {len(records)} evaluated subnets are too few to fit and cross-validate predictors "
                 f"(need {need}; raise evaluate.num_subnets)")
-    fitted = fit_predictors(space, archs, scores, models=pr.models, folds=pr.folds, seed=run.recipe.seed)
+    try:
+        fitted = fit_predictors(space, archs, scores, models=pr.models, folds=pr.folds, seed=run.recipe.seed)
+    except LowSpreadError as exc:  # the supernet scored (nearly) all subnets alike: nothing to fit, say so
+        run.write("predict.json", {"metrics": {}, "oof": {}, "skipped": str(exc)})
+        return f"skipped: {exc}"
     metrics, oof, lines = {}, {}, []
     for name, model in fitted["predictors"].items():
         cv = fitted["cv"][name]
