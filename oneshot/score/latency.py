@@ -109,29 +109,35 @@ def _measure(space: SearchSpace | str | Path, archs: Iterable[Arch | str], devic
             out[str(arch)] = float(store.get(key)["latency_ms"])
             continue
         net = config.build_subnet(arch).to(dev).eval()
-        if name == ONNXRUNTIME:
-            from supernets.onnx import time_onnx
-
-            out[str(arch)] = time_onnx(net, tuple(x.shape[1:]), repeats, warmup, batch_size,
-                                       threads=torch.get_num_threads())
-            if store is not None:
-                store.add({"key": key, "arch": str(arch), "latency_ms": out[str(arch)], **settings})
-            continue
-        times = []
-        with torch.inference_mode():
-            for i in range(warmup + repeats):
-                if dev.type == "cuda":
-                    torch.cuda.synchronize(dev)
-                t0 = now()
-                net(x)
-                if dev.type == "cuda":
-                    torch.cuda.synchronize(dev)
-                if i >= warmup:
-                    times.append(now() - t0)
-        out[str(arch)] = 1000.0 * min(times)
+        out[str(arch)] = (_time_onnx(net, x, repeats, warmup) if name == ONNXRUNTIME
+                          else _time_torch(net, x, dev, repeats, warmup, now))
         if store is not None:
             store.add({"key": key, "arch": str(arch), "latency_ms": out[str(arch)], **settings})
     return out
+
+
+def _time_onnx(net: torch.nn.Module, x: torch.Tensor, repeats: int, warmup: int) -> float:
+    """Milliseconds of `net` exported to ONNX under onnxruntime's CPU provider (minimum over `repeats`)."""
+    from supernets.onnx import time_onnx
+
+    return time_onnx(net, tuple(x.shape[1:]), repeats, warmup, x.shape[0], threads=torch.get_num_threads())
+
+
+def _time_torch(net: torch.nn.Module, x: torch.Tensor, dev: torch.device, repeats: int, warmup: int,
+                now: Any) -> float:
+    """Milliseconds of one forward pass of `net` on `dev`: the minimum over `repeats` timed passes."""
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            t0 = now()
+            net(x)
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            if i >= warmup:
+                times.append(now() - t0)
+    return 1000.0 * min(times)
 
 
 def describe_target(target: Mapping[str, Any]) -> str:
