@@ -225,7 +225,7 @@ def run_synthetic(seeds: int, n_train: int, n_test: int, kind: str, devices: str
 
 
 def run_measured(spaces: list[str], threads: list[int], seeds: int, n_train: int, n_test: int, repeats: int,
-                 kind: str, out: str, clock: str) -> None:
+                 kind: str, out: str, clock: str, backends: list[str]) -> None:
     """Time a pool (training designs of every seed + `n_test` random subnets) per device, then compare models."""
     from oneshot.score.latency import LatencyModel, measure_latency
 
@@ -237,13 +237,17 @@ def run_measured(spaces: list[str], threads: list[int], seeds: int, n_train: int
         taken = {a for d in designs for a in d}
         test = list(dict.fromkeys(a for a in (space.sample(rng) for _ in range(4 * n_test)) if a not in taken))
         test = test[:n_test]
-        for t in threads:
+        for backend, t in [(b, t) for b in backends for t in threads]:
             t0 = time.perf_counter()
             how = clock if t == 1 else "wall"  # thread CPU time only measures one thread
-            table = f"{out}/{name}-cpu-{t}t-{how}.jsonl"
-            ms = measure_latency(space, [*taken, *test], repeats=repeats, warmup=3, threads=t, table=table, clock=how)
+            device = "onnxruntime" if backend == "onnxruntime" else "cpu"
+            if device == "onnxruntime":
+                how = "wall"  # onnxruntime runs its own threads: only wall time measures them
+            table = f"{out}/{name}-{backend}-{t}t-{how}.jsonl"
+            ms = measure_latency(space, [*taken, *test], repeats=repeats, warmup=3, threads=t, table=table, clock=how,
+                                 device=device)
             lat = {a: ms[str(a)] for a in [*taken, *test]}
-            dev = f"torch cpu {t} thread{'s' * (t > 1)} ({how} clock), {name}"
+            dev = f"{backend} cpu {t} thread{'s' * (t > 1)} ({how} clock), {name}"
             print(f"{dev}: {len(lat)} subnets, {min(lat.values()):.2f} to {max(lat.values()):.2f} ms "
                   f"[{time.perf_counter() - t0:.0f} s, table {table}]", flush=True)
             for s, train in enumerate(designs):
@@ -272,6 +276,7 @@ def main() -> None:
     p.add_argument("--threads", default=f"1,{os.cpu_count()}", help="measured: torch thread counts (one device each)")
     p.add_argument("--repeats", type=int, default=10, help="measured: timed passes per subnet (min kept)")
     p.add_argument("--out", default="/tmp/bench_latency", help="measured: folder of the latency tables (resumable)")
+    p.add_argument("--backends", default="torch,onnxruntime", help="measured: torch and/or onnxruntime on the CPU")
     p.add_argument("--clock", choices=("wall", "thread"), default="thread",
                    help="measured, one thread: wall time or the timing thread's CPU time (robust to other load)")
     args = p.parse_args()
@@ -279,7 +284,8 @@ def main() -> None:
         run_synthetic(args.seeds, args.train, args.test, args.design, args.devices)
     if args.measure:
         run_measured(args.spaces.split(","), [int(t) for t in args.threads.split(",")], args.seeds, args.train,
-                     args.test, args.repeats, args.design, args.out, args.clock)
+                     args.test, args.repeats, args.design, args.out, args.clock,
+                     args.backends.split(","))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,139 @@
+"""Which training and scoring settings make the macro supernet rank like standalone training? Measured.
+
+Every setting trains `recipes/macro_cifar10.yaml` (CPU scale unless overridden) with one change and is judged by
+`oneshot.score.fidelity.fidelity` on the SAME FLOPs-stratified subnets of NAS-Bench-Macro (seed 0), so the rows
+differ only by the setting. Compute is counted in path-steps (one forward/backward of one subnet on one batch):
+
+- `fair_E`:           FairNAS sampling (3 paths per step), E epochs: the recipe's default, 3 x E x steps/epoch;
+- `fewshot_layer0`:   fair_3, then the 3 copies split on `layer0` fine-tuned 1 epoch each (`train.few_shot`);
+                      its one-shot phase is `fair_3`, judged for free; equal compute: `fair_6`;
+- `uniform_9`:        one uniform random path per step, 9 epochs: the path-steps of fair_3;
+- `sandwich_3`:       largest + smallest + 1 random path per step (`num_random=1`), 3 epochs: fair_3's path-steps;
+- `fair_3, K=k`:      fair_3 scored with k calibration batches re-estimating BN statistics (the recipe's K=2 is
+                      the plain `fair_3` row); `K=off` scores with the statistics training left in the supernet.
+
+Each row: training wall time, path-steps, Kendall tau and top-1 regret (table accuracy points) with bootstrap 95%
+intervals over the judged subnets. Rows are appended to `<out>/settings.jsonl` as they finish (a rerun skips
+finished rows; trainings and evaluations are cached by the product itself).
+
+Run: python benchmarks/bench_fidelity_settings.py --data /path/to/cifar10 --table nas-bench-macro_cifar10.json \
+         [--subnets 100] [--threads 2] [--only fewshot_layer0,bn] [--out /tmp/fidelity_settings]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts OpenMP
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from oneshot.recipe import load_recipe, parse_overrides  # noqa: E402
+from oneshot.score.fidelity import fidelity, ranking_metrics, stratified_by_flops  # noqa: E402
+from oneshot.score.tabular import TabularBenchmark  # noqa: E402
+from oneshot.train.few_shot import oneshot_checkpoint_path  # noqa: E402
+from oneshot.train.trainer import train  # noqa: E402
+from supernets import get_space  # noqa: E402
+
+TRAINED = {  # name -> (recipe overrides, path-steps per step x epochs, in units of steps per epoch)
+    "fewshot_layer0": ({"train.few_shot": {"split": "layer0", "epochs": 1}}, 3 * 3 + 3 * 3),
+    "fair_6": ({"train.epochs": 6}, 3 * 6),
+    "uniform_9": ({"train.sampler": "uniform", "train.epochs": 9}, 1 * 9),
+    "sandwich_3": ({"train.sampler": "sandwich", "train.sampler_args": {"num_random": 1}}, 3 * 3),
+}
+BN_K = (1, 8)
+
+
+def _row(name: str, report: dict[str, Any], seconds: float | None, path_steps: int | None) -> dict[str, Any]:
+    m = report["metrics"]
+    return {"setting": name, "train_seconds": seconds, "path_steps": path_steps, "n": report["n"],
+            **{k: m[k] for k in ("kendall_tau", "spearman", "regret_top1", "regret_top5")}}
+
+
+def _no_recalibration(ckpt: Path, table: TabularBenchmark, n: int, batch_size: int) -> dict[str, Any]:
+    """fidelity's statistics with BN statistics as training left them (no recalibration), same subnets."""
+    from oneshot.data import datamodule_from_info
+    from oneshot.score.evaluate import HoldoutSet
+    from oneshot.train.checkpoint import load_supernet
+
+    supernet, info = load_supernet(ckpt)
+    space = supernet.space
+    networks = dict.fromkeys(space.canonical(a) for a in table.archs())
+    chosen = stratified_by_flops(networks, n, 0, include=(space.smallest(), space.largest()))
+    holdout = HoldoutSet(datamodule_from_info(info["data"]), batch_size)
+    estimate = np.array([holdout.score(supernet, a)[0] for a in chosen])
+    truth = np.array([table.value(a, "mean_acc") for a in chosen])
+    return {"n": len(chosen), "metrics": ranking_metrics(estimate, truth)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="CIFAR-10 ImageFolder tree (train/, test/)")
+    p.add_argument("--table", required=True, help="nas-bench-macro_cifar10.json")
+    p.add_argument("--recipe", default="recipes/macro_cifar10.yaml")
+    p.add_argument("--subnets", type=int, default=100, help="FLOPs-stratified subnets judged per setting")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--only", default="", help="comma-separated settings (fewshot_layer0, fair_6, uniform_9, "
+                                              "sandwich_3, bn); default: all, in that order with bn second")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="recipe overrides (all rows)")
+    p.add_argument("--out", default="/tmp/fidelity_settings")
+    args = p.parse_args()
+    warnings.filterwarnings("ignore", message=".*(val_dataloader|LeafSpec|log_every_n_steps).*")
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "settings.jsonl"
+    done = {json.loads(line)["setting"] for line in log.read_text().splitlines()} if log.exists() else set()
+    base = {"data.path": args.data, "output_dir": str(out), "train.threads": args.threads, **parse_overrides(args.set)}
+    space = get_space(load_recipe(args.recipe, base).supernet.name)
+    table = TabularBenchmark.load(args.table, space)
+    order = ["fewshot_layer0", "bn", "fair_6", "uniform_9", "sandwich_3"]
+    wanted = [s for s in order if not args.only or s in args.only.split(",")]
+
+    def record(row: dict[str, Any]) -> None:
+        with log.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        tau, reg = row["kendall_tau"], row["regret_top1"]
+        print(f"{row['setting']:18s} train {row['train_seconds'] or 0:7.0f} s  path-steps {row['path_steps']}  "
+              f"tau {tau['value']:.3f} [{tau['ci'][0]:.3f}, {tau['ci'][1]:.3f}]  "
+              f"regret@1 {reg['value']:.2f} [{reg['ci'][0]:.2f}, {reg['ci'][1]:.2f}]", flush=True)
+
+    fewshot = load_recipe(args.recipe, {**base, "name": "fewshot_layer0", **TRAINED["fewshot_layer0"][0]})
+    for name in wanted:
+        if name == "bn":
+            ckpt = oneshot_checkpoint_path(fewshot)
+            for k in BN_K:
+                if f"fair_3, K={k}" not in done:
+                    record(_row(f"fair_3, K={k}", fidelity(ckpt, table, args.subnets, calib_batches=k,
+                                                            progress=False, write=False), None, None))
+            if "fair_3, K=off" not in done:
+                recipe = load_recipe(args.recipe, base)
+                record(_row("fair_3, K=off", _no_recalibration(ckpt, table, args.subnets,
+                                                               recipe.evaluate.batch_size), None, None))
+            continue
+        if name in done:
+            continue
+        overrides, units = TRAINED[name]
+        recipe = load_recipe(args.recipe, {**base, "name": name, **overrides})
+        steps_per_epoch = min(recipe.data.max_train_samples or 45_000, 45_000) // recipe.data.batch_size
+        start = time.perf_counter()
+        ckpt = train(recipe, progress=False)
+        seconds = time.perf_counter() - start
+        if name == "fewshot_layer0" and "fair_3" not in done:
+            phase = time.perf_counter()
+            report = fidelity(oneshot_checkpoint_path(fewshot), table, args.subnets, progress=False, write=False)
+            print(f"(fair_3 judged in {time.perf_counter() - phase:.0f} s)", flush=True)
+            record(_row("fair_3", report, None, 3 * 3 * steps_per_epoch))
+        record(_row(name, fidelity(ckpt, table, args.subnets, progress=False, write=False), seconds,
+                    units * steps_per_epoch))
+
+
+if __name__ == "__main__":
+    main()
