@@ -43,14 +43,14 @@ rea 92.75 / 93.09 / 93.23 (4/6), tpe 92.87 / 93.04 / 93.15 (2/6), predictor 93.0
 rea 1.02 0.45 0.28 2/20, tpe_plain 0.56 0.42 0.32 1/20, tpe 0.67 0.39 0.32 1/20 (20 seeds); predictor 0.36 0.27
 0.20 0/8; the previous default (EI on standardized scores) 0.45 0.39 0.24 1/8 (8 seeds).
 
-Seconds per proposal (`--timing`, CPU time of one proposal on a study of 1,000 finished trials, median of 6).
-On the idle 2-core machine (load average 0.5, 2026-12-01 16:00, one thread; one `--timing` run): nb201 / macro: tpe 0.006 /
-0.007, predictor 0.036 / 0.035 (a second run timing 30 proposals in a row: median 37 ms on both spaces; mean 46 ms on macro with the
-one hyperparameter refit of the first proposal included, which later proposals reuse until the data grow by 20%).
-Under a load average of 12-15 from other jobs the same figures read 0.072 / 0.072. Where the predictor's time
-goes (cProfile of 20 proposals at 1,000 trials on macro, 57 ms a proposal under the profiler, which inflates the
-Python-heavy parts): candidates 22 ms (fresh uniform draws 9, mutations of the best 7), GP prediction over ~1,100
-candidates 18 ms, GP fit on the 300 subnets `max_fit` keeps 14 ms (encodings included).
+Seconds per proposal (`--timing`, CPU time of one proposal on a study of 1,000 finished trials, median of 6). On the
+idle 2-core machine (load average 0.5, 2026-12-01 16:00, one thread; one `--timing` run): nb201 / macro: tpe 0.006 /
+0.007, predictor 0.036 / 0.035 (a second run timing 30 proposals in a row: median 37 ms on both spaces; mean 46 ms
+on macro with the one hyperparameter refit of the first proposal included, which later proposals reuse until the
+data grow by 20%). Under a load average of 12-15 from other jobs the same figures read 0.072 / 0.072. Where the
+predictor's time goes (cProfile of 20 proposals at 1,000 trials on macro, 57 ms a proposal under the profiler, which
+inflates the Python-heavy parts): candidates 22 ms (fresh uniform draws 9, mutations of the best 7), GP prediction
+over ~1,100 candidates 18 ms, GP fit on the 300 subnets `max_fit` keeps 14 ms (encodings included).
 
 Multi-budget mode (`--budgets`) compares the strategies for several FLOPs budgets at once: one constrained study
 per budget vs one multi-objective study cut per budget, by regret against each budget's best subnet.
