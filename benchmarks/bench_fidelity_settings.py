@@ -81,7 +81,7 @@ def main() -> None:
     p.add_argument("--subnets", type=int, default=100, help="FLOPs-stratified subnets judged per setting")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--only", default="", help="comma-separated settings (fewshot_layer0, fair_6, uniform_9, "
-                                              "sandwich_3, bn); default: all, in that order with bn second")
+                                              "sandwich_3, bn); default: all, in that order with bn third")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="recipe overrides (all rows)")
     p.add_argument("--out", default="/tmp/fidelity_settings")
     args = p.parse_args()
@@ -94,7 +94,7 @@ def main() -> None:
     base = {"data.path": args.data, "output_dir": str(out), "train.threads": args.threads, **parse_overrides(args.set)}
     space = get_space(load_recipe(args.recipe, base).supernet.name)
     table = TabularBenchmark.load(args.table, space)
-    order = ["fewshot_layer0", "bn", "fair_6", "uniform_9", "sandwich_3"]
+    order = ["fewshot_layer0", "fair_6", "bn", "uniform_9", "sandwich_3"]
     wanted = [s for s in order if not args.only or s in args.only.split(",")]
 
     def record(row: dict[str, Any]) -> None:
