@@ -40,7 +40,7 @@ from oneshot.score.fidelity import fidelity, ranking_metrics, stratified_by_flop
 from oneshot.score.tabular import TabularBenchmark  # noqa: E402
 from oneshot.train.few_shot import oneshot_checkpoint_path  # noqa: E402
 from oneshot.train.trainer import train  # noqa: E402
-from supernets import get_space  # noqa: E402
+from supernets import Arch, get_space  # noqa: E402
 
 TRAINED = {  # name -> (recipe overrides, path-steps per step x epochs, in units of steps per epoch)
     "fewshot_layer0": ({"train.few_shot": {"split": "layer0", "epochs": 1}}, 3 * 3 + 3 * 3),
@@ -54,7 +54,34 @@ BN_K = (1, 8)
 def _row(name: str, report: dict[str, Any], seconds: float | None, path_steps: int | None) -> dict[str, Any]:
     m = report["metrics"]
     return {"setting": name, "train_seconds": seconds, "path_steps": path_steps, "n": report["n"],
-            **{k: m[k] for k in ("kendall_tau", "spearman", "regret_top1", "regret_top5")}}
+            **{k: m[k] for k in ("kendall_tau", "spearman", "regret_top1", "regret_top5")},
+            "estimates": report.get("estimates") or {r["arch"]: r["holdout_acc"] for r in report["subnets"]}}
+
+
+def paired_differences(rows: list[dict[str, Any]], table: TabularBenchmark, base: str = "fair_3",
+                       resamples: int = 2000) -> None:
+    """Kendall tau of each setting minus `base`'s on the same subnets, with a paired bootstrap 95% interval."""
+    from predictors import kendall_tau
+    from predictors.intervals import bootstrap_interval
+
+    by = {r["setting"]: r for r in rows if r.get("estimates")}
+    if base not in by:
+        print(f"(no paired differences: {base} has no stored estimates)")
+        return
+    archs = sorted(by[base]["estimates"])
+    truth = np.array([table.value(Arch.from_str(table.space, a), "mean_acc") for a in archs])
+    ref = np.array([by[base]["estimates"][a] for a in archs])
+    print(f"\nKendall tau minus {base}'s, paired over the same {len(archs)} subnets (bootstrap 95% interval):")
+    for name, r in by.items():
+        if name == base or sorted(r["estimates"]) != archs:
+            continue
+        est = np.array([r["estimates"][a] for a in archs])
+
+        def diff(e: np.ndarray, b: np.ndarray, t: np.ndarray) -> float:
+            return kendall_tau(t, e) - kendall_tau(t, b)
+
+        lo, hi = bootstrap_interval(diff, est, ref, truth, n_resamples=resamples, seed=0)
+        print(f"  {name:18s} {diff(est, ref, truth):+.3f} [{lo:+.3f}, {hi:+.3f}]")
 
 
 def _no_recalibration(ckpt: Path, table: TabularBenchmark, n: int, batch_size: int) -> dict[str, Any]:
@@ -70,7 +97,8 @@ def _no_recalibration(ckpt: Path, table: TabularBenchmark, n: int, batch_size: i
     holdout = HoldoutSet(datamodule_from_info(info["data"]), batch_size)
     estimate = np.array([holdout.score(supernet, a)[0] for a in chosen])
     truth = np.array([table.value(a, "mean_acc") for a in chosen])
-    return {"n": len(chosen), "metrics": ranking_metrics(estimate, truth)}
+    return {"n": len(chosen), "metrics": ranking_metrics(estimate, truth),
+            "estimates": {str(a): float(e) for a, e in zip(chosen, estimate)}}
 
 
 def main() -> None:
@@ -82,6 +110,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--only", default="", help="comma-separated settings (fewshot_layer0, fair_6, uniform_9, "
                                               "sandwich_3, bn); default: all, in that order with bn third")
+    p.add_argument("--summary", action="store_true", help="print the finished rows and paired differences only")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="recipe overrides (all rows)")
     p.add_argument("--out", default="/tmp/fidelity_settings")
     args = p.parse_args()
@@ -94,6 +123,26 @@ def main() -> None:
     base = {"data.path": args.data, "output_dir": str(out), "train.threads": args.threads, **parse_overrides(args.set)}
     space = get_space(load_recipe(args.recipe, base).supernet.name)
     table = TabularBenchmark.load(args.table, space)
+    if args.summary:
+        rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        fewshot = load_recipe(args.recipe, {**base, "name": "fewshot_layer0", **TRAINED["fewshot_layer0"][0]})
+        for r in rows:  # rows written before estimates were stored: re-read them from the evaluation caches
+            name = r["setting"]
+            if r.get("estimates") or name == "fair_3, K=off":
+                continue
+            k = int(name.split("K=")[1]) if "K=" in name else None
+            ckpt = oneshot_checkpoint_path(fewshot) if name.startswith("fair_3") else out / name / "supernet.ckpt"
+            rep = fidelity(ckpt, table, r["n"], calib_batches=k, progress=False, write=False)
+            r["estimates"] = {x["arch"]: x["holdout_acc"] for x in rep["subnets"]}
+        print("| setting | training (s) | path-steps | Kendall tau [95% CI] | top-1 regret [95% CI] |")
+        print("|---|---:|---:|---|---|")
+        for r in rows:
+            t, g = r["kendall_tau"], r["regret_top1"]
+            print(f"| {r['setting']} | {r['train_seconds'] or 0:.0f} | {r['path_steps'] or ''} | "
+                  f"{t['value']:.3f} [{t['ci'][0]:.3f}, {t['ci'][1]:.3f}] | "
+                  f"{g['value']:.2f} [{g['ci'][0]:.2f}, {g['ci'][1]:.2f}] |")
+        paired_differences(rows, table)
+        return
     order = ["fewshot_layer0", "fair_6", "bn", "uniform_9", "sandwich_3"]
     wanted = [s for s in order if not args.only or s in args.only.split(",")]
 
