@@ -103,6 +103,10 @@ class PredictSection:
     models: list[str] = field(default_factory=lambda: ["xgb", "gp"])
     folds: int = 5
     target: str = "holdout_acc"
+    # Zero-cost proxies as extra predictor features (`zc`), e.g. [synflow, params, flops]; scored once per subnet on
+    # proxy_batch_size training images into <run>/proxies.jsonl. Empty: predictors see the encoding only.
+    proxies: list[str] = field(default_factory=list)
+    proxy_batch_size: int = 64
 
 
 @dataclass
@@ -313,7 +317,7 @@ _RANGES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
                      "accelerator": ((lambda v: v in _ACCELERATORS), f"one of {list(_ACCELERATORS)}")},
     "EvaluateSection": {"num_subnets": _at_least(0), "calib_batches": _at_least(1), "calib_batch_size": _at_least(1),
                         "batch_size": _at_least(1)},
-    "PredictSection": {"folds": _at_least(2)},
+    "PredictSection": {"folds": _at_least(2), "proxy_batch_size": _at_least(2)},
     "SearchSection": {"n_trials": _at_least(1)},
     "RetrainSection": {"epochs": _at_least(1), "extra_subnets": _at_least(0)},
     "FewShotSection": {"epochs": _at_least(1), "split": ((lambda v: bool(v)), "a decision of the space")},

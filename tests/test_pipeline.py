@@ -243,3 +243,38 @@ def test_vit_recipe_runs_end_to_end_and_exports_onnx(tmp_path):
         want = supernet(x, arch).numpy()
         assert arch2 == arch and np.abs(module(x).numpy() - want).max() < 1e-5
     assert np.abs(session.run(None, {"input": x.numpy()})[0] - want).max() < 1e-4
+
+
+def _run_space(run_dir):
+    from oneshot.train.checkpoint import load_supernet
+
+    return load_supernet(run_dir / "supernet.ckpt")[0].space
+
+
+def test_predict_phase_with_proxies_fits_zc_predictors_and_search_uses_them(run_dir, tmp_path, capsys):
+    """`predict.proxies`: proxies scored once into proxies.jsonl, predictors get `zc` features, and a search whose
+    objective is such a predictor encodes new subnets with the same proxies."""
+    import shutil
+
+    from predictors import load_predictor
+
+    shutil.copytree(run_dir, tmp_path / "digits")
+    recipe = _recipe_file(tmp_path / "zc.yaml", tmp_path, **{"predict.proxies": ["params", "synflow"],
+                                                             "predict.proxy_batch_size": 8,
+                                                             "search.objective": "gp"})
+    assert main(["predict", recipe, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    evaluated = json.loads((tmp_path / "digits" / "evaluate.json").read_text())["records"]
+    assert f"{len(evaluated)} subnets scored now" in out
+    rows = [json.loads(line) for line in (tmp_path / "digits" / "proxies.jsonl").read_text().splitlines()[1:]]
+    assert sorted(r["arch"] for r in rows) == sorted(r["arch"] for r in evaluated)
+    assert all(r["params"] == cost(Arch.from_str(_run_space(run_dir), r["arch"])).params for r in rows)
+    assert json.loads((tmp_path / "digits" / "predict.json").read_text())["proxies"] == ["params", "synflow@init"]
+    with pytest.raises(ValueError, match="zc"):  # the file needs the proxies to encode a subnet
+        pred = load_predictor(tmp_path / "digits" / "predictors" / "gp.predictor")
+        pred.predict([Arch.from_str(pred.space, rows[0]["arch"])])
+    assert main(["search", recipe, "--no-progress"]) == 0
+    chosen = json.loads((tmp_path / "digits" / "search" / "chosen.json").read_text())["chosen"]
+    assert all(c["cost"] <= c["budget"] for c in chosen)
+    assert main(["predict", recipe, "--no-progress"]) == 0  # a re-run reads every proxy back, computes none
+    assert "0 subnets scored now" in capsys.readouterr().out

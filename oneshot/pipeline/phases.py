@@ -78,8 +78,14 @@ def phase_predict(run: Run) -> str:
         run.write("predict.json", {"metrics": {}, "oof": {}, "skipped": f"{len(records)} subnets, need {need}"})
         return (f"skipped: {len(records)} evaluated subnets are too few to fit and cross-validate predictors "
                 f"(need {need}; raise evaluate.num_subnets)")
+    proxies = run.proxies
+    if proxies is not None:  # scored once per subnet, kept in proxies.jsonl: a resumed run reads them back
+        proxies(archs)
+        print(f"zero-cost proxies {', '.join(proxies.names)}: {proxies.computed} subnets scored now "
+              f"({proxies.seconds:.1f} s), {len(archs) - proxies.computed} read from proxies.jsonl")
     try:
-        fitted = fit_predictors(space, archs, scores, models=pr.models, folds=pr.folds, seed=run.recipe.seed)
+        fitted = fit_predictors(space, archs, scores, models=pr.models, folds=pr.folds, seed=run.recipe.seed,
+                                proxies=proxies)
     except LowSpreadError as exc:  # the supernet scored (nearly) all subnets alike: nothing to fit, say so
         run.write("predict.json", {"metrics": {}, "oof": {}, "skipped": str(exc)})
         return f"skipped: {exc}"
@@ -95,7 +101,7 @@ def phase_predict(run: Run) -> str:
         model.save(run.dir / "predictors" / f"{name}.predictor")
         lines.append(f"{name}: Kendall tau {m['kendall_tau']:.3f} ± {m['kendall_tau_std']:.3f} over folds "
                      f"(pooled {oof[name]['kendall_tau']:.3f}), Spearman {m['spearman']:.3f} ± {m['spearman_std']:.3f}")
-    run.write("predict.json", {"metrics": metrics, "oof": oof})
+    run.write("predict.json", {"metrics": metrics, "oof": oof, "proxies": proxies.names if proxies else []})
     return "; ".join(lines)
 
 
@@ -132,7 +138,8 @@ def phase_search(run: Run) -> str:
                     costs=costs,
                     sampler=run.sampler, n_trials=se.n_trials, strategy=se.strategy, sampler_args=se.sampler_args,
                     seed=r.seed, storage=se.storage, study_name=se.study_name,
-                    run_dir=run.dir / "search", progress=run.progress, verbose=True)
+                    run_dir=run.dir / "search", progress=run.progress, verbose=True,
+                    proxies=run.proxies if se.objective != "supernet" else None)
     # With the supernet as objective, the evaluate phase's subnets are measurements of the same objective (same
     # calibration, same holdout split): the best per budget is taken over both sets.
     candidates = [{"arch": str(x.arch), "score": x.score, **dict(x.costs)} for x in result.records]

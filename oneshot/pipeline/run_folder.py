@@ -67,6 +67,17 @@ class Run:
         return CalibrationSet.from_datamodule(self.data, ev.calib_batches, ev.calib_batch_size, ev.seed,
                                               device=next(self.loaded[0].parameters()).device)
 
+    @cached_property
+    def proxies(self) -> Any:
+        """The recipe's zero-cost proxies as a `ProxyLookup` on <run>/proxies.jsonl (None without predict.proxies)."""
+        pr = self.recipe.predict
+        if not pr.proxies:
+            return None
+        from oneshot.score.proxy_table import ProxyBatch, ProxyLookup
+
+        batch = ProxyBatch.from_datamodule(self.data, pr.proxy_batch_size, self.recipe.seed)
+        return ProxyLookup(self.space, pr.proxies, batch, table=self.dir / "proxies.jsonl", seed=self.recipe.seed)
+
     @property
     def eval_kwargs(self) -> dict[str, Any]:
         """Scoring settings shared by evaluate, search and extract, so they hit one evaluation table."""

@@ -46,13 +46,14 @@ class ResolvedObjective(NamedTuple):
 
 
 def resolve_objective(target: SearchSpace | str | Path | None, objective: Any,
-                      evaluate_args: Mapping[str, Any] | None = None) -> ResolvedObjective:
-    """(space, `arch -> score`, short name, identity) from the user's target and objective arguments."""
+                      evaluate_args: Mapping[str, Any] | None = None, proxies: Any = None) -> ResolvedObjective:
+    """(space, `arch -> score`, short name, identity) from the user's target and objective arguments; `proxies`:
+    the proxy source a predictor file fitted with `zc` features needs to encode new subnets."""
     if isinstance(objective, str) and objective.startswith("predictor:"):
         from predictors import load_predictor
 
         path = Path(objective.split(":", 1)[1])
-        pred = load_predictor(path)
+        pred = load_predictor(path, **({"proxies": proxies} if proxies is not None else {}))
         space = pred.space if target is None else _space_of(target)
         _check_same_space(space, pred.space, "predictor file")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]

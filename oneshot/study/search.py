@@ -95,6 +95,7 @@ def search(
     evaluate_args: Mapping[str, Any] | None = None,
     progress: bool = False,
     verbose: bool | None = None,
+    proxies: Any = None,
 ) -> SearchResult:
     """Search `space_or_checkpoint` for the best subnets within `budgets`; returns a `SearchResult`.
 
@@ -138,6 +139,8 @@ def search(
         progress: a progress bar per study (subnets evaluated by every worker, best score so far).
         verbose: print a line when a saved study is resumed: its name, where it is, how many subnets it holds
             (None: as `progress`; always logged to the `oneshot.search` logger).
+        proxies: zero-cost proxy scores (e.g. `oneshot.score.proxy_table.ProxyLookup`) for a `"predictor:PATH"`
+            objective fitted with them (its encoding has `zc`); the file is still what identifies the study.
     """
     _check_int("n_trials", n_trials, 1)
     _check_int("seed", seed, 0)
@@ -162,7 +165,7 @@ def search(
     if not isinstance(sampler, (str, optuna.samplers.BaseSampler)):
         raise TypeError(f"sampler must be a name or an Optuna sampler, got {type(sampler).__name__}")
     cost_model = CostModel(costs)
-    resolved = resolve_objective(space_or_checkpoint, objective, evaluate_args)
+    resolved = resolve_objective(space_or_checkpoint, objective, evaluate_args, proxies=proxies)
     space, fn = resolved.space, resolved.fn
     budget_list = parse_budgets(budgets, cost_model.keys)
     check_reachable(space, budget_list, cost_model)
