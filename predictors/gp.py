@@ -21,9 +21,9 @@ hyperparameters are fitted on a random subset of that size and the GP is then co
 (each optimizer step costs O(n^3): on one core 2000 subnets take ~8 s this way instead of ~30-45 s, 500 ~5 s).
 
 With zero-cost proxies in the encoding (`onehot+zc`, or any encoding plus `zc`), the GP is by default a stack
-(`proxies="stack"`, see `predictors.stacking`): a GP on the other columns, a GP on the proxy columns and each
-proxy alone, weighted by non-negative least squares on their held-out predictions, so the proxies count most
-where the encoding has little data. `proxies="joint"` is one kernel over all columns (the earlier behaviour).
+(`proxies="stack"`, see `predictors.stacking`): a GP on the other columns, one on all columns, one on the
+proxy columns and the best proxy alone, weighted by non-negative least squares on their held-out predictions,
+so the proxies count most where the encoding has little data. `proxies="joint"` is one kernel over all columns (the earlier behaviour).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class GPPredictor(Predictor):
     random starts of the marginal-likelihood optimizer; `calibrate`: rescale std by closed-form leave-one-out;
     `max_hyper_fit`: most subnets used to fit hyperparameters (the GP itself conditions on all of them);
     `theta`: fitted log-hyperparameters to reuse (`theta_` of another GP); `proxies`: with a `zc` part in the
-    encoding, "stack" (a GP per feature group plus each proxy, weighted on held-out predictions) or "joint"
+    encoding, "stack" (GPs per feature group and the best proxy, weighted on held-out predictions) or "joint"
     (one kernel over all columns).
     """
 
@@ -79,8 +79,8 @@ class GPPredictor(Predictor):
             raise ValueError(f"unknown GP kernel {kernel!r}; choose from {list(KERNELS)}")
         if proxies not in PROXY_MODES:
             raise ValueError(f"unknown GP proxies mode {proxies!r}; choose from {list(PROXY_MODES)}")
-        self._groups = proxy_groups(self.encoding) if proxies == "stack" else None
-        n_theta = self._kernel_for(kernel).n_dims * (2 if self._groups else 1)  # a stack: two GPs
+        self._stacked = proxies == "stack" and proxy_groups(self.encoding) is not None
+        n_theta = self._kernel_for(kernel).n_dims * (len(ProxyStack.KEYS) if self._stacked else 1)  # GPs in it
         if theta is not None and (len(theta) != n_theta or not np.all(np.isfinite(theta))):
             raise ValueError(f"theta must be {n_theta} finite log-hyperparameters of the {kernel!r} kernel "
                              f"(e.g. another fitted GP's theta_), got {theta!r}")
@@ -119,13 +119,13 @@ class GPPredictor(Predictor):
             params = {**self.hparams, "theta": theta, "proxies": "joint"}
             return GPPredictor(self.space, encoding=encoding, seed=self.seed, **params)
 
-        return ProxyStack(member, self._groups, self.hparams["theta"])  # type: ignore[arg-type]
+        return ProxyStack(member, self.encoding, self.hparams["theta"])
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.gaussian_process import GaussianProcessRegressor
 
-        if self._groups is not None:
+        if self._stacked:
             self.stack_ = self._new_stack().fit(X, y)
             self.held_out_ = self.stack_.held_out
             return
@@ -190,7 +190,7 @@ class GPPredictor(Predictor):
 
     @property
     def members_(self) -> dict[str, GPPredictor]:
-        """A stack's GPs ("encoding": the other columns, "zc": the proxies); they predict latent units."""
+        """A stack's GPs ("encoding": the other columns, "joint": all, "zc": the proxies); latent units."""
         self._check_fitted("members_")
         if self.stack_ is None:
             raise ValueError("this GP has no members: its encoding has no zc part to stack (or proxies='joint')")
@@ -198,7 +198,7 @@ class GPPredictor(Predictor):
 
     @property
     def weights_(self) -> dict[str, float]:
-        """How much each member counts in a stack (sums to 1): the two GPs, then each proxy alone."""
+        """How much each member counts in a stack (sums to 1): its GPs by encoding, then the best proxy alone."""
         self._check_fitted("weights_")
         if self.stack_ is None:
             return {self.encoding.name: 1.0}
@@ -220,14 +220,14 @@ class GPPredictor(Predictor):
 
         super()._set_state(state)
         if "stack" in state:
-            if self._groups is None:
+            if not self._stacked:
                 raise ValueError("the saved GP is a proxy stack, but its encoding has no zc part to stack")
             self.stack_ = self._new_stack()
             self.stack_.set_state(state["stack"])
             self.held_out_ = self.stack_.held_out
             return
-        if self._groups is not None:  # saved before stacking existed: one kernel over all columns
-            self._groups, self.hparams["proxies"] = None, "joint"
+        if self._stacked:  # saved before stacking existed: one kernel over all columns
+            self._stacked, self.hparams["proxies"] = False, "joint"
         kernel, theta = self._kernel(), np.asarray(state["theta"], dtype=float)
         if theta.shape != kernel.theta.shape or repr(kernel := kernel.clone_with_theta(theta)) != state["kernel"]:
             raise ValueError(f"the saved GP kernel {state['kernel']} is not the {self.hparams['kernel']!r} kernel "

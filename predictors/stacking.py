@@ -14,6 +14,8 @@ training subnet without having seen it, and non-negative least squares of the sc
 predictions gives the members' weights. The members are
 - the GP on the encoding's other columns (`onehot`, `onehot+ordinal`, ...), held-out by closed-form
   leave-one-out (`GPPredictor.held_out_`),
+- the one-kernel GP on all columns (proxies as extra coordinates of the encoding: it is the best member where
+  the encoding already ranks well and the proxies add a little, e.g. NAS-Bench-Macro at 200 networks),
 - a GP on the proxy columns alone (it learns how proxies combine; also closed-form leave-one-out),
 - the best proxy alone (highest |Kendall tau| with the training scores, as an engineer would pick it), as the
   normal quantile of its rank (`zc` already gives the rank), oriented by that tau's sign: a proxy is not
@@ -27,8 +29,10 @@ synflow, params, flops, nwot (300 networks) and on a synthetic NB201-cell object
 with it, see that script's docstring. Alternatives measured there and not kept: the additive group kernel
 (worse than one-hot alone at 25-50 networks on both), stacking with weights chosen by held-out Kendall tau
 on a grid (as `auto` does) or by greedy ensemble selection (equal or worse than NNLS), every proxy alone as a
-member (-0.02 tau at 25 networks when one proxy is good and the others are noise), and the joint GP over all
-columns as the encoding member (+0.002 on macro at 200, -0.01 on the synthetic cell objective at 100).
+member (-0.02 tau at 25 networks when one proxy is good and the others are noise), and the one-kernel GP in
+place of the encoding GP (-0.01 on the synthetic pairwise objective at 100; as an extra member it costs
+nothing there and gives +0.003 on macro at 200, where the stack without it lost 0.001 to one-hot alone).
+Cost: three GP fits instead of one (the proxy GP is cheap: few columns).
 """
 
 from __future__ import annotations
@@ -86,38 +90,42 @@ def _normal_scores(q: np.ndarray) -> np.ndarray:
 class ProxyStack:
     """The stacked members of a GP predictor whose encoding has a `zc` part (see the module docstring).
 
-    `make_member(encoding, theta)` builds an unfitted GP for one group; `groups` is `proxy_groups(encoding)`;
-    `theta`: both GPs' log-hyperparameters to reuse (encoding GP first), or None to fit them.
+    `make_member(encoding, theta)` builds an unfitted one-kernel GP; `encoding` is the full encoding (one with
+    `proxy_groups`); `theta`: the GPs' log-hyperparameters to reuse (`self.theta` of a fitted stack), or None.
     """
 
-    def __init__(self, make_member: Callable[[Encoding, list[float] | None], GPPredictor],
-                 groups: tuple[Encoding, np.ndarray, ZCEncoding, np.ndarray],
+    KEYS = ("encoding", "joint", "zc")  # the GP members, in the order of `theta` and `weights`
+
+    def __init__(self, make_member: Callable[[Encoding, list[float] | None], GPPredictor], encoding: Encoding,
                  theta: Sequence[float] | None = None) -> None:
-        self.other, self.other_cols, self.zc, self.zc_cols = groups
-        half = None if theta is None else len(theta) // 2
-        self.members = {
-            "encoding": make_member(self.other, None if theta is None else list(theta[:half])),
-            "zc": make_member(self.zc, None if theta is None else list(theta[half:])),
-        }
+        groups = proxy_groups(encoding)
+        if groups is None:
+            raise ValueError(f"encoding {encoding.name!r} has no zc part beside other parts: nothing to stack")
+        self.other, other_cols, self.zc, self.zc_cols = groups
+        self.encoding = encoding
+        self.cols = {"encoding": other_cols, "joint": np.arange(encoding.dim), "zc": self.zc_cols}
+        parts = {"encoding": self.other, "joint": encoding, "zc": self.zc}
+        k = None if theta is None else len(theta) // len(self.KEYS)  # the members share one kernel type
+        self.members = {key: make_member(parts[key], None if theta is None else list(theta[i * k:(i + 1) * k]))
+                        for i, key in enumerate(self.KEYS)}
         self.proxy = 0  # zc column of the best single proxy on the training scores
         self.sign = 1.0  # +1 or -1: the direction it ranks the scores in
         self.proxy_std = 1.0  # its RMS latent residual on the training set
-        self.weights = np.array([1.0, 0.0, 0.0])  # encoding GP, proxy GP, best proxy alone
+        self.weights = np.array([1.0, 0.0, 0.0, 0.0])  # the GPs of KEYS, then the best proxy alone
         self.held_out: np.ndarray | None = None
 
     @property
     def names(self) -> list[str]:
-        """One name per weight: the two GPs, then `zc:<proxy>` for the best proxy alone."""
-        return [self.other.name, "zc", f"zc:{self.zc.feature_names[self.proxy]}"]
+        """One name per weight: the GPs by their encodings, then `zc:<proxy>` for the best proxy alone."""
+        return [self.other.name, self.encoding.name, "zc", f"zc:{self.zc.feature_names[self.proxy]}"]
 
     def _single(self, X: np.ndarray) -> np.ndarray:
         return _normal_scores(X[:, self.zc_cols[self.proxy]]) * self.sign  # (N,), oriented
 
     def fit(self, X: np.ndarray, z: np.ndarray) -> ProxyStack:
         """Fit the GPs on their columns of X and the weights on their held-out predictions of latent targets z."""
-        for key, cols in (("encoding", self.other_cols), ("zc", self.zc_cols)):
-            m = self.members[key]
-            m._fit(X[:, cols], z)
+        for key, m in self.members.items():
+            m._fit(X[:, self.cols[key]], z)
             m.n_train_ = len(z)
         # Only the best proxy stands alone: each extra member is one more weight fitted on n points, and the
         # proxy GP already combines them all (measured: all proxies alone lost 0.02 tau at 25 networks).
@@ -129,25 +137,24 @@ class ProxyStack:
         self.sign = -1.0 if taus[self.proxy] < 0 else 1.0
         single = self._single(X)
         self.proxy_std = float(max(np.sqrt(((single - z) ** 2).mean()), 1e-3))
-        H = np.column_stack([self.members["encoding"].held_out_, self.members["zc"].held_out_, single])  # (n, 3)
+        H = np.column_stack([*(m.held_out_ for m in self.members.values()), single])  # (n, 4)
         w, _ = nnls(H, z)
         # All-zero weights: no member predicts the scores at all; the encoding GP is the predictor without proxies.
-        self.weights = w / w.sum() if w.sum() > 0 else np.array([1.0, 0.0, 0.0])
+        self.weights = w / w.sum() if w.sum() > 0 else np.eye(len(w))[0]
         self.held_out = H @ self.weights  # the weights saw these: slightly optimistic, unlike a member's
         return self
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Latent mean and std of the stacked mixture for encoded subnets X."""
-        m1, s1 = self.members["encoding"]._predict(X[:, self.other_cols])
-        m2, s2 = self.members["zc"]._predict(X[:, self.zc_cols])
-        means = np.column_stack([m1, m2, self._single(X)])  # (N, 3)
-        stds = np.column_stack([s1, s2, np.full(len(X), self.proxy_std)])
+        fits = [m._predict(X[:, self.cols[key]]) for key, m in self.members.items()]
+        means = np.column_stack([*(f[0] for f in fits), self._single(X)])  # (N, 4)
+        stds = np.column_stack([*(f[1] for f in fits), np.full(len(X), self.proxy_std)])
         return mixture(means, stds, self.weights)
 
     @property
     def theta(self) -> list[float]:
-        """The two GPs' log-hyperparameters, encoding GP first."""
-        return self.members["encoding"].theta_ + self.members["zc"].theta_
+        """The GPs' log-hyperparameters, one member after the other in the order of KEYS."""
+        return [t for m in self.members.values() for t in m.theta_]
 
     def state(self) -> dict[str, Any]:
         """Numbers and arrays only (a predictor file loads without pickle)."""
@@ -160,7 +167,7 @@ class ProxyStack:
             m._set_state(state["members"][k])
         self.proxy, self.sign, self.proxy_std = int(state["proxy"]), float(state["sign"]), float(state["proxy_std"])
         self.weights = np.asarray(state["weights"], dtype=float)
-        if not 0 <= self.proxy < len(self.zc_cols) or self.weights.shape != (3,):
+        if not 0 <= self.proxy < len(self.zc_cols) or self.weights.shape != (1 + len(self.KEYS),):
             raise ValueError(f"the saved proxy stack (proxy column {self.proxy}, {self.weights.shape} weights) does "
                              f"not match this encoding's {len(self.zc_cols)} proxies")
         self.held_out = None if state["held_out"] is None else np.asarray(state["held_out"], dtype=float)
