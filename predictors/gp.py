@@ -23,7 +23,8 @@ hyperparameters are fitted on a random subset of that size and the GP is then co
 With zero-cost proxies in the encoding (`onehot+zc`, or any encoding plus `zc`), the GP is by default a stack
 (`proxies="stack"`, see `predictors.stacking`): a GP on the other columns, one on all columns, one on the
 proxy columns and the best proxy alone, weighted by non-negative least squares on their held-out predictions,
-so the proxies count most where the encoding has little data. `proxies="joint"` is one kernel over all columns (the earlier behaviour).
+so the proxies count most where the encoding has little data. `proxies="joint"` is one kernel over all
+columns (the behaviour before stacking; files saved then load as such).
 """
 
 from __future__ import annotations
