@@ -36,7 +36,8 @@ on a grid (as `auto` does) or by greedy ensemble selection (equal or worse than 
 member (-0.02 tau at 25 networks when one proxy is good and the others are noise), and the one-kernel GP in
 place of the encoding GP (-0.01 on the synthetic pairwise objective at 100). As an extra member it changed
 nothing there (10 seeds) and moved the stack from -0.001 to +0.002 against one-hot alone on macro at 200.
-Cost: three GP fits instead of one (the proxy GP is cheap: few columns).
+Cost: three GP fits instead of one (the proxy GP is cheap: few columns); on macro 0.23 s instead of 0.15 s
+CPU per fit at 100 networks, 0.60 s instead of 0.19 s at 200 (one thread, mean of 3).
 """
 
 from __future__ import annotations
