@@ -24,6 +24,7 @@ from supernets.space import SearchSpace
 
 from .base import Predictor, register_predictor
 from .gp import GPPredictor
+from .stacking import mixture
 from .xgb import XGBPredictor
 
 __all__ = ["AutoPredictor"]
@@ -86,12 +87,9 @@ class AutoPredictor(Predictor):
                               "blend": taus.get(self.weight_, float("nan"))}
 
     def _predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        w = self.weight_
         m1, s1 = self._members["xgb"]._predict(X)
         m2, s2 = self._members["gp"]._predict(X)
-        mean = w * m1 + (1 - w) * m2
-        var = w * s1**2 + (1 - w) * s2**2 + w * (1 - w) * (m1 - m2) ** 2  # two-component mixture
-        return mean, np.sqrt(var)
+        return mixture(np.column_stack([m1, m2]), np.column_stack([s1, s2]), np.array([self.weight_, 1 - self.weight_]))
 
     @property
     def members(self) -> dict[str, Predictor]:

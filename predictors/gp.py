@@ -19,6 +19,12 @@ residual and variance of every training point follow from the inverse kernel mat
 sec. 5.4.2), and the std is scaled so their mean squared z-score is 1. Above `max_hyper_fit` training subnets,
 hyperparameters are fitted on a random subset of that size and the GP is then conditioned on all subnets
 (each optimizer step costs O(n^3): on one core 2000 subnets take ~8 s this way instead of ~30-45 s, 500 ~5 s).
+
+With zero-cost proxies in the encoding (`onehot+zc`, or any encoding plus `zc`), the GP is by default a stack
+(`proxies="stack"`, see `predictors.stacking`): a GP on the other columns, one on all columns, one on the
+proxy columns and the best proxy alone, weighted by non-negative least squares on their held-out predictions,
+so the proxies count most where the encoding has little data. `proxies="joint"` is one kernel over all
+columns (the behaviour before stacking; files saved then load as such).
 """
 
 from __future__ import annotations
@@ -32,10 +38,13 @@ from scipy.linalg import solve_triangular
 from supernets.space import SearchSpace
 
 from .base import Predictor, register_predictor
+from .encodings import Encoding
+from .stacking import ProxyStack, proxy_groups
 
 __all__ = ["GPPredictor"]
 
 KERNELS = ("rbf", "additive+rbf", "matern")
+PROXY_MODES = ("stack", "joint")
 
 
 @register_predictor
@@ -44,7 +53,10 @@ class GPPredictor(Predictor):
 
     `kernel`: "rbf" (default), "additive+rbf" (plus a linear kernel) or "matern" (5/2); `n_restarts`: extra
     random starts of the marginal-likelihood optimizer; `calibrate`: rescale std by closed-form leave-one-out;
-    `max_hyper_fit`: most subnets used to fit hyperparameters (the GP itself conditions on all of them).
+    `max_hyper_fit`: most subnets used to fit hyperparameters (the GP itself conditions on all of them);
+    `theta`: fitted log-hyperparameters to reuse (`theta_` of another GP); `proxies`: with a `zc` part in the
+    encoding, "stack" (GPs per feature group and the best proxy, weighted on held-out predictions) or "joint"
+    (one kernel over all columns).
     """
 
     name = "gp"
@@ -61,17 +73,22 @@ class GPPredictor(Predictor):
         calibrate: bool = True,
         max_hyper_fit: int = 500,
         theta: list[float] | None = None,
+        proxies: str = "stack",
     ) -> None:
         super().__init__(space, encoding, seed, target_transform)
         if kernel not in KERNELS:
             raise ValueError(f"unknown GP kernel {kernel!r}; choose from {list(KERNELS)}")
-        n_theta = self._kernel_for(kernel).n_dims
+        if proxies not in PROXY_MODES:
+            raise ValueError(f"unknown GP proxies mode {proxies!r}; choose from {list(PROXY_MODES)}")
+        self._stacked = proxies == "stack" and proxy_groups(self.encoding) is not None
+        n_theta = self._kernel_for(kernel).n_dims * (len(ProxyStack.KEYS) if self._stacked else 1)  # GPs in it
         if theta is not None and (len(theta) != n_theta or not np.all(np.isfinite(theta))):
             raise ValueError(f"theta must be {n_theta} finite log-hyperparameters of the {kernel!r} kernel "
                              f"(e.g. another fitted GP's theta_), got {theta!r}")
         self.hparams = dict(kernel=kernel, n_restarts=int(n_restarts), calibrate=bool(calibrate),
                             max_hyper_fit=int(max_hyper_fit),
-                            theta=None if theta is None else [float(t) for t in theta])
+                            theta=None if theta is None else [float(t) for t in theta], proxies=proxies)
+        self.stack_: ProxyStack | None = None  # fitted when the encoding has proxies to stack
         self._gp: Any = None
         self.std_scale_ = 1.0
         self.held_out_: np.ndarray | None = None  # closed-form leave-one-out mean of each training subnet (latent)
@@ -97,10 +114,22 @@ class GPPredictor(Predictor):
             return ConstantKernel(0.1, (1e-4, 1e2)) * DotProduct(sigma_0=1.0, sigma_0_bounds="fixed") + rbf + white
         return rbf + white
 
+    def _new_stack(self) -> ProxyStack:
+        def member(encoding: Encoding, theta: list[float] | None) -> GPPredictor:
+            # Members fit latent targets directly (the warp is this predictor's) and are plain GPs.
+            params = {**self.hparams, "theta": theta, "proxies": "joint"}
+            return GPPredictor(self.space, encoding=encoding, seed=self.seed, **params)
+
+        return ProxyStack(member, self.encoding, self.hparams["theta"])
+
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.gaussian_process import GaussianProcessRegressor
 
+        if self._stacked:
+            self.stack_ = self._new_stack().fit(X, y)
+            self.held_out_ = self.stack_.held_out
+            return
         h = self.hparams
         with warnings.catch_warnings():
             # A hyperparameter at its bound (e.g. no noise in a noise-free table) is expected, not a user problem.
@@ -133,6 +162,8 @@ class GPPredictor(Predictor):
     def _predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # scikit-learn's predict(return_std=True), with L^-1 kept from fitting: the variance then costs a matrix
         # product instead of a triangular solve per call (3x less time; the search sampler predicts thousands).
+        if self.stack_ is not None:
+            return self.stack_.predict(X)
         gp = self._gp
         if getattr(self, "_linv", None) is None:  # a loaded predictor: L^-1 is not saved (it is n x n)
             self._linv = solve_triangular(gp.L_, np.eye(len(gp.L_)), lower=True)
@@ -146,17 +177,39 @@ class GPPredictor(Predictor):
     def theta_(self) -> list[float]:
         """The fitted log-hyperparameters; `GPPredictor(space, theta=...)` reuses them without optimizing."""
         self._check_fitted("theta_")
+        if self.stack_ is not None:
+            return self.stack_.theta
         return [float(t) for t in self._gp.kernel_.theta]
 
     @property
     def kernel_(self) -> Any:
         """The fitted scikit-learn kernel (print it to read the hyperparameters)."""
         self._check_fitted("kernel_")
+        if self.stack_ is not None:
+            raise ValueError("this GP stacks a GP per feature group: read members_[name].kernel_ and weights_")
         return self._gp.kernel_
+
+    @property
+    def members_(self) -> dict[str, GPPredictor]:
+        """A stack's GPs ("encoding": the other columns, "joint": all, "zc": the proxies); latent units."""
+        self._check_fitted("members_")
+        if self.stack_ is None:
+            raise ValueError("this GP has no members: its encoding has no zc part to stack (or proxies='joint')")
+        return dict(self.stack_.members)
+
+    @property
+    def weights_(self) -> dict[str, float]:
+        """How much each member counts in a stack (sums to 1): its GPs by encoding, then the best proxy alone."""
+        self._check_fitted("weights_")
+        if self.stack_ is None:
+            return {self.encoding.name: 1.0}
+        return {n: float(w) for n, w in zip(self.stack_.names, self.stack_.weights)}
 
     # A GP is its kernel's hyperparameters plus its training data: saved as numbers, refitted on load with the
     # optimizer off, which reproduces the fitted regressor without pickling scikit-learn objects.
     def _state(self) -> dict[str, Any]:
+        if self.stack_ is not None:
+            return {**super()._state(), "stack": self.stack_.state()}
         gp = self._gp
         y = gp.y_train_ * gp._y_train_std + gp._y_train_mean if gp.normalize_y else gp.y_train_
         return {**super()._state(), "kernel": repr(gp.kernel_), "theta": gp.kernel_.theta, "X": gp.X_train_,
@@ -167,6 +220,15 @@ class GPPredictor(Predictor):
         from sklearn.gaussian_process import GaussianProcessRegressor
 
         super()._set_state(state)
+        if "stack" in state:
+            if not self._stacked:
+                raise ValueError("the saved GP is a proxy stack, but its encoding has no zc part to stack")
+            self.stack_ = self._new_stack()
+            self.stack_.set_state(state["stack"])
+            self.held_out_ = self.stack_.held_out
+            return
+        if self._stacked:  # saved before stacking existed: one kernel over all columns
+            self._stacked, self.hparams["proxies"] = False, "joint"
         kernel, theta = self._kernel(), np.asarray(state["theta"], dtype=float)
         if theta.shape != kernel.theta.shape or repr(kernel := kernel.clone_with_theta(theta)) != state["kernel"]:
             raise ValueError(f"the saved GP kernel {state['kernel']} is not the {self.hparams['kernel']!r} kernel "
