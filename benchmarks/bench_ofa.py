@@ -9,9 +9,18 @@ alternation of single calls so that background load hits both sides alike, media
 (a) train step (forward, backward, SGD step) through the supernet with the subnet active, over the same step on
     the extracted standalone network: for us (`supernet(x, arch)` / `extract(supernet, arch)`) and for OFA
     (`set_active_subnet` / `get_active_subnet(preserve_weight=True)`)               (target: ours <= 1.05)
+    "ours, same ops": the same supernet step over our extracted network run with the ops the supernet path uses
+    (below), i.e. the overhead of the path itself: slicing, full-size gradients and optimizer updates.
 (b) BN recalibration over 10 batches of 32 for one subnet: our `recalibrate_bn(supernet, batches, arch)` against
     OFA's `set_running_statistics` on its supernet with the subnet active (what OFA's validation runs) and on
     its extracted subnet (what its tutorial runs)          (target: ours at least 2x faster than OFA's)
+
+Why our supernet path beats our own extracted network at 32 px: the maps of the last stages are 2x2 and 1x1, and
+a tap more than H - 1 from the kernel centre only ever meets zero padding, so the path crops each depthwise
+kernel to the taps that reach the map (a 7x7 kernel is 3x3 on a 2x2 map, 1x1 on a 1x1 map), and it runs the
+squeeze-excite 1x1 convolutions on their 1x1 map as matrix products (oneDNN's convolution setup dominates there).
+Outputs and gradients are unchanged (tests/test_supernets.py). The extracted network keeps plain convolutions,
+so its MAC count (`count_cost` = the analytic `cost`) and its ONNX graph stay the conventional ones.
 
 Where the two networks differ (our space cannot express these; all are outside the searched blocks):
 - OFA has a fixed first block (3x3 depthwise + 1x1, 16 -> 16 channels, residual) after the stem; ours does not.
@@ -20,21 +29,23 @@ Where the two networks differ (our space cannot express these; all are outside t
   recalibrate BN layers of the same widths; OFA's extra 960 -> 1280 layer costs it 1.2 M MACs per image).
 - OFA's smaller kernels are the centre crop passed through learned 25x25 / 9x9 transform matrices
   (KERNEL_TRANSFORM_MODE=1, its default, kept); ours are the plain centre crop.
-- Activations: ours in channels-last (NHWC) memory format, the product's default (`--layout nchw` for NCHW);
-  OFA's code has no such option and runs NCHW.
-Because of the first two, "forward ms" (eval-mode forward of the extracted subnet, batch 32) is printed for both:
-it is the compute each recalibration pass cannot avoid.
+- Activations: ours in channels-last (NHWC) memory format, the product's default for training and evaluation
+  (`--layout nchw` runs ours in NCHW); OFA's code has no such option and runs NCHW.
+- Dropout 0 on both (OFA's default is 0.1). SGD with momentum 0.9, lr 1e-3, for all four networks.
+Because of the first two, "forward" (eval-mode forward of each extracted subnet over the same 10 batches) is
+printed for both: the compute a recalibration pass cannot avoid.
 
 Timing: CPU time of the main thread (`time.thread_time`), one torch thread, OMP_WAIT_POLICY=PASSIVE. With one
 thread all compute runs on the calling thread, so this excludes time spent waiting while other processes hold
-the cores; ratios come from interleaved calls. Absolute figures from a shared 2-core machine are inflated.
+the cores; ratios come from interleaved calls. Absolute figures from a shared 2-core machine are inflated (the
+machine ran other jobs' trainings: load average 4-5 on 2 cores during these runs).
 
-Measured (2-core machine shared with other jobs, load average ~1-2; see the report printed by the script):
-<filled in below after the runs>
+MEASURED
 
-Run: PYTHONPATH=. python benchmarks/bench_ofa.py [--subnets 8] [--reps 15] [--layout nhwc|nchw]
-`--recal-share CHECKPOINT`: instead, the share of one subnet's evaluation time spent in BN recalibration at the
-default K, and holdout accuracy at the default K against a large K (see `recal_share`).
+Run: PYTHONPATH=. python benchmarks/bench_ofa.py [--subnets 8] [--reps 15] [--layout nhwc|nchw] [--only ab]
+The share of evaluation time spent in BN recalibration on CIFAR-size data is measured by bench_training.py (c):
+  PYTHONPATH=. python benchmarks/bench_training.py --checkpoint CKPT --only c --no-curve --ref-k 40 \
+      --max-eval-samples all --subnets 6
 """
 
 from __future__ import annotations
