@@ -40,7 +40,30 @@ thread all compute runs on the calling thread, so this excludes time spent waiti
 the cores; ratios come from interleaved calls. Absolute figures from a shared 2-core machine are inflated (the
 machine ran other jobs' trainings: load average 4-5 on 2 cores during these runs).
 
-MEASURED
+Measured (torch 2.14.1 CPU, one thread; subnets from seed 0; all four networks freshly initialized):
+
+  run                                   NHWC (default): 8 subnets x 15 reps     NCHW: 4 subnets x 10 reps
+  (a) step, supernet / extracted: ratio of the summed per-subnet medians (median ratio within A/B pairs)
+      ours (product as shipped)          0.801  (median pair ratio 0.764)         0.727  (0.706)
+      ours, same ops (path overhead)     1.062  (1.062)                           1.091  (1.062)
+      OFA                                1.086  (1.039)                           1.018  (1.041)
+      supernet step, ms: ours / OFA      158 / 432                                240 / 394
+  (b) recalibration, 10 x 32, ms
+      ours recalibrate_bn                372                                      537
+      OFA set_running_statistics         1,571 (supernet), 1,450 (extracted)      1,582, 1,509
+      OFA / ours                         4.22x (3.90x)                            2.95x (2.81x)
+      eval forward of extracted, ms      ours 346, OFA 1,179                      ours 1,065, OFA 1,142
+
+Before this change (the supernet path ran the full kernel and the SE convolutions like the extracted net), with
+the same script's first version, NHWC, 8 subnets x 15 reps: step ratio ours 1.092 vs OFA 1.084 (per-subnet
+0.98-1.31: noisy); 2 subnets x 3 reps: recalibration ours 240 ms vs OFA 1,054 ms (4.4x) in NHWC, ours 968 ms vs
+OFA 1,214 ms (1.25x) in NCHW. Targets: ratio <= 1.05 is met by the path as shipped (0.73-0.80) because it computes
+less than the plain extracted network; the path's own overhead, like for like, is 1.06-1.09, above 1.05: what
+remains is inherent to weight sharing (the slices' backward fills full-size zero gradients, and SGD updates the
+full shared tensors; torch.profiler on 4 subnets: ~5 ms of slice / copy / zero-fill ops and ~3.5 ms more SGD
+update per ~175 ms step). Recalibration is 4.2x faster than OFA's in our default layout and 2.95x in OFA's own
+layout (target >= 2x: met in both; in NHWC the change did not move the ratio, within noise; in NCHW it lifted it
+from 1.25x). Absolute milliseconds differ between runs with the machine's load; compare ratios.
 
 Run: PYTHONPATH=. python benchmarks/bench_ofa.py [--subnets 8] [--reps 15] [--layout nhwc|nchw] [--only ab]
 The share of evaluation time spent in BN recalibration on CIFAR-size data is measured by bench_training.py (c):

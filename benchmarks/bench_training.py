@@ -204,7 +204,8 @@ def main() -> None:
     ap.add_argument("--only", default="abcd", help="parts to run: a, b, c (with the K curve) and/or d")
     ap.add_argument("--seeds", type=int, default=3, help="calibration subsets per K in the K curve")
     ap.add_argument("--no-curve", action="store_true",
-                    help="skip the K curve and K=inf (slow on CIFAR-size splits): (c) then reports time shares only")
+                    help="skip the K curve and K=inf (slow on CIFAR-size splits): (c) then reports time shares only, "
+                         "and with --ref-k its accuracy against that reference")
     ap.add_argument("--ref-k", type=int, default=None,
                     help="reference K (batches of the calibration size) instead of K=inf as one batch of the split")
     ap.add_argument("--calib-batches", type=int, default=DEFAULT_CALIB_BATCHES,
