@@ -269,8 +269,8 @@ class _DynamicMBBlock(nn.Module):
         h = self.act(self.bn2(_depthwise(h, self.conv_dw.weight, kernel, self.stride)))  # (B, hid, H', W')
         if self.se is not None:
             rd = self.cfg.se_channels(hid)
-            # The 1x1 convs of squeeze-excite act on a 1x1 map: as matrix products they give the same values and
-            # run several times faster on CPU than oneDNN's convolution (whose setup dominates at this size).
+            # The 1x1 convs of squeeze-excite act on a 1x1 map: as matrix products they give the same values, and
+            # forward + backward ran 3-4x faster on CPU than as convolutions (32 x 120 -> 480, one thread).
             s = h.mean((2, 3))  # (B, hid)
             s = self.se_act(F.linear(s, self.se.fc1.weight[:rd, :hid, 0, 0], self.se.fc1.bias[:rd]))  # (B, rd)
             s = F.linear(s, self.se.fc2.weight[:hid, :rd, 0, 0], self.se.fc2.bias[:hid])  # (B, hid)
