@@ -5,6 +5,7 @@ import time
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from supernets import (
     Arch,
@@ -49,6 +50,51 @@ def test_extracted_subnet_equals_supernet_path(name, rng):
         # No supernet machinery inside, and only the weights this subnet uses.
         assert not any(type(m).__name__.startswith(("_Dynamic", "_Super", "Dynamic")) for m in sub.modules())
         assert count_cost(sub, (3, size, size)).params <= count_cost(extract(net, net.space.largest()), (3, size, size)).params
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 2), (2, 3), (3, 3), (4, 5)])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_kernel_cropped_to_the_map_is_exact(size, stride):
+    """Cropping a kernel to the taps that reach a small map changes neither the output nor any gradient."""
+    from supernets.mbv3 import _depthwise
+
+    g = torch.Generator().manual_seed(0)
+    weight = torch.randn(6, 1, 7, 7, generator=g, requires_grad=True)  # the largest kernel; 4 channels used
+    for kernel in (3, 5, 7):
+        x = torch.randn(2, 4, *size, generator=g, requires_grad=True)
+        lo = (7 - kernel) // 2
+        # reference: the whole kernel, zero padding of kernel // 2 on every side
+        ref = F.conv2d(x, weight[:4, :, lo:lo + kernel, lo:lo + kernel], None, stride, kernel // 2, 1, 4)
+        out = _depthwise(x, weight, kernel, stride)
+        assert out.shape == ref.shape and torch.allclose(out, ref, atol=1e-6)
+        up = torch.randn(ref.shape, generator=g)
+        grads_ref = torch.autograd.grad((ref * up).sum(), (x, weight))
+        grads = torch.autograd.grad((out * up).sum(), (x, weight))
+        for a, b in zip(grads, grads_ref):
+            assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_supernet_path_on_small_maps_trains_like_the_extracted_net(rng):
+    """At 32 px the last maps are 2x2 and 1x1: the supernet crops kernels there and computes squeeze-excite as
+    matrix products, the extracted net runs plain convolutions; outputs and weight gradients must agree (to float
+    rounding, which train-mode BN over tiny maps magnifies, hence the looser training tolerance)."""
+    torch.manual_seed(0)
+    net = create_supernet("mbv3", num_classes=10, image_size=32)
+    _randomize_bn(net)
+    x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    for arch in [net.space.largest(), net.space.sample(rng)]:
+        sub = extract(net, arch)
+        with torch.no_grad():
+            assert torch.allclose(net.eval()(x, arch), sub.eval()(x), atol=1e-5)
+        net.train().zero_grad(set_to_none=True)
+        out_net, out_sub = net(x, arch), sub.train()(x)
+        assert torch.allclose(out_net, out_sub, atol=1e-4)
+        F.cross_entropy(out_net, y).backward()
+        F.cross_entropy(out_sub, y).backward()
+        big = dict(net.named_parameters())
+        for name, p in sub.named_parameters():  # every subnet weight's gradient is its slice of the supernet's
+            cut = net.cut(name, big[net.weight_source(name, arch)].grad, p.shape)
+            assert torch.allclose(cut, p.grad, atol=1e-4, rtol=1e-3), name
 
 
 def test_different_subnets_give_different_outputs(rng):
