@@ -142,6 +142,7 @@ def main() -> None:
                   f"{t['value']:.3f} [{t['ci'][0]:.3f}, {t['ci'][1]:.3f}] | "
                   f"{g['value']:.2f} [{g['ci'][0]:.2f}, {g['ci'][1]:.2f}] |")
         paired_differences(rows, table)
+        paired_differences(rows, table, base="fair_6")  # few-shot against one-shot at equal compute
         return
     order = ["fewshot_layer0", "fair_6", "bn", "uniform_9", "sandwich_3"]
     wanted = [s for s in order if not args.only or s in args.only.split(",")]
