@@ -120,7 +120,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     log = out / "settings.jsonl"
     done = {json.loads(line)["setting"] for line in log.read_text().splitlines()} if log.exists() else set()
-    base = {"data.path": args.data, "output_dir": str(out), "train.threads": args.threads, **parse_overrides(args.set)}
+    base = {"data.path": args.data, "output_dir": str(out), "train.threads": args.threads, "train.epochs": 3,
+            **parse_overrides(args.set)}  # the rows are named for a 3-epoch base, whatever the recipe ships
     space = get_space(load_recipe(args.recipe, base).supernet.name)
     table = TabularBenchmark.load(args.table, space)
     if args.summary:
