@@ -8,8 +8,9 @@ against the table (Kendall tau, top-1 regret, with bootstrap intervals).
 Run: python benchmarks/bench_fidelity.py --data /path/to/cifar10 --table /path/to/nas-bench-macro_cifar10.json
      [--set train.epochs=5 ...] [--time-steps 8 --time-subnets 4] [--full] [--threads 2] [--out /tmp/bench]
 
-Measured (recipes/macro_cifar10.yaml as shipped, seed 0, the shared CIFAR-10 JPEG tree, 2 torch threads on 2 CPU
-cores shared with ~7 other jobs, load average 9-19 during the runs):
+Measured (recipes/macro_cifar10.yaml as shipped then, with 3 epochs (now 6; see bench_fidelity_settings.py), seed 0,
+the shared CIFAR-10 JPEG tree, 2 torch threads on 2 CPU cores shared with ~7 other jobs, load average 9-19 during
+the runs):
 
 | what                                   | timing mode (load ~9)     | full run (load 13-19)          |
 |----------------------------------------|---------------------------|--------------------------------|

@@ -16,6 +16,45 @@ Each row: training wall time, path-steps, Kendall tau and top-1 regret (table ac
 intervals over the judged subnets. Rows are appended to `<out>/settings.jsonl` as they finish (a rerun skips
 finished rows; trainings and evaluations are cached by the product itself).
 
+Measured 2026-12-01 (recipes/macro_cifar10.yaml with train.epochs=3 as the base, CPU scale: 5,000 training images,
+batch 128, 2 torch threads on 2 cores beside 2-3 other jobs, load average 3-5; ONE training seed per row; 100
+FLOPs-stratified subnets, the same for every row; 1,000 bootstrap resamples). Training seconds: fair_3 is the
+one-shot phase of the few-shot run (not timed apart; ~half of fair_6); the few-shot run's 2,316 s include ~10
+minutes during which the process was stopped for other timings.
+
+    | setting | training (s) | path-steps | Kendall tau [95% CI] | top-1 regret [95% CI] |
+    |---|---:|---:|---|---|
+    | fair_3 | 0 | 351 | 0.383 [0.254, 0.508] | 0.90 [0.00, 4.48] |
+    | fewshot_layer0 | 2316 | 702 | 0.300 [0.161, 0.440] | 1.27 [0.12, 1.73] |
+    | fair_3, K=1 | 0 |  | 0.322 [0.186, 0.458] | 0.90 [0.66, 5.42] |
+    | fair_3, K=8 | 0 |  | 0.394 [0.257, 0.523] | 1.83 [0.00, 4.48] |
+    | fair_3, K=off | 0 |  | 0.371 [0.255, 0.473] | 0.27 [0.03, 2.08] |
+    | fair_6 | 1030 | 702 | 0.461 [0.349, 0.571] | 1.47 [0.27, 1.83] |
+    | uniform_9 | 523 | 351 | 0.439 [0.315, 0.542] | 0.29 [0.05, 1.27] |
+    | sandwich_3 | 441 | 351 | 0.396 [0.274, 0.512] | 0.00 [0.00, 0.59] |
+
+    Kendall tau minus fair_3's, paired over the same 100 subnets (bootstrap 95% interval):
+      fewshot_layer0     -0.083 [-0.222, +0.062]
+      fair_3, K=1        -0.061 [-0.118, -0.004]
+      fair_3, K=8        +0.010 [-0.045, +0.068]
+      fair_6             +0.078 [-0.036, +0.200]
+      uniform_9          +0.056 [-0.079, +0.191]
+      sandwich_3         +0.013 [-0.145, +0.169]
+
+    Kendall tau minus fair_6's, paired over the same 100 subnets (bootstrap 95% interval):
+      fair_3             -0.078 [-0.200, +0.036]
+      fewshot_layer0     -0.161 [-0.311, -0.009]
+      fair_3, K=1        -0.140 [-0.265, -0.018]
+      fair_3, K=8        -0.068 [-0.199, +0.049]
+      uniform_9          -0.022 [-0.159, +0.108]
+      sandwich_3         -0.066 [-0.215, +0.070]
+
+Reading: training length helped most (fair_6); at equal path-steps uniform and sandwich sampling ranked as well as
+fair (within noise); BN recalibration with K=1 is worse than K=2, K=8 no better, none at all about as good for
+this fair-sampled supernet; few-shot lost to one-shot at equal compute (-0.16, interval excluding 0): at this
+scale every weight is undertrained, the copies each get a third of the extra epochs, and the few-shot phase
+restarts the learning-rate schedule from its peak on annealed weights.
+
 Run: python benchmarks/bench_fidelity_settings.py --data /path/to/cifar10 --table nas-bench-macro_cifar10.json \
          [--subnets 100] [--threads 2] [--only fewshot_layer0,bn] [--out /tmp/fidelity_settings]
 """
