@@ -75,7 +75,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from oneshot.recipe import load_recipe, parse_overrides  # noqa: E402
-from oneshot.score.fidelity import fidelity, ranking_metrics, stratified_by_flops  # noqa: E402
+from oneshot.score.fidelity import fidelity, ranking_metrics, table_subnets  # noqa: E402
 from oneshot.score.tabular import TabularBenchmark  # noqa: E402
 from oneshot.train.few_shot import oneshot_checkpoint_path  # noqa: E402
 from oneshot.train.trainer import train  # noqa: E402
@@ -130,9 +130,7 @@ def _no_recalibration(ckpt: Path, table: TabularBenchmark, n: int, batch_size: i
     from oneshot.train.checkpoint import load_supernet
 
     supernet, info = load_supernet(ckpt)
-    space = supernet.space
-    networks = dict.fromkeys(space.canonical(a) for a in table.archs())
-    chosen = stratified_by_flops(networks, n, 0, include=(space.smallest(), space.largest()))
+    chosen = table_subnets(table, n, 0)  # the subnets fidelity() judges, so the rows pair up
     holdout = HoldoutSet(datamodule_from_info(info["data"]), batch_size)
     estimate = np.array([holdout.score(supernet, a)[0] for a in chosen])
     truth = np.array([table.value(a, "mean_acc") for a in chosen])
@@ -163,9 +161,9 @@ def main() -> None:
             **parse_overrides(args.set)}  # the rows are named for a 3-epoch base, whatever the recipe ships
     space = get_space(load_recipe(args.recipe, base).supernet.name)
     table = TabularBenchmark.load(args.table, space)
+    fewshot = load_recipe(args.recipe, {**base, "name": "fewshot_layer0", **TRAINED["fewshot_layer0"][0]})
     if args.summary:
         rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-        fewshot = load_recipe(args.recipe, {**base, "name": "fewshot_layer0", **TRAINED["fewshot_layer0"][0]})
         for r in rows:  # rows written before estimates were stored: re-read them from the evaluation caches
             name = r["setting"]
             if r.get("estimates") or name == "fair_3, K=off":
@@ -195,7 +193,6 @@ def main() -> None:
               f"tau {tau['value']:.3f} [{tau['ci'][0]:.3f}, {tau['ci'][1]:.3f}]  "
               f"regret@1 {reg['value']:.2f} [{reg['ci'][0]:.2f}, {reg['ci'][1]:.2f}]", flush=True)
 
-    fewshot = load_recipe(args.recipe, {**base, "name": "fewshot_layer0", **TRAINED["fewshot_layer0"][0]})
     for name in wanted:
         if name == "bn":
             ckpt = oneshot_checkpoint_path(fewshot)

@@ -36,7 +36,7 @@ from predictors.intervals import DEFAULT_RESAMPLES, accuracy_interval, bootstrap
 from .tabular import TabularBenchmark
 
 __all__ = [
-    "table_runs", "stratified_by_flops", "ranking_metrics", "seed_to_seed_tau",
+    "table_runs", "stratified_by_flops", "table_subnets", "ranking_metrics", "seed_to_seed_tau",
     "fidelity", "write_fidelity", "resolve_checkpoint", "FIDELITY_NAME",
 ]
 
@@ -86,6 +86,14 @@ def stratified_by_flops(archs: Iterable[Arch], n: int, seed: int = 0, include: S
     rng = np.random.default_rng([seed, 0xF1DE])
     picks = [rest[int(rng.choice(s))] for s in np.array_split(np.arange(len(rest)), n - len(fixed)) if len(s)]
     return sorted(fixed + picks, key=lambda a: (cost(a).flops, str(a)))
+
+
+def table_subnets(truth: TabularBenchmark, n: int, seed: int = 0) -> list[Arch]:
+    """The `n` subnets `fidelity` judges by default: one canonical spelling per network of the table (equal
+    networks are neither picked twice nor scored twice), stratified over FLOPs with the smallest and largest."""
+    space = truth.space
+    networks = dict.fromkeys(space.canonical(a) for a in truth.archs())
+    return stratified_by_flops(networks, n, seed, include=(space.smallest(), space.largest()))
 
 
 # --------------------------------------------------------------------------- the statistics
@@ -204,9 +212,8 @@ def fidelity(
         chosen = list(dict.fromkeys(a if isinstance(a, Arch) else Arch.from_str(space, a) for a in archs))
         if len(chosen) < 3:
             raise ValueError(f"a ranking needs at least 3 distinct subnets, got {len(chosen)}")
-    else:  # one canonical spelling per network: equal networks are neither picked twice nor scored twice
-        networks = dict.fromkeys(space.canonical(a) for a in truth.archs())
-        chosen = stratified_by_flops(networks, num_subnets, seed, include=(space.smallest(), space.largest()))
+    else:
+        chosen = table_subnets(truth, num_subnets, seed)
     missing = [str(a) for a in chosen if a not in truth]  # checked before anything is evaluated
     if missing:
         raise ValueError(f"{len(missing)} of {len(chosen)} subnets are not in the table {truth.source!r} "

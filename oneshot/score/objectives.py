@@ -53,7 +53,7 @@ def resolve_objective(target: SearchSpace | str | Path | None, objective: Any,
         from predictors import load_predictor
 
         path = Path(objective.split(":", 1)[1])
-        pred = load_predictor(path, **({"proxies": proxies} if proxies is not None else {}))
+        pred = load_predictor(path, proxies=proxies)  # None: as without proxies (a zc encoding then says so)
         space = pred.space if target is None else _space_of(target)
         _check_same_space(space, pred.space, "predictor file")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
