@@ -7,6 +7,8 @@ differ only by the setting. Compute is counted in path-steps (one forward/backwa
 - `fair_E`:           FairNAS sampling (3 paths per step), E epochs: the recipe's default, 3 x E x steps/epoch;
 - `fewshot_layer0`:   fair_3, then the 3 copies split on `layer0` fine-tuned 1 epoch each (`train.few_shot`);
                       its one-shot phase is `fair_3`, judged for free; equal compute: `fair_6`;
+- `fewshot_layer0_lr0.1`: the same from the same fair_3 checkpoint, the few-shot phase at a tenth of the peak LR
+                      (`train.few_shot.lr_scale: 0.1`);
 - `uniform_9`:        one uniform random path per step, 9 epochs: the path-steps of fair_3;
 - `sandwich_3`:       largest + smallest + 1 random path per step (`num_random=1`), 3 epochs: fair_3's path-steps;
 - `fair_3, K=k`:      fair_3 scored with k calibration batches re-estimating BN statistics (the recipe's K=2 is
@@ -83,6 +85,7 @@ from supernets import Arch, get_space  # noqa: E402
 
 TRAINED = {  # name -> (recipe overrides, path-steps per step x epochs, in units of steps per epoch)
     "fewshot_layer0": ({"train.few_shot": {"split": "layer0", "epochs": 1}}, 3 * 3 + 3 * 3),
+    "fewshot_layer0_lr0.1": ({"train.few_shot": {"split": "layer0", "epochs": 1, "lr_scale": 0.1}}, 3 * 3 + 3 * 3),
     "fair_6": ({"train.epochs": 6}, 3 * 6),
     "uniform_9": ({"train.sampler": "uniform", "train.epochs": 9}, 1 * 9),
     "sandwich_3": ({"train.sampler": "sandwich", "train.sampler_args": {"num_random": 1}}, 3 * 3),
@@ -146,7 +149,8 @@ def main() -> None:
     p.add_argument("--subnets", type=int, default=100, help="FLOPs-stratified subnets judged per setting")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--only", default="", help="comma-separated settings (fewshot_layer0, fair_6, uniform_9, "
-                                              "sandwich_3, bn); default: all, in that order with bn third")
+                                              "sandwich_3, fewshot_layer0_lr0.1, bn); default: all, in that "
+                                              "order with bn third")
     p.add_argument("--summary", action="store_true", help="print the finished rows and paired differences only")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="recipe overrides (all rows)")
     p.add_argument("--out", default="/tmp/fidelity_settings")
@@ -182,7 +186,7 @@ def main() -> None:
         paired_differences(rows, table)
         paired_differences(rows, table, base="fair_6")  # few-shot against one-shot at equal compute
         return
-    order = ["fewshot_layer0", "fair_6", "bn", "uniform_9", "sandwich_3"]
+    order = ["fewshot_layer0", "fair_6", "bn", "uniform_9", "sandwich_3", "fewshot_layer0_lr0.1"]
     wanted = [s for s in order if not args.only or s in args.only.split(",")]
 
     def record(row: dict[str, Any]) -> None:
@@ -210,6 +214,10 @@ def main() -> None:
         overrides, units = TRAINED[name]
         recipe = load_recipe(args.recipe, {**base, "name": name, **overrides})
         steps_per_epoch = min(recipe.data.max_train_samples or 45_000, 45_000) // recipe.data.batch_size
+        shared, own = oneshot_checkpoint_path(fewshot), oneshot_checkpoint_path(recipe)
+        if name.startswith("fewshot_") and shared.is_file() and not own.exists():  # the same fair_3 phase: reuse it
+            own.parent.mkdir(parents=True, exist_ok=True)
+            os.link(shared, own)
         start = time.perf_counter()
         ckpt = train(recipe, progress=False)
         seconds = time.perf_counter() - start

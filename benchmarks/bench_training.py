@@ -208,6 +208,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=12, help="fair steps timed in (b)")
     ap.add_argument("--only", default="abcd", help="parts to run: a, b, c (with the K curve) and/or d")
     ap.add_argument("--seeds", type=int, default=3, help="calibration subsets per K in the K curve")
+    ap.add_argument("--ks", default="1,2,4,8", help="K values of the K curve, comma-separated")
     ap.add_argument("--no-curve", action="store_true",
                     help="skip the K curve and K=inf (slow on CIFAR-size splits): (c) then reports time shares only, "
                          "and with --ref-k its accuracy against that reference")
@@ -255,7 +256,7 @@ def main() -> None:
 
 def print_k_curve(supernet, dm, archs, args) -> np.ndarray:
     """The accuracy-vs-K table; returns the K=inf accuracies per subnet."""
-    ks = [1, 2, 4, 8]
+    ks = [int(k) for k in args.ks.split(",")]
     curve = k_curve(supernet, dm, archs, ks, DEFAULT_CALIB_BATCH_SIZE, args.seeds, args.ref_k)
     inf = curve["inf"][0]
     print(f"\nK curve: {args.subnets} subnets x {args.seeds} calibration seeds, batches of {DEFAULT_CALIB_BATCH_SIZE}, "

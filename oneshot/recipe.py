@@ -59,6 +59,7 @@ class FewShotSection:
 
     split: str = ""  # an unconditional decision of the space, e.g. layer0 (macro) or 3<-2 (nb201)
     epochs: int = 1  # fine-tuning epochs of each of the k copies (k = the split decision's number of choices)
+    lr_scale: float = 1.0  # the few-shot phase's peak LR as a fraction of train.optimizer.lr (its schedule restarts)
 
 
 @dataclass
@@ -320,7 +321,7 @@ _RANGES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "PredictSection": {"folds": _at_least(2), "proxy_batch_size": _at_least(2)},
     "SearchSection": {"n_trials": _at_least(1)},
     "RetrainSection": {"epochs": _at_least(1), "extra_subnets": _at_least(0)},
-    "FewShotSection": {"epochs": _at_least(1), "split": ((lambda v: bool(v)), "a decision of the space")},
+    "FewShotSection": {"epochs": _at_least(1), "lr_scale": _POSITIVE, "split": ((lambda v: bool(v)), "a decision of the space")},
     "Recipe": {"seed": _at_least(0), "name": ((lambda v: bool(v) and "/" not in v and v not in (".", "..")),
                                                 "a folder name (not empty, no '/')")},
 }

@@ -144,6 +144,7 @@ def test_few_shot_sampler_round_robins_copies_with_the_copys_own_sampler(inner: 
     ({"split": "s0.b1.k"}, "exists only when"),
     ({"split": "s0.w", "epochs": 0}, "train.few_shot.epochs must be at least 1"),
     ({"epochs": 1}, "train.few_shot.split must be a decision"),
+    ({"split": "s0.w", "lr_scale": 0}, "train.few_shot.lr_scale must be positive"),
     ({"split": "s0.w", "epoch": 1}, r"unknown key\(s\) \['epoch'\] in train.few_shot"),
     ("s0.w", "train.few_shot must be a mapping"),
 ])
@@ -178,10 +179,14 @@ def test_few_shot_train_checkpoint_evaluate_search_extract(tmp_path: Path) -> No
 
     data = copy.deepcopy(TINY_RECIPE)
     data["output_dir"] = str(tmp_path)
-    data["train"]["few_shot"] = {"split": "s0.w", "epochs": 1}
+    data["train"]["few_shot"] = {"split": "s0.w", "epochs": 1, "lr_scale": 0.25}
     recipe = Recipe.from_dict(data)
     ckpt = train(recipe, progress=False)
     assert ckpt.name == "supernet.ckpt" and oneshot_checkpoint_path(recipe).is_file()
+    # The few-shot phase trains at a quarter of the one-shot phase's LR (the tiny recipe has no schedule).
+    peak = [torch.load(c, weights_only=True)["optimizer_states"][0]["param_groups"][0]["lr"]
+            for c in (oneshot_checkpoint_path(recipe), ckpt)]
+    assert peak == [recipe.train.optimizer["lr"], pytest.approx(0.25 * recipe.train.optimizer["lr"])]
     assert torch.load(ckpt, weights_only=True)["oneshot"]["few_shot"] == {"split": "s0.w", "choices": [0.5, 1.0]}
 
     few, info = load_supernet(ckpt)

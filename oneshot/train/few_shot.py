@@ -118,4 +118,4 @@ def train_few_shot(recipe: Recipe, resume: bool | str | os.PathLike = True, call
     sampler = FewShotSampler(supernet.space, few.split, tr.sampler, seed=recipe.seed, **tr.sampler_args)
     k = len(supernet.choices)
     return run_phase(recipe, dm, supernet, sampler, final, k * few.epochs, -1, resume, overwrite, callbacks,
-                     progress)
+                     progress, lr_scale=few.lr_scale)

@@ -158,13 +158,18 @@ def _setup(recipe: Recipe) -> SplitDataModule:
 
 def run_phase(recipe: Recipe, dm: SplitDataModule, supernet: Supernet, sampler: PathSampler, path: Path,
               epochs: int, max_steps: int, resume: bool | str | os.PathLike, overwrite: bool,
-              callbacks: Sequence[Callback], progress: bool) -> Path:
+              callbacks: Sequence[Callback], progress: bool, lr_scale: float = 1.0) -> Path:
     """Train `supernet` with `sampler` for `epochs` (or `max_steps`, -1: no limit) into checkpoint `path`.
 
-    The recipe gives the optimizer, schedule, hardware and checkpoint cadence; `resume` and `overwrite` as in
-    `train`. Returns `path`.
+    The recipe gives the optimizer (its `lr` times `lr_scale`), schedule, hardware and checkpoint cadence; `resume`
+    and `overwrite` as in `train`. Returns `path`.
     """
     tr = recipe.train
+    optimizer = dict(tr.optimizer)
+    if lr_scale != 1.0:
+        if not isinstance(optimizer.get("lr"), (int, float)):
+            raise ValueError("train.few_shot.lr_scale scales train.optimizer.lr, which the recipe does not set")
+        optimizer["lr"] = float(optimizer["lr"]) * lr_scale
     resume_from = _checkpoint_to_resume(path, resume, overwrite)
     if resume_from is not None:
         old = read_checkpoint(resume_from)
@@ -177,7 +182,7 @@ def run_phase(recipe: Recipe, dm: SplitDataModule, supernet: Supernet, sampler: 
                              f"--overwrite`, overwrite=True)")
         if target is not None and done == target and resume_from == path:
             return path  # nothing left to train: the checkpoint stays as it is, byte for byte
-    module = SupernetModule(supernet, sampler, optimizer=tr.optimizer, scheduler=tr.scheduler, grad_clip=tr.grad_clip,
+    module = SupernetModule(supernet, sampler, optimizer=optimizer, scheduler=tr.scheduler, grad_clip=tr.grad_clip,
                             label_smoothing=tr.label_smoothing, channels_last=tr.channels_last)
     run_dir = recipe.run_dir
     periodic = ModelCheckpoint(dirpath=path.parent, filename=path.stem, save_top_k=1,
