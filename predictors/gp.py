@@ -39,16 +39,15 @@ from supernets.space import SearchSpace
 
 from .base import Predictor, register_predictor
 from .encodings import Encoding
-from .stacking import ProxyStack, proxy_groups
+from .stacking import PROXY_MODES, ProxyStacking  # noqa: F401 - PROXY_MODES was defined here; callers import it
 
 __all__ = ["GPPredictor"]
 
 KERNELS = ("rbf", "additive+rbf", "matern")
-PROXY_MODES = ("stack", "joint")
 
 
 @register_predictor
-class GPPredictor(Predictor):
+class GPPredictor(ProxyStacking, Predictor):
     """scikit-learn `GaussianProcessRegressor` on a categorical encoding.
 
     `kernel`: "rbf" (default), "additive+rbf" (plus a linear kernel) or "matern" (5/2); `n_restarts`: extra
@@ -78,17 +77,14 @@ class GPPredictor(Predictor):
         super().__init__(space, encoding, seed, target_transform)
         if kernel not in KERNELS:
             raise ValueError(f"unknown GP kernel {kernel!r}; choose from {list(KERNELS)}")
-        if proxies not in PROXY_MODES:
-            raise ValueError(f"unknown GP proxies mode {proxies!r}; choose from {list(PROXY_MODES)}")
-        self._stacked = proxies == "stack" and proxy_groups(self.encoding) is not None
-        n_theta = self._kernel_for(kernel).n_dims * (len(ProxyStack.KEYS) if self._stacked else 1)  # GPs in it
+        self._init_proxies(proxies)
+        n_theta = self._kernel_for(kernel).n_dims * (len(self.stack_keys) if self._stacked else 1)  # GPs in it
         if theta is not None and (len(theta) != n_theta or not np.all(np.isfinite(theta))):
             raise ValueError(f"theta must be {n_theta} finite log-hyperparameters of the {kernel!r} kernel "
                              f"(e.g. another fitted GP's theta_), got {theta!r}")
         self.hparams = dict(kernel=kernel, n_restarts=int(n_restarts), calibrate=bool(calibrate),
                             max_hyper_fit=int(max_hyper_fit),
                             theta=None if theta is None else [float(t) for t in theta], proxies=proxies)
-        self.stack_: ProxyStack | None = None  # fitted when the encoding has proxies to stack
         self._gp: Any = None
         self.std_scale_ = 1.0
         self.held_out_: np.ndarray | None = None  # closed-form leave-one-out mean of each training subnet (latent)
@@ -114,21 +110,21 @@ class GPPredictor(Predictor):
             return ConstantKernel(0.1, (1e-4, 1e2)) * DotProduct(sigma_0=1.0, sigma_0_bounds="fixed") + rbf + white
         return rbf + white
 
-    def _new_stack(self) -> ProxyStack:
-        def member(encoding: Encoding, theta: list[float] | None) -> GPPredictor:
-            # Members fit latent targets directly (the warp is this predictor's) and are plain GPs.
-            params = {**self.hparams, "theta": theta, "proxies": "joint"}
-            return GPPredictor(self.space, encoding=encoding, seed=self.seed, **params)
-
-        return ProxyStack(member, self.encoding, self.hparams["theta"])
+    def _stack_member(self, key: str, encoding: Encoding) -> GPPredictor:
+        # Members fit latent targets directly (the warp is this predictor's) and are plain GPs; a stack's theta
+        # is its members' one after the other, in the order of stack_keys.
+        theta, i = self.hparams["theta"], self.stack_keys.index(key)
+        if theta is not None:
+            k = len(theta) // len(self.stack_keys)  # the members share one kernel type
+            theta = theta[i * k:(i + 1) * k]
+        return GPPredictor(self.space, encoding=encoding, seed=self.seed, **{**self.hparams, "theta": theta,
+                                                                             "proxies": "joint"})
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.gaussian_process import GaussianProcessRegressor
 
-        if self._stacked:
-            self.stack_ = self._new_stack().fit(X, y)
-            self.held_out_ = self.stack_.held_out
+        if self._fit_stack(X, y):
             return
         h = self.hparams
         with warnings.catch_warnings():
@@ -178,7 +174,7 @@ class GPPredictor(Predictor):
         """The fitted log-hyperparameters; `GPPredictor(space, theta=...)` reuses them without optimizing."""
         self._check_fitted("theta_")
         if self.stack_ is not None:
-            return self.stack_.theta
+            return [t for m in self.stack_.members.values() for t in m.theta_]  # type: ignore[attr-defined]
         return [float(t) for t in self._gp.kernel_.theta]
 
     @property
@@ -189,27 +185,11 @@ class GPPredictor(Predictor):
             raise ValueError("this GP stacks a GP per feature group: read members_[name].kernel_ and weights_")
         return self._gp.kernel_
 
-    @property
-    def members_(self) -> dict[str, GPPredictor]:
-        """A stack's GPs ("encoding": the other columns, "joint": all, "zc": the proxies); latent units."""
-        self._check_fitted("members_")
-        if self.stack_ is None:
-            raise ValueError("this GP has no members: its encoding has no zc part to stack (or proxies='joint')")
-        return dict(self.stack_.members)
-
-    @property
-    def weights_(self) -> dict[str, float]:
-        """How much each member counts in a stack (sums to 1): its GPs by encoding, then the best proxy alone."""
-        self._check_fitted("weights_")
-        if self.stack_ is None:
-            return {self.encoding.name: 1.0}
-        return {n: float(w) for n, w in zip(self.stack_.names, self.stack_.weights)}
-
     # A GP is its kernel's hyperparameters plus its training data: saved as numbers, refitted on load with the
     # optimizer off, which reproduces the fitted regressor without pickling scikit-learn objects.
     def _state(self) -> dict[str, Any]:
         if self.stack_ is not None:
-            return {**super()._state(), "stack": self.stack_.state()}
+            return self._with_stack(super()._state())
         gp = self._gp
         y = gp.y_train_ * gp._y_train_std + gp._y_train_mean if gp.normalize_y else gp.y_train_
         return {**super()._state(), "kernel": repr(gp.kernel_), "theta": gp.kernel_.theta, "X": gp.X_train_,
@@ -220,15 +200,8 @@ class GPPredictor(Predictor):
         from sklearn.gaussian_process import GaussianProcessRegressor
 
         super()._set_state(state)
-        if "stack" in state:
-            if not self._stacked:
-                raise ValueError("the saved GP is a proxy stack, but its encoding has no zc part to stack")
-            self.stack_ = self._new_stack()
-            self.stack_.set_state(state["stack"])
-            self.held_out_ = self.stack_.held_out
+        if self._load_stack(state):
             return
-        if self._stacked:  # saved before stacking existed: one kernel over all columns
-            self._stacked, self.hparams["proxies"] = False, "joint"
         kernel, theta = self._kernel(), np.asarray(state["theta"], dtype=float)
         if theta.shape != kernel.theta.shape or repr(kernel := kernel.clone_with_theta(theta)) != state["kernel"]:
             raise ValueError(f"the saved GP kernel {state['kernel']} is not the {self.hparams['kernel']!r} kernel "

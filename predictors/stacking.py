@@ -51,9 +51,11 @@ from scipy.stats import kendalltau, norm
 from .encodings import ConcatEncoding, Encoding, ZCEncoding
 
 if TYPE_CHECKING:
-    from .gp import GPPredictor
+    from .base import Predictor
 
-__all__ = ["ProxyStack", "mixture", "proxy_groups"]
+__all__ = ["PROXY_MODES", "ProxyStack", "ProxyStacking", "mixture", "proxy_groups"]
+
+PROXY_MODES = ("stack", "joint")  # a zc part stacked with its own members, or one model over all columns
 
 # A rank quantile of 0 or 1 (the reference set's extremes, or an undefined proxy) would map to an infinite
 # normal score; clipping at half a percent keeps it the most extreme value without letting it dominate NNLS.
@@ -93,47 +95,51 @@ def _normal_scores(q: np.ndarray) -> np.ndarray:
 
 
 class ProxyStack:
-    """The stacked members of a GP predictor whose encoding has a `zc` part (see the module docstring).
+    """The stacked members of a predictor whose encoding has a `zc` part (see the module docstring).
 
-    `make_member(encoding, theta)` builds an unfitted one-kernel GP; `encoding` is the full encoding (one with
-    `proxy_groups`); `theta`: the GPs' log-hyperparameters to reuse (`self.theta` of a fitted stack), or None.
+    `make_member(key, encoding)` builds the unfitted member `key` (one of `keys`: "encoding" for the other
+    columns, "joint" for all of them, "zc" for the proxy columns) on `encoding`, the encoding of its columns.
+    A member is a `Predictor` whose `_fit(X, z)` on latent targets also sets `held_out_`: its prediction of each
+    training subnet from a model that did not see it (NaN where there is none), e.g. a GP's closed-form
+    leave-one-out or XGBoost's out-of-fold predictions. `encoding` is the full encoding (one with `proxy_groups`).
     """
 
-    KEYS = ("encoding", "joint", "zc")  # the GP members, in the order of `theta` and `weights`
+    KEYS = ("encoding", "joint", "zc")  # every member there can be, in the order of `weights`
 
-    def __init__(self, make_member: Callable[[Encoding, list[float] | None], GPPredictor], encoding: Encoding,
-                 theta: Sequence[float] | None = None) -> None:
+    def __init__(self, make_member: Callable[[str, Encoding], Predictor], encoding: Encoding,
+                 keys: Sequence[str] = KEYS) -> None:
         groups = proxy_groups(encoding)
         if groups is None:
             raise ValueError(f"encoding {encoding.name!r} has no zc part beside other parts: nothing to stack")
+        if not keys or any(k not in self.KEYS for k in keys):
+            raise ValueError(f"stack members must be some of {list(self.KEYS)}, got {list(keys)}")
         self.other, other_cols, self.zc, self.zc_cols = groups
         self.encoding = encoding
+        self.keys = tuple(keys)
         self.cols = {"encoding": other_cols, "joint": np.arange(encoding.dim), "zc": self.zc_cols}
-        parts = {"encoding": self.other, "joint": encoding, "zc": self.zc}
-        k = None if theta is None else len(theta) // len(self.KEYS)  # the members share one kernel type
-        self.members = {key: make_member(parts[key], None if theta is None else list(theta[i * k:(i + 1) * k]))
-                        for i, key in enumerate(self.KEYS)}
+        self._parts = {"encoding": self.other, "joint": encoding, "zc": self.zc}
+        self.members = {key: make_member(key, self._parts[key]) for key in self.keys}
         self.proxy = 0  # zc column of the best single proxy on the training scores
         self.sign = 1.0  # +1 or -1: the direction it ranks the scores in
         self.proxy_std = 1.0  # its RMS latent residual on the training set
-        self.weights = np.array([1.0, 0.0, 0.0, 0.0])  # the GPs of KEYS, then the best proxy alone
+        self.weights = np.eye(len(self.keys) + 1)[0]  # the members of keys, then the best proxy alone
         self.held_out: np.ndarray | None = None
 
     @property
     def names(self) -> list[str]:
-        """One name per weight: the GPs by their encodings, then `zc:<proxy>` for the best proxy alone."""
-        return [self.other.name, self.encoding.name, "zc", f"zc:{self.zc.feature_names[self.proxy]}"]
+        """One name per weight: the members by their encodings, then `zc:<proxy>` for the best proxy alone."""
+        return [*(self._parts[k].name for k in self.keys), f"zc:{self.zc.feature_names[self.proxy]}"]
 
     def _single(self, X: np.ndarray) -> np.ndarray:
         return _normal_scores(X[:, self.zc_cols[self.proxy]]) * self.sign  # (N,), oriented
 
     def fit(self, X: np.ndarray, z: np.ndarray) -> ProxyStack:
-        """Fit the GPs on their columns of X and the weights on their held-out predictions of latent targets z."""
+        """Fit the members on their columns of X and the weights on their held-out predictions of latent z."""
         for key, m in self.members.items():
             m._fit(X[:, self.cols[key]], z)
             m.n_train_ = len(z)
         # Only the best proxy stands alone: each extra member is one more weight fitted on n points, and the
-        # proxy GP already combines them all (measured: all proxies alone lost 0.02 tau at 25 networks).
+        # proxy member already combines them all (measured: all proxies alone lost 0.02 tau at 25 networks).
         raw = _normal_scores(X[:, self.zc_cols])
         with np.errstate(invalid="ignore"):
             taus = np.nan_to_num([kendalltau(z, raw[:, j])[0] if np.ptp(raw[:, j]) > 0 else 0.0
@@ -142,9 +148,12 @@ class ProxyStack:
         self.sign = -1.0 if taus[self.proxy] < 0 else 1.0
         single = self._single(X)
         self.proxy_std = float(max(np.sqrt(((single - z) ** 2).mean()), 1e-3))
-        H = np.column_stack([*(m.held_out_ for m in self.members.values()), single])  # (n, 4)
-        w, _ = nnls(H, z)
-        # All-zero weights: no member predicts the scores at all; the encoding GP is the predictor without proxies.
+        H = np.column_stack([*(m.held_out_ for m in self.members.values()), single])  # (n, members + 1)
+        rows = np.isfinite(H).all(axis=1)  # subnets every member has a held-out prediction of
+        # Fewer held-out subnets than weights (e.g. XGBoost's K folds on fewer than K subnets) say nothing.
+        w = nnls(H[rows], z[rows])[0] if rows.sum() > H.shape[1] else np.zeros(H.shape[1])
+        # All-zero weights: no member predicts the scores at all; the encoding member is the predictor without
+        # proxies.
         self.weights = w / w.sum() if w.sum() > 0 else np.eye(len(w))[0]
         self.held_out = H @ self.weights  # the weights saw these: slightly optimistic, unlike a member's
         return self
@@ -152,27 +161,96 @@ class ProxyStack:
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Latent mean and std of the stacked mixture for encoded subnets X."""
         fits = [m._predict(X[:, self.cols[key]]) for key, m in self.members.items()]
-        means = np.column_stack([*(f[0] for f in fits), self._single(X)])  # (N, 4)
+        means = np.column_stack([*(f[0] for f in fits), self._single(X)])  # (N, members + 1)
         stds = np.column_stack([*(f[1] for f in fits), np.full(len(X), self.proxy_std)])
         return mixture(means, stds, self.weights)
 
-    @property
-    def theta(self) -> list[float]:
-        """The GPs' log-hyperparameters, one member after the other in the order of KEYS."""
-        return [t for m in self.members.values() for t in m.theta_]
-
     def state(self) -> dict[str, Any]:
-        """Numbers and arrays only (a predictor file loads without pickle)."""
+        """Numbers, arrays and bytes only (a predictor file loads without pickle)."""
         return {"members": {k: m._state() for k, m in self.members.items()}, "proxy": self.proxy,
                 "sign": self.sign, "proxy_std": self.proxy_std, "weights": self.weights, "held_out": self.held_out}
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore `state()`."""
+        if sorted(state["members"]) != sorted(self.keys):
+            raise ValueError(f"the saved proxy stack has members {sorted(state['members'])}, this version builds "
+                             f"{sorted(self.keys)}")
         for k, m in self.members.items():
             m._set_state(state["members"][k])
         self.proxy, self.sign, self.proxy_std = int(state["proxy"]), float(state["sign"]), float(state["proxy_std"])
         self.weights = np.asarray(state["weights"], dtype=float)
-        if not 0 <= self.proxy < len(self.zc_cols) or self.weights.shape != (1 + len(self.KEYS),):
+        if not 0 <= self.proxy < len(self.zc_cols) or self.weights.shape != (1 + len(self.keys),):
             raise ValueError(f"the saved proxy stack (proxy column {self.proxy}, {self.weights.shape} weights) does "
                              f"not match this encoding's {len(self.zc_cols)} proxies")
         self.held_out = None if state["held_out"] is None else np.asarray(state["held_out"], dtype=float)
+
+
+class ProxyStacking:
+    """Mixin for a `Predictor` that stacks members of its own kind when its encoding has a `zc` part.
+
+    The subclass calls `_init_proxies(proxies)` in its constructor, builds members in `_stack_member(key,
+    encoding)`, and, when `stack_` is set, hands `_fit`, `_predict`, `_state` and `_set_state` to the stack via
+    `_fit_stack`, `stack_.predict`, `_with_stack` and `_load_stack`.
+    """
+
+    stack_keys: tuple[str, ...] = ProxyStack.KEYS  # the members this predictor stacks
+    encoding: Encoding
+    hparams: dict[str, Any]
+    held_out_: np.ndarray | None
+
+    def _init_proxies(self, proxies: str) -> None:
+        if proxies not in PROXY_MODES:
+            raise ValueError(f"unknown {self.name.upper()} proxies mode {proxies!r}; "  # type: ignore[attr-defined]
+                             f"choose from {list(PROXY_MODES)}")
+        self._stacked = proxies == "stack" and proxy_groups(self.encoding) is not None
+        self.stack_: ProxyStack | None = None  # fitted when the encoding has proxies to stack
+
+    def _stack_member(self, key: str, encoding: Encoding) -> Predictor:
+        """The unfitted member `key` of the stack on `encoding` (its `proxies` must be "joint")."""
+        raise NotImplementedError
+
+    def _new_stack(self) -> ProxyStack:
+        return ProxyStack(self._stack_member, self.encoding, self.stack_keys)
+
+    def _fit_stack(self, X: np.ndarray, z: np.ndarray) -> bool:
+        """Fit the stack on encoded X and latent z if this predictor stacks; False if it does not."""
+        if not self._stacked:
+            return False
+        self.stack_ = self._new_stack().fit(X, z)
+        self.held_out_ = self.stack_.held_out
+        return True
+
+    @property
+    def members_(self) -> dict[str, Predictor]:
+        """A stack's fitted members ("encoding": the other columns, "joint": all, "zc": the proxies); latent units."""
+        self._check_fitted("members_")  # type: ignore[attr-defined]
+        if self.stack_ is None:
+            raise ValueError(f"this {self.name.upper()} has no members: its encoding has no zc part to stack "  # type: ignore[attr-defined]
+                             "(or proxies='joint')")
+        return dict(self.stack_.members)
+
+    @property
+    def weights_(self) -> dict[str, float]:
+        """How much each member counts in a stack (sums to 1): members by encoding, then the best proxy alone."""
+        self._check_fitted("weights_")  # type: ignore[attr-defined]
+        if self.stack_ is None:
+            return {self.encoding.name: 1.0}
+        return {n: float(w) for n, w in zip(self.stack_.names, self.stack_.weights)}
+
+    def _with_stack(self, state: dict[str, Any]) -> dict[str, Any]:
+        """`state` (the base predictor's) plus the stack's."""
+        return {**state, "stack": self.stack_.state()}  # type: ignore[union-attr]
+
+    def _load_stack(self, state: dict[str, Any]) -> bool:
+        """Restore a saved stack; False for a one-model state (then proxies are "joint", as when it was saved)."""
+        if "stack" in state:
+            if not self._stacked:
+                raise ValueError(f"the saved {self.name.upper()} is a proxy stack, but its encoding has no zc "  # type: ignore[attr-defined]
+                                 "part to stack (or proxies='joint')")
+            self.stack_ = self._new_stack()
+            self.stack_.set_state(state["stack"])
+            self.held_out_ = self.stack_.held_out
+            return True
+        if self._stacked:  # saved before stacking existed: one model over all columns
+            self._stacked, self.hparams["proxies"] = False, "joint"
+        return False

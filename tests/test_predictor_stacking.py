@@ -1,4 +1,4 @@
-"""The GP with zero-cost proxies: a stack of an encoding GP, a proxy GP and the best proxy (predictors.stacking)."""
+"""Predictors with zero-cost proxies: GP and XGBoost stacks of per-group members and the best proxy (predictors.stacking)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from predictors import GPPredictor, create_predictor, get_encoding, kendall_tau, load_predictor, make_objective
+from predictors import (
+    GPPredictor, create_predictor, fit_predictors, get_encoding, kendall_tau, load_predictor, make_objective,
+)
 from predictors.files import read_state_file, write_state_file
 from predictors.stacking import mixture, proxy_groups
 from supernets import get_space
@@ -160,3 +162,103 @@ def test_joint_mode_and_files_saved_before_stacking_are_one_kernel(tmp_path):
     loaded = load_predictor(old, proxies=source)
     assert loaded.stack_ is None and loaded.get_params()["proxies"] == "joint"
     np.testing.assert_allclose(loaded.predict(archs)[0], joint.predict(archs)[0], rtol=1e-9)
+
+
+# ---------------------------------------------------------------- XGBoost: the same stack, out-of-fold members
+
+
+def _xgb_setup(n: int = 200, seed: int = 6):
+    """Scores with no structure in the encoding, a proxy `p` = score + small noise and a pure-noise proxy `q`."""
+    space = get_space(SPACE)
+    archs = _archs(space, n, seed=seed)
+    y = np.array([_hash_normal(f"y{a}") for a in archs])
+    values = {str(a): [float(t) + 0.2 * _hash_normal(f"e{a}"), _hash_normal(f"q{a}")] for a, t in zip(archs, y)}
+    source = _Source(["p", "q"], values)
+    return space, archs, y, source, get_encoding("onehot+zc", space, proxies=source)
+
+
+def test_xgb_stack_leans_on_an_informative_proxy_and_beats_plain_xgb():
+    space, archs, y, source, enc = _xgb_setup()
+    train, test = archs[:60], archs[60:]
+    stack = create_predictor("xgb", space, encoding=enc).fit(train, y[:60])
+    onehot = create_predictor("xgb", space, encoding="onehot").fit(train, y[:60])
+    weights = stack.weights_
+    assert list(weights) == ["onehot", "onehot+zc", "zc:p"]  # no ensemble on the proxies alone (xgb.stack_keys)
+    assert all(w >= 0 for w in weights.values()) and math.isclose(sum(weights.values()), 1.0)
+    assert weights["zc:p"] > 0.5 and weights["onehot"] < 0.1
+    tau_stack = kendall_tau(y[60:], stack.predict(test)[0])
+    tau_onehot = kendall_tau(y[60:], onehot.predict(test)[0])
+    assert tau_stack > 0.8 and tau_stack > tau_onehot + 4 * _tau_null_se(len(test))
+    # the members are the plain ensembles: the encoding member is XGBoost on onehot with the same seed and folds
+    np.testing.assert_array_equal(stack.members_["encoding"]._predict(onehot.encoding.encode(test))[0],
+                                  onehot.predict_latent(test)[0])
+    # every training subnet has an out-of-fold prediction from each member (K folds with K = n_models)
+    assert all(np.isfinite(m.held_out_).all() for m in stack.members_.values())
+
+
+def test_xgb_stack_std_is_that_of_the_mixture():
+    space, archs, y, source, enc = _xgb_setup(80, seed=7)
+    model = create_predictor("xgb", space, encoding=enc, seed=2).fit(archs[:50], y[:50])
+    X = enc.encode(archs[50:])
+    means, stds = [], []
+    for key, m in model.members_.items():
+        mu, sd = m._predict(X[:, model.stack_.cols[key]])
+        means.append(mu), stds.append(sd)
+    means.append(model.stack_._single(X)), stds.append(np.full(len(X), model.stack_.proxy_std))
+    w = np.array(list(model.weights_.values()))
+    mean = sum(wk * mk for wk, mk in zip(w, means))
+    second = sum(wk * (sk**2 + mk**2) for wk, mk, sk in zip(w, means, stds))  # E[x^2] of the mixture
+    mu, sd = model.predict_latent(archs[50:])
+    np.testing.assert_allclose(mu, mean, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(sd, np.sqrt(second - mean**2), rtol=1e-6, atol=1e-9)
+
+
+def test_xgb_stack_is_deterministic_and_saves_and_loads(tmp_path):
+    space, archs, y, source, enc = _xgb_setup(70, seed=8)
+    a = create_predictor("xgb", space, encoding=enc, seed=3).fit(archs[:50], y[:50])
+    b = create_predictor("xgb", space, encoding=enc, seed=3).fit(archs[:50], y[:50])
+    assert a.get_params()["proxies"] == "stack" and a.weights_ == b.weights_
+    np.testing.assert_array_equal(a.predict(archs[50:])[0], b.predict(archs[50:])[0])
+    path = a.save(tmp_path / "x.predictor")
+    assert "stack" in read_state_file(path)["state"]
+    loaded = load_predictor(path, proxies=source)
+    assert loaded.weights_ == a.weights_ and loaded.stack_.proxy == a.stack_.proxy
+    for got, want in zip(loaded.predict(archs[50:]), a.predict(archs[50:])):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(loaded.held_out_, a.held_out_)
+
+
+def test_xgb_joint_is_one_ensemble_and_old_files_load_as_joint(tmp_path):
+    space, archs, y, source, enc = _xgb_setup(60, seed=9)
+    joint = create_predictor("xgb", space, encoding=enc, seed=4, proxies="joint").fit(archs[:40], y[:40])
+    assert joint.stack_ is None and joint.weights_ == {"onehot+zc": 1.0}
+    # one ensemble over all columns: the same as the stack's member on all columns (same seed, folds, columns)
+    stack = create_predictor("xgb", space, encoding=enc, seed=4).fit(archs[:40], y[:40])
+    np.testing.assert_array_equal(joint.predict_latent(archs[40:])[0],
+                                  stack.members_["joint"]._predict(enc.encode(archs[40:]))[0])
+    payload = read_state_file(joint.save(tmp_path / "joint.predictor"))
+    del payload["params"]["proxies"]  # a file written before the `proxies` option
+    loaded = load_predictor(write_state_file(tmp_path / "old.predictor", payload), proxies=source)
+    assert loaded.stack_ is None and loaded.get_params()["proxies"] == "joint"
+    np.testing.assert_array_equal(loaded.predict(archs[40:])[0], joint.predict(archs[40:])[0])
+
+
+def test_xgb_stack_refuses_what_it_cannot_weigh_and_falls_back_without_folds():
+    space, archs, y, source, enc = _xgb_setup(30, seed=10)
+    with pytest.raises(ValueError, match="resample='none'"):
+        create_predictor("xgb", space, encoding=enc, resample="none")
+    with pytest.raises(ValueError, match="unknown XGB proxies mode"):
+        create_predictor("xgb", space, encoding=enc, proxies="sum")
+    create_predictor("xgb", space, encoding="onehot", resample="none")  # nothing to stack: fine
+    # 6 subnets for 8 folds: no out-of-fold predictions, so no evidence for a weight; the encoding member alone
+    tiny = create_predictor("xgb", space, encoding=enc, n_rounds=20).fit(archs[:6], y[:6])
+    assert tiny.weights_["onehot"] == 1.0 and math.isclose(sum(tiny.weights_.values()), 1.0)
+
+
+def test_fit_predictors_with_proxies_stacks_both_models():
+    space, archs, y, source, enc = _xgb_setup(40, seed=11)
+    fitted = fit_predictors(space, archs, y, models=("xgb", "gp"), folds=0, proxies=source,
+                            options={"xgb": {"n_rounds": 50}})
+    for name in ("xgb", "gp"):
+        assert fitted["predictors"][name].stack_ is not None
+        assert fitted["predictors"][name].encoding.name == "onehot+ordinal+zc"
