@@ -1,4 +1,4 @@
-"""Predictors with zero-cost proxies: GP and XGBoost stacks of per-group members and the best proxy (predictors.stacking)."""
+"""Predictors with zero-cost proxies: GP and XGBoost stacks of per-group models and the best proxy (stacking.py)."""
 
 from __future__ import annotations
 
