@@ -235,7 +235,7 @@ class ProxyStacking:
 
     @property
     def members_(self) -> dict[str, Predictor]:
-        """A stack's fitted members ("encoding": the other columns, "joint": all, "zc": the proxies); latent units."""
+        """A stack's fitted members, by `stack_keys` ("encoding": other columns, "joint": all, "zc": proxies)."""
         self._check_fitted("members_")
         if self.stack_ is None:
             raise ValueError(f"this {self.name.upper()} has no members: its encoding has no zc part to stack "
