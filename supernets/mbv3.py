@@ -223,6 +223,18 @@ def _add_head(net: nn.Module, c: MBV3Config, cin: int) -> None:
     net.classifier = nn.Linear(c.head_width, c.num_classes)
 
 
+def _cut(weight: torch.Tensor, *sizes: int) -> torch.Tensor:
+    """The leading `sizes[d]` entries of `weight` along each dim d, slicing only the dims that are cut.
+
+    Every slice is a node whose backward allocates a zero gradient of its input's full size and copies into it;
+    a dim taken whole needs none, and a subnet at the largest width needs no slice at all (`weight` itself).
+    """
+    for d, n in enumerate(sizes):
+        if n < weight.shape[d]:
+            weight = weight.narrow(d, 0, n)
+    return weight
+
+
 def _depthwise(x: torch.Tensor, weight: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
     """Depthwise conv with `kernel` (odd, 'same' padding) cut from `weight` (>= C, 1, K, K) for x (B, C, H, W).
 
@@ -236,7 +248,9 @@ def _depthwise(x: torch.Tensor, weight: torch.Tensor, kernel: int, stride: int) 
     kh, kw = min(kernel, 2 * h - 1), min(kernel, 2 * w - 1)
     big = weight.shape[2]
     top, left = (big - kh) // 2, (big - kw) // 2
-    w_dw = weight[:c, :, top : top + kh, left : left + kw]  # (C, 1, kh, kw)
+    w_dw = _cut(weight, c)  # (C, 1, K, K)
+    if kh < big or kw < big:
+        w_dw = w_dw[:, :, top : top + kh, left : left + kw]  # (C, 1, kh, kw)
     return F.conv2d(x, w_dw, None, stride, (kh // 2, kw // 2), 1, c)
 
 
@@ -265,17 +279,18 @@ class _DynamicMBBlock(nn.Module):
     def forward(self, x: torch.Tensor, kernel: int, expand: float, cout: int) -> torch.Tensor:
         cin = x.shape[1]  # x: (B, cin, H, W)
         hid = self.cfg.hidden(cin, expand)
-        h = self.act(self.bn1(F.conv2d(x, self.conv_pw.weight[:hid, :cin])))  # (B, hid, H, W)
+        h = self.act(self.bn1(F.conv2d(x, _cut(self.conv_pw.weight, hid, cin))))  # (B, hid, H, W)
         h = self.act(self.bn2(_depthwise(h, self.conv_dw.weight, kernel, self.stride)))  # (B, hid, H', W')
         if self.se is not None:
             rd = self.cfg.se_channels(hid)
             # The 1x1 convs of squeeze-excite act on a 1x1 map: as matrix products they give the same values, and
             # forward + backward ran 3-4x faster on CPU than as convolutions (32 x 120 -> 480, one thread).
             s = h.mean((2, 3))  # (B, hid)
-            s = self.se_act(F.linear(s, self.se.fc1.weight[:rd, :hid, 0, 0], self.se.fc1.bias[:rd]))  # (B, rd)
-            s = F.linear(s, self.se.fc2.weight[:hid, :rd, 0, 0], self.se.fc2.bias[:hid])  # (B, hid)
+            fc1, fc2 = self.se.fc1, self.se.fc2  # (R, HID, 1, 1) and (HID, R, 1, 1) weights, as 2-d views
+            s = self.se_act(F.linear(s, _cut(fc1.weight.flatten(1), rd, hid), _cut(fc1.bias, rd)))  # (B, rd)
+            s = F.linear(s, _cut(fc2.weight.flatten(1), hid, rd), _cut(fc2.bias, hid))  # (B, hid)
             h = h * self.se_gate(s)[:, :, None, None]
-        h = self.bn3(F.conv2d(h, self.conv_pwl.weight[:cout, :hid]))  # (B, cout, H', W')
+        h = self.bn3(F.conv2d(h, _cut(self.conv_pwl.weight, cout, hid)))  # (B, cout, H', W')
         return h + x if self.shortcut else h
 
 
@@ -304,7 +319,7 @@ class MBV3Supernet(Supernet):
         for blocks, (cout, layout) in zip(self.stages, self.config.layout(arch)):
             for block, (k, e) in zip(blocks, layout):
                 x = block(x, k, e, cout)
-        x = self.head_act(self.head_bn(F.conv2d(x, self.head_conv.weight[:, : x.shape[1]])))
+        x = self.head_act(self.head_bn(F.conv2d(x, _cut(self.head_conv.weight, self.head_conv.out_channels, x.shape[1]))))
         x = x.mean((2, 3))  # (B, head_width)
         return self.classifier(self.dropout(x))
 
