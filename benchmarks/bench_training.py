@@ -36,7 +36,29 @@ training split (streamed in batches of 128: one 5,000-image batch would need sev
     8.3% (met); mean accuracy 30.93% vs 31.00%: -0.06 points (met), per-subnet |difference| mean 0.18, max 0.56.
     6 subnets of a weak supernet: these differences are small against the spread between calibration sets (per
     subnet 0.51 / 0.36 / 0.14 points from the reference at K = 1 / 2 / 4 in the K curve); more subnets and seeds
-    would be needed to rank K=3 against K=4.
+    would be needed to rank K=3 against K=4. (All of the above: plain random calibration draws, now `--random`.)
+
+Class-balanced calibration draws (the default since 2026-12-01; `--random` gives the plain draws). Measured with
+more subnets and seeds on the 6-epoch macro supernet of the recipe (benchmarks/bench_fidelity_settings.py fair_6),
+--only c --ks K --seeds 3 --ref-k 40 --max-eval-samples all --subnets 12 --calib-batches K, 1 thread, 1-2 other
+jobs on the machine; reference 37.14% mean holdout accuracy:
+    draw      K  images  mean acc (diff)    mean |acc - ref|  tau vs ref   (c) share, seed 0   (c) acc diff
+    random    2   256    36.83% (-0.31)     0.36 pts          0.768
+    random    3   384    36.90% (-0.24)     0.31 pts          0.768        8.0%               -0.21 points
+    random    4   512    36.94% (-0.20)     0.27 pts          0.752
+    balanced  3   384    37.03% (-0.11)     0.22 pts          0.856        7.9%               +0.00 points
+    balanced  4   512    37.02% (-0.12)     0.20 pts          0.855        10.7%              -0.09 points
+Random draws score systematically low and less so as K grows: a subnet scored with noisy statistics loses
+accuracy on average, and part of that noise is how many images of each class a draw holds. Balanced draws
+remove that part: K=3 balanced is as close to the reference as K=4 balanced and closer than K=4 random, at 7.9%
+of the evaluation time (1,326 ms recalibration + 15,362 ms scoring per subnet). Target (<= 10% at within 0.2
+points of the whole training split): met at the default K=3.
+Digits supernet (checkpoints/digits, retrained 2026-12-01), --only c --ks 1,2,3,4,8 --seeds 3, 40 subnets,
+mean |acc - acc(K=inf)| / tau vs K=inf:
+    K          1            2            3            4            8
+    random     0.85 / 0.690 0.60 / 0.765 0.35 / 0.860 0.33 / 0.852 0.16 / 0.913
+    balanced   0.32 / 0.834 0.27 / 0.877 0.23 / 0.896 0.20 / 0.897 0.06 / 0.971
+    mean acc diff at K=3: random -0.20, balanced -0.01 points.
 """
 
 from __future__ import annotations
@@ -70,6 +92,7 @@ warnings.filterwarnings("ignore", message=".*(val_dataloader|LeafSpec|log_every_
 # With one torch thread all compute runs on the calling thread, so its CPU time measures the work without the time
 # the process waits while other processes use the cores; with more threads wall time is used.
 CLOCK = time.perf_counter
+BALANCED: bool | None = None  # calibration draws: the product's default (class-balanced); --random: plain random
 
 
 def clock() -> float:
@@ -186,7 +209,7 @@ def k_curve(supernet, dm, archs, ks: list[int], batch_size: int, seeds: int,
         accs, calib_s = [], 0.0
         for seed in range(1 if k == "inf" else seeds):
             cset = (reference_set(dm, ref_k, batch_size) if k == "inf"
-                    else CalibrationSet(dm.train_set, k, batch_size, seed=seed)).to("cpu", fmt)
+                    else CalibrationSet(dm.train_set, k, batch_size, seed=seed, balanced=BALANCED)).to("cpu", fmt)
             row = []
             for arch in archs:
                 t = clock()
@@ -209,6 +232,8 @@ def main() -> None:
     ap.add_argument("--only", default="abcd", help="parts to run: a, b, c (with the K curve) and/or d")
     ap.add_argument("--seeds", type=int, default=3, help="calibration subsets per K in the K curve")
     ap.add_argument("--ks", default="1,2,4,8", help="K values of the K curve, comma-separated")
+    ap.add_argument("--random", action="store_true",
+                    help="plain random calibration draws instead of the default class-balanced ones")
     ap.add_argument("--no-curve", action="store_true",
                     help="skip the K curve and K=inf (slow on CIFAR-size splits): (c) then reports time shares only, "
                          "and with --ref-k its accuracy against that reference")
@@ -220,7 +245,8 @@ def main() -> None:
                     help="holdout images to score on ('all' for the whole holdout split; default: the checkpoint's)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    global CLOCK
+    global CLOCK, BALANCED
+    BALANCED = False if args.random else None
     CLOCK = time.thread_time if args.threads == 1 else time.perf_counter
     print(f"torch {torch.__version__}, {args.threads} thread(s), OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, "
           f"timing {'CPU time of the main thread' if args.threads == 1 else 'wall time'}")
@@ -300,7 +326,7 @@ def bench_c(supernet, dm, archs, inf, k: int = DEFAULT_CALIB_BATCHES) -> None:
     """(c) the share as `evaluate` spends it, timed per phase on the same subnets and cached data."""
     supernet.to(memory_format=torch.channels_last)
     holdout = HoldoutSet(dm, 128, memory_format=torch.channels_last)
-    cset = CalibrationSet(dm.train_set, k, DEFAULT_CALIB_BATCH_SIZE).to("cpu", torch.channels_last)
+    cset = CalibrationSet(dm.train_set, k, DEFAULT_CALIB_BATCH_SIZE, balanced=BALANCED).to("cpu", torch.channels_last)
     t_calib = t_score = 0.0
     accs = []
     for arch in archs:

@@ -91,7 +91,7 @@ class EvaluateSection:
     """Subnet scoring on the holdout split after BN recalibration."""
 
     num_subnets: int = 100
-    calib_batches: int = 4  # K batches re-estimating BN statistics per subnet (README: accuracy vs K)
+    calib_batches: int = 3  # K batches re-estimating BN statistics per subnet (README: accuracy vs K)
     calib_batch_size: int = 128
     batch_size: int = 128  # holdout images per forward pass
     seed: int = 0  # fixes the calibration subset and the random subnets drawn

@@ -136,6 +136,25 @@ def test_calibration_set_fixed_seeded_subset_of_train_split(digits8) -> None:
     assert len(big) == 20 and len(np.unique(big.indices[:200])) == 200
 
 
+def test_balanced_calibration_holds_each_class_in_proportion_in_every_batch(digits8) -> None:
+    labels = digits8.train_set.labels.numpy()
+    share = np.bincount(labels, minlength=10) / len(labels)  # digits: 10 classes, near-equal shares
+    cset = CalibrationSet(digits8.train_set, num_batches=4, batch_size=30, seed=1, balanced=True)
+    for k in range(4):  # each batch: every class within one image of its expected count
+        counts = np.bincount(labels[cset.indices[30 * k: 30 * (k + 1)]], minlength=10)
+        assert np.abs(counts - 30 * share).max() <= 1.0 + 1e-9, counts
+    assert len(np.unique(cset.indices)) == 120  # no image twice before the split is used up
+    plain = CalibrationSet(digits8.train_set, num_batches=4, batch_size=30, seed=1, balanced=False)
+    assert plain.settings() == {"calib_batches": 4, "calib_batch_size": 30, "calib_seed": 1}  # keys as before
+    assert cset.settings() == {**plain.settings(), "calib_balanced": True}  # a balanced draw is another result
+    default = CalibrationSet(digits8.train_set, num_batches=4, batch_size=30, seed=1)  # labelled: balanced
+    assert np.array_equal(default.indices, cset.indices) and default.balanced
+    unlabelled = torch.utils.data.TensorDataset(torch.zeros(8, 1, 4, 4), torch.zeros(8))
+    assert not CalibrationSet(unlabelled, 1, 4).balanced  # no labels: a plain random draw, as before
+    with pytest.raises(ValueError, match="needs the dataset's labels"):
+        CalibrationSet(unlabelled, 1, 4, balanced=True)
+
+
 def test_recalibration_is_a_no_op_without_batch_norm():
     """A ViT has LayerNorm only: nothing is reset, no batch is run, the weights are untouched."""
     net = create_supernet("vit_test").train()

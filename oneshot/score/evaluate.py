@@ -221,6 +221,8 @@ def evaluate(
     dm.setup()
     ckpt_id = ckpt_id or weights_digest(supernet)
     calib = {"calib_batches": int(calib_batches), "calib_batch_size": int(calib_batch_size), "seed": int(seed)}
+    if CalibrationSet.can_balance(dm.train_set):  # class-balanced draws: other statistics, another key
+        calib["calib_balanced"] = True
     data_id = _data_digest(dm)
     # One network, one evaluation: equivalent spellings (space.canonical) share the key of the canonical one.
     canon = [space.canonical(a) for a in chosen]
