@@ -65,6 +65,19 @@ update per ~175 ms step). Recalibration is 4.2x faster than OFA's in our default
 layout (target >= 2x: met in both; in NHWC the change did not move the ratio, within noise; in NCHW it lifted it
 from 1.25x). Absolute milliseconds differ between runs with the machine's load; compare ratios.
 
+Re-measured 2026-12-01 on a quieter machine (load average 0.8-1.1: no other job, or one single-threaded job on
+the other core), NHWC, 8 subnets x 15 reps, (a) only, ratio of summed medians (median pair ratio):
+    run                                          ours          ours, same ops    OFA
+    before slicing only the cut dims (1 run)     0.805 (0.793)  1.075 (1.096)     1.030 (1.051)
+    after (`_cut` in supernets/mbv3.py), run 1   0.792 (0.794)  1.046 (1.050)     1.036 (1.053)
+    after, run 2                                 0.797 (0.795)  1.070 (1.068)     1.052 (1.020)
+    A/B in one process, 6 subnets x 10 reps: new path / old path 0.983 (idle); 0.998 under load 2 and 1.062
+    under load 4-5 (noise of that size is why the figures above are from quiet runs)
+A dim a subnet takes whole now gets no slice (the slice's backward fills a zero gradient of the full tensor and
+copies into it), and squeeze-excite's weights are viewed as matrices before slicing (one slice node per cut dim
+instead of four). The path's own overhead is 1.05-1.07 on quiet runs: at the 1.05 target in one run of two, so
+not reliably met like for like; as the issue defines the ratio (our extracted network as shipped) it is 0.79-0.80.
+
 Run: PYTHONPATH=. python benchmarks/bench_ofa.py [--subnets 8] [--reps 15] [--layout nhwc|nchw] [--only ab]
 The share of evaluation time spent in BN recalibration on CIFAR-size data is measured by bench_training.py (c):
   PYTHONPATH=. python benchmarks/bench_training.py --checkpoint CKPT --only c --no-curve --ref-k 40 \
