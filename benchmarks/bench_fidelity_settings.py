@@ -20,7 +20,8 @@ finished rows; trainings and evaluations are cached by the product itself).
 
 Measured 2026-12-01 (recipes/macro_cifar10.yaml with train.epochs=3 as the base, CPU scale: 5,000 training images,
 batch 128, 2 torch threads on 2 cores beside 2-3 other jobs, load average 3-5; ONE training seed per row; 100
-FLOPs-stratified subnets, the same for every row; 1,000 bootstrap resamples). Training seconds: fair_3 is the
+FLOPs-stratified subnets, the same for every row; 1,000 bootstrap resamples; BN calibration with plain random
+draws, before class-balanced draws became the default: a rerun now uses those). Training seconds: fair_3 is the
 one-shot phase of the few-shot run (not timed apart; ~half of fair_6); the few-shot run's 2,316 s include ~10
 minutes during which the process was stopped for other timings.
 
