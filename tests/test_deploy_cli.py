@@ -60,6 +60,14 @@ def test_extract_forms_add_to_a_folder_and_never_clobber(fresh: Path, tmp_path: 
     (tmp_path / "archs.txt").write_text(f"# more\n{large}\n{small}\n")
     assert main(["extract", str(fresh), "--archs", str(tmp_path / "archs.txt"), *CAL]) == 0
     assert "subnet00: already extracted" in capsys.readouterr().out
+    # the same subnet with other calibration settings is another result: refused, then re-extracted on request
+    assert main(["extract", str(fresh), "--arch", str(small), "--calib-batches", "2"]) == 2
+    assert "calibrated with" in capsys.readouterr().err and _hashes(out)["subnet00.pt"] == first["subnet00.pt"]
+    assert main(["extract", str(fresh), "--arch", str(small), "--calib-batches", "2", "--overwrite"]) == 0
+    entry = next(e for e in read_manifest(out)[1] if e["name"] == "subnet00")
+    assert entry["calibration"]["calib_batches"] == 2 and _hashes(out)["subnet00.pt"] != first["subnet00.pt"]
+    assert load_subnet(out / entry["file"])[2]["calibration"]["calib_batches"] == 2
+    first = _hashes(out)
     _, entries = read_manifest(out)
     assert [(e["name"], e["arch"]) for e in entries] == [("subnet00", str(small)), ("subnet01", str(large))]
     assert _hashes(out)["subnet00.pt"] == first["subnet00.pt"]

@@ -45,7 +45,8 @@ def extract_subnets(
 
     Extra keys of an entry (budget, supernet_acc, ...) are copied into the file's metadata and the manifest.
     Entries with the same arch (two budgets choosing one subnet) share one file. An existing manifest in `out_dir`
-    is added to: an entry already there (same name, arch and checkpoint) is kept as is, an unnamed entry gets the
+    is added to: an entry already there (same name, arch, checkpoint and calibration) is kept as is (with another
+    calibration it is refused unless `overwrite`, which re-extracts it), an unnamed entry gets the
     next free `subnetNN` name, a name that would be replaced is refused unless `overwrite`, and a file the
     manifest does not list is never replaced (the new one gets a `-N` suffix). `keep_others=False` drops entries
     of the old manifest not given here (a run folder's pipeline).
@@ -76,9 +77,17 @@ def extract_subnets(
     if not archs:
         raise ValueError("nothing to extract: no subnets given")
 
+    # The calibration decides the file's BN statistics: an entry extracted with other settings is another result.
+    dm = data if data is not None else datamodule_from_info(info["data"], **(data_overrides or {}))
+    calib = CalibrationSet.from_datamodule(
+        dm, calib_batches or DEFAULT_CALIB_BATCHES, calib_batch_size or DEFAULT_CALIB_BATCH_SIZE, seed,
+        device=next(supernet.parameters()).device,
+    )
+    settings = calib.settings()
     by_name = {e["name"]: e for e in old}
     kept = dict(by_name) if keep_others else {}
-    same = {(e["arch"], e.get("checkpoint_id")): e["file"] for e in old}  # files to share, not write again
+    same = {(e["arch"], e.get("checkpoint_id")): e["file"] for e in old  # files to share, not write again
+            if e.get("calibration") == settings}
     used_files = {e["file"] for e in old}
     todo: list[tuple[dict[str, Any], Arch, str]] = []  # (manifest entry without costs, arch, file) to write
     plan: list[dict[str, Any]] = []
@@ -86,9 +95,14 @@ def extract_subnets(
         name = entry.get("name") or _free_name({*by_name, *(e["name"] for e in plan)}, str(arch), by_name, ckpt_id)
         prev = by_name.get(name)
         if prev is not None and prev["arch"] == str(arch) and prev.get("checkpoint_id") == ckpt_id:
-            say(f"{name}: already extracted ({prev['file']})")
-            plan.append(prev)
-            continue
+            if prev.get("calibration") == settings:
+                say(f"{name}: already extracted ({prev['file']})")
+                plan.append(prev)
+                continue
+            if not overwrite:
+                raise ValueError(f"{str(out / MANIFEST_NAME)!r} already has subnet {name!r} calibrated with "
+                                 f"{prev.get('calibration')}, not {settings}; give --overwrite to re-extract it, "
+                                 "or another --out")
         if prev is not None and not overwrite:
             raise ValueError(f"{str(out / MANIFEST_NAME)!r} already has a subnet named {name!r} ({prev['arch']}); "
                              "give another name, another --out, or --overwrite")
@@ -112,11 +126,6 @@ def extract_subnets(
 
     written: dict[str, dict[str, Any]] = {}
     if todo:
-        dm = data if data is not None else datamodule_from_info(info["data"], **(data_overrides or {}))
-        calib = CalibrationSet.from_datamodule(
-            dm, calib_batches or DEFAULT_CALIB_BATCHES, calib_batch_size or DEFAULT_CALIB_BATCH_SIZE, seed,
-            device=next(supernet.parameters()).device,
-        )
         out.mkdir(parents=True, exist_ok=True)
         for entry, arch, file in todo:
             recalibrate_bn(supernet, calib, arch)
@@ -125,7 +134,7 @@ def extract_subnets(
             meta = {**{k: v for k, v in entry.items() if k not in ("arch", "name", "file")},
                     "macs": c.macs, "flops": c.flops, "params": c.params, "data": info["data"],
                     "supernet_checkpoint": str(checkpoint), "checkpoint_id": ckpt_id,
-                    "calibration": calib.settings()}
+                    "calibration": settings}
             save_subnet(sub, arch, out / file, meta=meta)
             if fmt == "onnx":
                 from supernets.onnx import export_onnx
