@@ -78,12 +78,12 @@ def extract_subnets(
         raise ValueError("nothing to extract: no subnets given")
 
     # The calibration decides the file's BN statistics: an entry extracted with other settings is another result.
+    # Its settings are known before any image is drawn; the images are drawn only if a file is to be written.
     dm = data if data is not None else datamodule_from_info(info["data"], **(data_overrides or {}))
-    calib = CalibrationSet.from_datamodule(
-        dm, calib_batches or DEFAULT_CALIB_BATCHES, calib_batch_size or DEFAULT_CALIB_BATCH_SIZE, seed,
-        device=next(supernet.parameters()).device,
-    )
-    settings = calib.settings()
+    dm.setup()
+    k, b = calib_batches or DEFAULT_CALIB_BATCHES, calib_batch_size or DEFAULT_CALIB_BATCH_SIZE
+    balanced = CalibrationSet.can_balance(dm.train_set)
+    settings = CalibrationSet.settings_of(k, b, seed, balanced)
     by_name = {e["name"]: e for e in old}
     kept = dict(by_name) if keep_others else {}
     same = {(e["arch"], e.get("checkpoint_id")): e["file"] for e in old  # files to share, not write again
@@ -126,6 +126,7 @@ def extract_subnets(
 
     written: dict[str, dict[str, Any]] = {}
     if todo:
+        calib = CalibrationSet.from_datamodule(dm, k, b, seed, next(supernet.parameters()).device, balanced)
         out.mkdir(parents=True, exist_ok=True)
         for entry, arch, file in todo:
             recalibrate_bn(supernet, calib, arch)

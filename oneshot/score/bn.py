@@ -114,14 +114,14 @@ class CalibrationSet:
         n = len(dataset)  # type: ignore[arg-type]
         if n == 0:
             raise ValueError("calibration dataset is empty")
-        labels = getattr(dataset, "labels", None)
+        can = self.can_balance(dataset)
         if balanced is None:
-            balanced = self.can_balance(dataset)
-        if balanced and (labels is None or len(labels) != n):
+            balanced = can
+        if balanced and not can:
             raise ValueError(f"balanced calibration needs the dataset's labels; {type(dataset).__name__} has none")
         rng = np.random.default_rng([seed, 0xB7])
         need = num_batches * batch_size
-        draw = (lambda: _classes_in_turn(np.asarray(labels), rng)) if balanced else (lambda: rng.permutation(n))
+        draw = (lambda: _classes_in_turn(np.asarray(dataset.labels), rng)) if balanced else (lambda: rng.permutation(n))
         idx = np.concatenate([draw() for _ in range(-(-need // n))])[:need]
         self.num_batches, self.batch_size, self.seed = int(num_batches), int(batch_size), int(seed)
         self.balanced = bool(balanced)
@@ -145,8 +145,13 @@ class CalibrationSet:
 
     def settings(self) -> dict[str, int]:
         """What identifies this calibration in result keys."""
-        keys = {"calib_batches": self.num_batches, "calib_batch_size": self.batch_size, "calib_seed": self.seed}
-        return {**keys, "calib_balanced": True} if self.balanced else keys  # unbalanced: the keys as before
+        return self.settings_of(self.num_batches, self.batch_size, self.seed, self.balanced)
+
+    @staticmethod
+    def settings_of(num_batches: int, batch_size: int, seed: int, balanced: bool) -> dict[str, int]:
+        """`settings()` of a calibration set with these arguments, without drawing its images."""
+        keys = {"calib_batches": int(num_batches), "calib_batch_size": int(batch_size), "calib_seed": int(seed)}
+        return {**keys, "calib_balanced": True} if balanced else keys  # unbalanced: the keys as before
 
     def to(self, device: str | torch.device, memory_format: torch.memory_format = torch.contiguous_format
            ) -> CalibrationSet:

@@ -221,7 +221,8 @@ def evaluate(
     dm.setup()
     ckpt_id = ckpt_id or weights_digest(supernet)
     calib = {"calib_batches": int(calib_batches), "calib_batch_size": int(calib_batch_size), "seed": int(seed)}
-    if CalibrationSet.can_balance(dm.train_set):  # class-balanced draws: other statistics, another key
+    balanced = CalibrationSet.can_balance(dm.train_set)  # one decision for the key and for the draw
+    if balanced:  # class-balanced draws: other statistics, another key
         calib["calib_balanced"] = True
     data_id = _data_digest(dm)
     # One network, one evaluation: equivalent spellings (space.canonical) share the key of the canonical one.
@@ -237,7 +238,8 @@ def evaluate(
         if not ready:
             fmt = torch.channels_last if channels_last else torch.contiguous_format
             supernet.to(dev, memory_format=fmt)
-            cset = CalibrationSet.from_datamodule(dm, calib_batches, calib_batch_size, seed, dev).to(dev, fmt)
+            cset = CalibrationSet.from_datamodule(dm, calib_batches, calib_batch_size, seed, dev,
+                                                  balanced).to(dev, fmt)
             ready.append((cset, HoldoutSet(dm, batch_size, dev, fmt), code_version()))
         cset, holdout, version = ready[0]
         t0 = time.perf_counter()
