@@ -61,6 +61,9 @@ def test_extract_forms_add_to_a_folder_and_never_clobber(fresh: Path, tmp_path: 
     assert main(["extract", str(fresh), "--archs", str(tmp_path / "archs.txt"), *CAL]) == 0
     assert "subnet00: already extracted" in capsys.readouterr().out
     # the same subnet with other calibration settings is another result: refused, then re-extracted on request
+    before = _hashes(out)
+    assert main(["extract", str(fresh), "--arch", str(small), "--calib-batches", "0"]) == 2  # not the default
+    assert "num_batches >= 1" in capsys.readouterr().err and _hashes(out) == before
     assert main(["extract", str(fresh), "--arch", str(small), "--calib-batches", "2"]) == 2
     assert "calibrated with" in capsys.readouterr().err and _hashes(out)["subnet00.pt"] == first["subnet00.pt"]
     assert main(["extract", str(fresh), "--arch", str(small), "--calib-batches", "2", "--overwrite"]) == 0

@@ -81,7 +81,8 @@ def extract_subnets(
     # Its settings are known before any image is drawn; the images are drawn only if a file is to be written.
     dm = data if data is not None else datamodule_from_info(info["data"], **(data_overrides or {}))
     dm.setup()
-    k, b = calib_batches or DEFAULT_CALIB_BATCHES, calib_batch_size or DEFAULT_CALIB_BATCH_SIZE
+    k = DEFAULT_CALIB_BATCHES if calib_batches is None else calib_batches  # 0 is an error, not the default
+    b = DEFAULT_CALIB_BATCH_SIZE if calib_batch_size is None else calib_batch_size
     balanced = CalibrationSet.can_balance(dm.train_set)
     settings = CalibrationSet.settings_of(k, b, seed, balanced)
     by_name = {e["name"]: e for e in old}

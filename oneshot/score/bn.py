@@ -109,8 +109,7 @@ class CalibrationSet:
     def __init__(self, dataset: Dataset, num_batches: int = DEFAULT_CALIB_BATCHES,
                  batch_size: int = DEFAULT_CALIB_BATCH_SIZE, seed: int = 0,
                  device: str | torch.device = "cpu", balanced: bool | None = None) -> None:
-        if num_batches < 1 or batch_size < 1:
-            raise ValueError(f"calibration needs num_batches >= 1 and batch_size >= 1, got {num_batches}, {batch_size}")
+        self.settings_of(num_batches, batch_size, seed, False)  # checks the sizes before any image is drawn
         n = len(dataset)  # type: ignore[arg-type]
         if n == 0:
             raise ValueError("calibration dataset is empty")
@@ -150,6 +149,8 @@ class CalibrationSet:
     @staticmethod
     def settings_of(num_batches: int, batch_size: int, seed: int, balanced: bool) -> dict[str, int]:
         """`settings()` of a calibration set with these arguments, without drawing its images."""
+        if num_batches < 1 or batch_size < 1:
+            raise ValueError(f"calibration needs num_batches >= 1 and batch_size >= 1, got {num_batches}, {batch_size}")
         keys = {"calib_batches": int(num_batches), "calib_batch_size": int(batch_size), "calib_seed": int(seed)}
         return {**keys, "calib_balanced": True} if balanced else keys  # unbalanced: the keys as before
 
