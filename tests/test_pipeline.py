@@ -179,7 +179,9 @@ def test_search_phase_with_a_latency_budget(run_dir, tmp_path, capsys):
     from oneshot.score.latency import LatencyModel
 
     shutil.copytree(run_dir, tmp_path / "digits")
-    lat = {"num_subnets": 10, "repeats": 5}
+    # One thread on its own CPU clock: another process sharing the cores neither slows the timings nor changes the
+    # thread count between this measurement and the phase's, so the phase reuses exactly these timings.
+    lat = {"num_subnets": 10, "repeats": 5, "threads": 1, "clock": "thread"}
     # Time subnets with the settings the phase will use (it reuses the table) to pick a budget that binds.
     model = LatencyModel.measure(run_dir / "supernet.ckpt", table=tmp_path / "digits" / "latency.jsonl", **lat)
     limit = float(np.median(list(model.measured.values())))
