@@ -300,12 +300,11 @@ def _rows() -> dict[str, dict]:
     from oneshot.table import read_table
 
     rows: dict[str, dict] = {}
-    for name in ("macro_proxies.jsonl", "macro_proxies_expensive.jsonl"):
-        if (OUT / name).is_file():
-            for r in read_table(OUT / name)[1]:
-                row = rows.setdefault(r["arch"], {"seconds": {}})
-                row.update({k: v for k, v in r.items() if k not in META})
-                row["seconds"].update(r["seconds"])
+    for path in sorted(OUT.glob("macro_proxies*.jsonl")):  # every table `compute-macro --table` wrote
+        for r in read_table(path)[1]:
+            row = rows.setdefault(r["arch"], {"seconds": {}})
+            row.update({k: v for k, v in r.items() if k not in META})
+            row["seconds"].update(r["seconds"])
     return rows
 
 
@@ -335,8 +334,11 @@ def compare(space, archs: list[Arch], y: np.ndarray, source: TableSource, sizes:
                 # the proxy an engineer would pick from the n trained networks, scored on the held-out rest
                 best = max(range(len(names)), key=lambda j: kendall_tau(y[tr], _finite(list(raw[tr, j]))))
                 res["best proxy"].append(kendall_tau(y[te], _finite(list(raw[te, best]))))
+                # `auto` passes options to its XGBoost and GP members
+                joint = {"proxies": "joint"} if model != "auto" else {"xgb": {"proxies": "joint"},
+                                                                       "gp": {"proxies": "joint"}}
                 for col, enc, extra in (("onehot", "onehot", {}), ("zc", "zc", {}),
-                                        ("joint", "onehot+zc", {"proxies": "joint"}), ("stack", "onehot+zc", {})):
+                                        ("joint", "onehot+zc", joint), ("stack", "onehot+zc", {})):
                     encoding = get_encoding(enc, space, proxies=source) if "zc" in enc else enc
                     t0 = time.thread_time()  # this thread's CPU: other processes on a shared machine do not count
                     pred = create_predictor(model, space, encoding=encoding, seed=seed, **extra).fit(a_tr, y[tr])

@@ -18,7 +18,7 @@ from predictors import create_predictor, fit_predictors, get_encoding, load_pred
 from predictors.encodings import ZCEncoding
 from supernets import count_cost, create_supernet, extract, get_config, get_space
 
-ALL = ["synflow", "jacov", "nwot", "snip", "grad_norm", "fisher", "grasp", "zen", "params", "flops"]
+ALL = ["synflow", "jacov", "nwot", "snip", "grad_norm", "fisher", "grasp", "zen", "meco", "zico", "params", "flops"]
 
 
 def _batch(n: int = 6, c: int = 3, size: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,6 +126,45 @@ def test_grasp_matches_full_hessian():
     hess = torch.autograd.functional.hessian(loss, theta)
     expected = float(-(theta * (hess @ g)).sum())
     assert get_proxy("grasp")(net, images, labels) == pytest.approx(expected, rel=1e-4, abs=1e-9)
+
+
+def test_meco_is_one_minus_the_channel_correlation_of_the_first_image():
+    # A 1x1 convolution with identity weights passes the two channels through: the correlation matrix of the
+    # first image's two channels is [[1, r], [r, 1]], with smallest eigenvalue 1 - |r|. The flatten and linear
+    # outputs are 2-D (add 0), and wrapping the convolution in containers must not count its map again.
+    conv = nn.Conv2d(2, 2, 1, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.eye(2).reshape(2, 2, 1, 1))
+    images, labels = _batch(3, 2, 4)
+    a, b = images[0, 0].flatten().double().numpy(), images[0, 1].flatten().double().numpy()
+    r = np.corrcoef(a, b)[0, 1]
+    for net in (nn.Sequential(conv, nn.Flatten(), nn.Linear(32, 3)),
+                nn.Sequential(nn.Sequential(nn.Sequential(conv)), nn.Flatten(), nn.Linear(32, 3))):
+        assert get_proxy("meco")(net, images, labels) == pytest.approx(1 - abs(r), rel=1e-9)
+    # Four channels of a 2 x 2 map (3 free columns after centring) are singular: exactly 0.
+    four = nn.Sequential(nn.Conv2d(2, 4, 1), nn.Flatten(), nn.Linear(16, 3))
+    assert get_proxy("meco")(four, *_batch(3, 2, 2)) == 0.0
+
+
+def test_zico_matches_gradients_of_each_half_computed_by_hand():
+    # One linear layer, cross-entropy: dL/dW = (softmax(W x) - onehot(y))^T x / n on each half of the batch.
+    # Over two halves, mean|g| / std(g) = (|g1| + |g2|) / |g1 - g2|; zico = log of its sum over weights.
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 3, bias=False))
+    images, labels = _batch(6, 3, 2)
+    labels = labels % 3
+    w = net[1].weight.detach().double().numpy()
+    grads = []
+    for part in (slice(0, 3), slice(3, 6)):
+        x = images[part].flatten(1).double().numpy()
+        logits = x @ w.T
+        p = np.exp(logits - logits.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        p[np.arange(3), labels[part].numpy()] -= 1
+        grads.append(p.T @ x / 3)
+    g1, g2 = grads
+    expected = math.log(np.sum((np.abs(g1) + np.abs(g2)) / np.abs(g1 - g2)))
+    assert get_proxy("zico")(net, images, labels) == pytest.approx(expected, rel=1e-5)
 
 
 def test_params_and_flops_count_the_network():

@@ -15,7 +15,8 @@ scores are summed over the weights of every Conv2d and Linear layer; the loss is
 Definitions followed (cited per proxy below): synflow, snip, grad_norm, fisher, grasp and jacov as in
 Abdelfattah et al. 2021 (which re-state Tanaka et al. 2020, Lee et al. 2019, Theis et al. 2018 / Turner et al.
 2020, Wang et al. 2020 and Mellor et al. 2020 v1); nwot as in Mellor et al. 2021 (ICML); zen as in Lin et al.
-2021 (the paper's formula; see `zen` for where its reference code differs); params and flops from
+2021 (the paper's formula; see `zen` for where its reference code differs); meco as in Jiang et al. 2023 and
+zico as in Li et al. 2023 (see each for where the reference code differs); params and flops from
 `supernets.cost`.
 
 Cost, CPU seconds per network on one thread at batch 64, 32 px (benchmarks/bench_proxies.py `timing`):
@@ -401,6 +402,70 @@ def zen(net: nn.Module, images: torch.Tensor, labels: torch.Tensor | None) -> fl
         raise ValueError("proxy 'zen' found no layer producing a 4-D feature map before pooling")
     delta = (feat.double() - feat_noisy.double()).abs().sum(dim=(1, 2, 3)).mean()
     return math.log(float(delta)) + sum(log_sigma) if float(delta) > 0 else float("nan")
+
+
+@register_proxy("meco")
+def meco(net: nn.Module, images: torch.Tensor, labels: torch.Tensor | None) -> float:
+    """MeCo (Jiang et al. 2023, NeurIPS): sum over feature maps of the smallest eigenvalue of their correlation.
+
+    One forward pass of the batch (training mode: BN on batch statistics); for every distinct tensor a module
+    outputs with at least 3 dims, the first image's map is read as rows (channels, or tokens) by columns (the
+    rest, flattened), and the smallest eigenvalue of its rows' Pearson correlation matrix is added; rows that
+    are constant make the correlation undefined, which the reference code sets to 0, so those maps add 0. The
+    reference code (aaronmeco/MeCo) hooks every module; here a container whose output is its last layer's
+    tensor counts that map once, not once per level of nesting, so the score does not depend on how a network
+    groups its layers. Outputs of 2 dims (logits) add 0 in both. Computed in float64; a map with more rows than
+    columns minus one is singular after centring, so it adds exactly 0 without an eigendecomposition.
+    """
+    maps: dict[int, torch.Tensor] = {}
+
+    def hook(module: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
+        if isinstance(out, torch.Tensor) and out.dim() >= 3:
+            maps.setdefault(id(out), out)  # the tensor is held, so its id is not reused during the pass
+
+    handles = [m.register_forward_hook(hook) for m in net.modules()]
+    try:
+        (x,) = _on_device(net, images)
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in handles:
+            h.remove()
+    total = 0.0
+    for out in maps.values():
+        fea = out[0].detach().reshape(out.shape[1], -1).double().cpu()  # (rows, columns)
+        rows, cols = fea.shape
+        if rows > cols - 1 or bool((fea.std(dim=1) == 0).any()):
+            continue  # singular, or a constant row set to 0: the smallest eigenvalue is 0
+        total += float(torch.linalg.eigvalsh(torch.corrcoef(fea))[0])
+    return total
+
+
+@register_proxy("zico", needs_labels=True, min_batch=2)
+def zico(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """ZiCo (Li et al. 2023, ICLR): sum over layers of log(sum over weights of mean|g| / std(g)) across batches.
+
+    The batch is split into two halves (as NAS-Bench-Suite-Zero and AZ-NAS run it: one batch of 64, two splits);
+    g is a Conv2d/Linear weight's cross-entropy gradient on each half, mean and std (population) are taken over
+    the halves, weights whose std is 0 are left out, and a layer whose sum is 0 adds nothing. Gradients are
+    zeroed between halves, as the paper's definition (statistics of per-batch gradients) says; the official
+    code (SLDGroup/ZiCo) never zeroes them, so its second "batch" is the running sum of both.
+    """
+    half = images.shape[0] // 2
+    per_half: list[list[torch.Tensor]] = []
+    for part in (slice(0, half), slice(half, 2 * half)):
+        net.zero_grad(set_to_none=True)
+        layers = _loss_grads(net, images[part], labels[part])
+        per_half.append([_grad_or_zero(m.weight).detach().double().flatten() for m in layers])
+    total = 0.0
+    for grads in zip(*per_half):
+        g = torch.stack(grads)  # (2, weights)
+        std = g.std(dim=0, unbiased=False)
+        keep = std > 0
+        ratio = float((g.abs().mean(dim=0)[keep] / std[keep]).sum())
+        if ratio > 0:
+            total += math.log(ratio)
+    return total
 
 
 def _arch_params(arch: Arch) -> float:
