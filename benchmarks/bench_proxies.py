@@ -383,6 +383,60 @@ def report(seeds: int, sizes: list[int], models: list[str], feature_sets: dict[s
         compare(space, [Arch.from_str(space, a) for a in archs], y, source, sizes, seeds, models)
 
 
+def residual(seeds: int, sizes: list[int], proxies: list[str]) -> None:
+    """What proxies know that a one-hot GP fitted on n networks does not: partial correlations on held-out networks.
+
+    For each seed, a GP on the one-hot encoding (`GPPredictor` defaults) is fitted to n networks and predicts
+    the rest. In normal scores of ranks, the truth and each proxy are regressed on that prediction; the
+    correlation of the two residuals is what the proxy could still add to the encoding. Also the ceiling: the
+    Kendall tau a perfect predictor of the networks' expected accuracy would get against the table's mean of 3
+    runs, estimated from its seed-to-seed agreement (normal scores, equal noise per run).
+    """
+    from scipy.stats import norm, rankdata
+
+    from predictors import create_predictor, kendall_tau
+
+    table = json.loads(MACRO.read_text())
+    runs = np.array([table[k]["test_acc"] for k in sorted(table)])  # (6561, 3)
+    pairs = [kendall_tau(runs[:, i], runs[:, j]) for i, j in ((0, 1), (0, 2), (1, 2))]
+    r = np.sin(np.pi / 2 * np.mean(pairs))  # correlation of two runs' normal scores
+    reliability = 3 * r / (1 + 2 * r)  # of the mean of 3 runs (Spearman-Brown)
+    ceiling = 2 / np.pi * np.arcsin(np.sqrt(reliability))
+    print(f"seed-to-seed Kendall tau {np.mean(pairs):.3f} over {len(runs)} networks; estimated ceiling of a "
+          f"predictor against the mean of 3 runs: tau {ceiling:.3f}")
+    rows = _rows()
+    names = [c for c in sorted({k for r in rows.values() for k in r if k != "seconds"}) if c.split("@")[0] in proxies]
+    archs = [a for a, r in rows.items() if all(c in r for c in names)]
+    y = np.array([table[a]["mean_acc"] for a in archs])
+    space = get_space("macro")
+    subnets = [Arch.from_str(space, a) for a in archs]
+
+    def scores(v: np.ndarray) -> np.ndarray:
+        return norm.ppf((rankdata(v) - 0.5) / len(v))
+
+    def regressed_out(v: np.ndarray, on: np.ndarray) -> np.ndarray:
+        return v - np.polyval(np.polyfit(on, v, 1), on)
+
+    print(f"partial correlation with the truth given a one-hot GP's prediction, {len(archs)} networks, {seeds} "
+          "seeds (mean +- standard error); GP tau on the held-out networks")
+    for n in sizes:
+        partial: dict[str, list[float]] = {c: [] for c in names}
+        taus = []
+        for seed in range(seeds):
+            perm = np.random.default_rng([seed, n]).permutation(len(archs))
+            tr, te = perm[:n], perm[n:]
+            gp = create_predictor("gp", space, encoding="onehot", seed=seed).fit([subnets[i] for i in tr], y[tr])
+            pred = gp.predict([subnets[i] for i in te])[0]
+            taus.append(kendall_tau(y[te], pred))
+            z_pred = scores(pred)
+            res = regressed_out(scores(y[te]), z_pred)
+            for c in names:
+                proxy = scores(_finite([rows[archs[i]][c] for i in te]))
+                partial[c].append(float(np.corrcoef(res, regressed_out(proxy, z_pred))[0, 1]))
+        cells = "  ".join(f"{c} {np.mean(v):+.3f} +- {np.std(v, ddof=1) / np.sqrt(seeds):.3f}" for c, v in partial.items())
+        print(f"  n={n:4d}  GP tau {np.mean(taus):.3f}  {cells}", flush=True)
+
+
 def synthetic(seeds: int, sizes: list[int], models: list[str], n_cells: int = 2000) -> None:
     """SYNTHETIC check on nb201 cells, where an encoding learns slowly and one proxy is informative.
 
@@ -419,7 +473,8 @@ def synthetic(seeds: int, sizes: list[int], models: list[str], n_cells: int = 20
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("phase", choices=["compute-macro", "batch-nb201", "timing", "report", "synthetic"])
+    parser.add_argument("phase", choices=["compute-macro", "batch-nb201", "timing", "report", "synthetic",
+                                                   "residual"])
     parser.add_argument("--n", type=int, default=None, help="networks (macro: 500, nb201: 100)")
     parser.add_argument("--proxies", default=CHEAP)
     parser.add_argument("--seeds", type=int, default=20)
@@ -441,6 +496,8 @@ def main() -> None:
         timing(args.n or 4)
     elif args.phase == "batch-nb201":
         batch_nb201(args.n or 100)
+    elif args.phase == "residual":
+        residual(args.seeds, sizes, [p.strip() for p in args.proxies.split(",")])
     else:
         sets = {part.split("=")[0]: part.split("=")[1].split(",") for part in args.features.split(";")}
         report(args.seeds, sizes, args.models.split(","), sets)

@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {label:18s} {m[name]['value']:8.3f}  [{lo:.3f}, {hi:.3f}]")
     if ceiling["table"]["pairs"]:
         print(f"  ceiling (table seed-to-seed tau) {ceiling['table']['mean']:.3f} over {ceiling['table']['n']} "
-              f"networks, {ceiling['subnets']['mean']:.3f} over these subnets")
+              f"networks, {ceiling['subnets']['mean']:.3f} over these subnets; against the mean of "
+              f"{ceiling['table'].get('seeds', '?')} runs about {ceiling['table'].get('of_mean', float('nan')):.3f}")
     print(f"report: {ckpt.parent / (FIDELITY_NAME + '.md')}")
     return 0
