@@ -195,7 +195,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_predictors' cell objective
 
 from oneshot.data import CIFAR10_MEAN, CIFAR10_STD, create_datamodule  # noqa: E402
-from oneshot.score.proxy_table import ProxyBatch, score_proxies  # noqa: E402
+from oneshot.score.proxy_table import ProxyBatch, proxy_columns, score_proxies  # noqa: E402
 from supernets import Arch, get_space  # noqa: E402
 
 MACRO = Path("/work/shared/data/nas-bench-macro/nas-bench-macro_cifar10.json")
@@ -217,18 +217,18 @@ def macro_sample(n: int, seed: int = 0) -> list[str]:
     return [keys[i] for i in order[:n]]
 
 
-def compute_macro(n: int, proxies: list[str], table: str) -> None:
+def compute_macro(n: int, proxies: list[str], table: str, weights: str | None = None) -> None:
     space = get_space("macro")
     batch = cifar_batch()
     start = time.perf_counter()
-    records = score_proxies(space, macro_sample(n), proxies, batch, OUT / table, progress=True)
+    records = score_proxies(space, macro_sample(n), proxies, batch, OUT / table, weights=weights, progress=True)
     print(f"{len(records)} macro networks, proxies {proxies}: {time.perf_counter() - start:.0f} s this run")
     for column in records[0]["seconds"]:
         secs = [r["seconds"][column] for r in records if column in r.get("seconds", {})]
         print(f"  {column:18s} {np.mean(secs):.3f} s per network (mean), {np.max(secs):.3f} s max")
 
 
-def batch_nb201(n: int) -> None:
+def batch_nb201(n: int, proxies: tuple[str, ...] = ("synflow", "jacov", "nwot")) -> None:
     """Kendall tau between proxy values on two different batches, over `n` random nb201 cells (C=16, N=5)."""
     from scipy.stats import kendalltau
 
@@ -238,11 +238,10 @@ def batch_nb201(n: int) -> None:
     values = {}
     for b_seed in (0, 1):
         batch = cifar_batch(64, b_seed)
-        records = score_proxies(space, archs, ["synflow", "jacov", "nwot"], batch, OUT / "nb201_batches.jsonl",
-                                progress=True)
+        records = score_proxies(space, archs, list(proxies), batch, OUT / "nb201_batches.jsonl", progress=True)
         values[b_seed] = records
     print(f"batch-to-batch Kendall tau, {len(archs)} nb201 cells (C=16, N=5), two batches of 64 CIFAR-10 images")
-    for column in ("synflow@init", "jacov@init", "nwot@init"):
+    for column in proxy_columns(proxies, "init"):
         a = _finite([r[column] for r in values[0]])
         b = _finite([r[column] for r in values[1]])
         secs = np.mean([r["seconds"][column] for r in values[0]])
@@ -480,6 +479,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--sizes", default="25,50,100,200")
     parser.add_argument("--table", default="macro_proxies.jsonl", help="cache file under benchmarks/out/")
+    parser.add_argument("--weights", default=None, help="compute-macro: a macro supernet checkpoint whose weights "
+                        "the networks inherit (columns @supernet) instead of a random init")
     parser.add_argument("--models", default="gp", help="predictors for the report (comma-separated)")
     parser.add_argument("--features", default="cheap=synflow,params,flops;all=synflow,nwot,jacov,params,flops",
                         help="zc feature sets for the report: label=proxy,proxy;label=...")
@@ -491,11 +492,13 @@ def main() -> None:
     if not MACRO.is_file() or not CIFAR.is_dir():
         sys.exit(f"needs {MACRO} and {CIFAR}")
     if args.phase == "compute-macro":
-        compute_macro(args.n or 500, [p.strip() for p in args.proxies.split(",") if p.strip()], args.table)
+        compute_macro(args.n or 500, [p.strip() for p in args.proxies.split(",") if p.strip()], args.table,
+                      args.weights)
     elif args.phase == "timing":
         timing(args.n or 4)
     elif args.phase == "batch-nb201":
-        batch_nb201(args.n or 100)
+        batch_nb201(args.n or 100, tuple(p.strip() for p in args.proxies.split(",")) if args.proxies != CHEAP
+                    else ("synflow", "jacov", "nwot"))
     elif args.phase == "residual":
         residual(args.seeds, sizes, [p.strip() for p in args.proxies.split(",")])
     else:
