@@ -307,6 +307,11 @@ def _rows() -> dict[str, dict]:
     return rows
 
 
+def _named(column: str, proxies: list[str]) -> bool:
+    """Whether a table column is one of `proxies`: `nwot` names nwot@init, `nwot@supernet` names itself."""
+    return column in proxies or column.removesuffix("@init") in proxies
+
+
 META = ("key", "arch", "batch", "batch_size", "seed", "weights", "code_version", "seconds")
 
 
@@ -372,7 +377,7 @@ def report(seeds: int, sizes: list[int], models: list[str], feature_sets: dict[s
         print(f"  {c:16s} n={len(archs):4d}  tau {kendall_tau(y, _finite([rows[a][c] for a in archs])):+.3f}  "
               f"{secs:.3f} s/network (1 thread, shared machine)")
     for label, proxies in feature_sets.items():
-        names = [c for c in columns if c.split("@")[0] in proxies]
+        names = [c for c in columns if _named(c, proxies)]
         archs = [a for a, r in rows.items() if all(c in r for c in names)]
         source = TableSource({a: rows[a] for a in archs}, names)
         y = np.array([truth[a] for a in archs])
@@ -404,7 +409,7 @@ def residual(seeds: int, sizes: list[int], proxies: list[str]) -> None:
     print(f"seed-to-seed Kendall tau {np.mean(pairs):.3f} over {len(runs)} networks; estimated ceiling of a "
           f"predictor against the mean of 3 runs: tau {ceiling:.3f}")
     rows = _rows()
-    names = [c for c in sorted({k for r in rows.values() for k in r if k != "seconds"}) if c.split("@")[0] in proxies]
+    names = [c for c in sorted({k for r in rows.values() for k in r if k != "seconds"}) if _named(c, proxies)]
     archs = [a for a, r in rows.items() if all(c in r for c in names)]
     y = np.array([table[a]["mean_acc"] for a in archs])
     space = get_space("macro")

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from oneshot.score.proxies import get_proxy, list_proxies, register_proxy
+from oneshot.score.proxies import get_proxy, list_proxies, register_proxy, score_many
 from oneshot.score.proxy_table import ProxyBatch, ProxyLookup, proxy_columns, score_proxies
 from predictors import create_predictor, fit_predictors, get_encoding, load_predictor
 from predictors.encodings import ZCEncoding
@@ -200,6 +200,25 @@ def test_every_proxy_is_deterministic_and_leaves_weights_alone(space_name):
         assert all(torch.equal(before[k], v) for k, v in net.state_dict().items()), name
         assert all(p.grad is None for p in net.parameters()), name
         assert not net.training, name
+
+
+def test_proxies_scored_together_equal_each_scored_alone():
+    # score_many shares one backward pass between snip, grad_norm and fisher: every value must equal its own
+    # call, and the network must come back untouched.
+    space, config = get_space("nb201_test"), get_config("nb201_test")
+    torch.manual_seed(0)
+    net = config.build_subnet(space.largest())
+    images, labels = _batch()
+    before = _state(net)
+    names = ["fisher", "nwot", "snip", "grad_norm", "params"]
+    seconds: dict[str, float] = {}
+    together = score_many(net, images, labels, names, seed=2, seconds=seconds)
+    assert list(together) == names and set(seconds) == set(names)
+    for name in names:
+        assert together[name] == get_proxy(name)(net, images, labels, seed=2), name
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    with pytest.raises(ValueError, match="needs labels"):
+        score_many(net, images, None, ["snip", "fisher"])
 
 
 def test_bad_batches_give_one_line_errors():

@@ -19,7 +19,9 @@ import numpy as np
 
 __all__ = ["add_arguments", "run", "DEFAULT_PROXIES"]
 
-DEFAULT_PROXIES = "synflow,jacov,nwot,params,flops"
+# Every proxy but grasp (4 s a network, and no rank signal on NAS-Bench-Macro): together they beat the predictor
+# without proxies at 25-200 networks there (benchmarks/bench_proxies.py); one network costs ~5 s of a CPU thread.
+DEFAULT_PROXIES = "synflow,jacov,nwot,snip,grad_norm,fisher,zen,meco,zico,params,flops"
 
 
 def _floats(text: str | None) -> tuple[float, ...] | None:

@@ -30,8 +30,9 @@ from __future__ import annotations
 import copy
 import fnmatch
 import math
+import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -40,7 +41,7 @@ from torch import nn
 
 from supernets import Arch, cost, count_cost
 
-__all__ = ["Proxy", "register_proxy", "get_proxy", "list_proxies", "prunable_layers"]
+__all__ = ["Proxy", "register_proxy", "get_proxy", "list_proxies", "prunable_layers", "score_many"]
 
 ProxyFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], float]
 
@@ -72,14 +73,7 @@ class Proxy:
         caller owns `net` and discards it afterwards: the proxy may then change it.
         """
         _check_batch(self, images, labels)
-        work = _scratch(net, copy_first=not inplace)
-        try:
-            with torch.random.fork_rng(devices=[]), torch.enable_grad():
-                torch.manual_seed(int(seed))
-                value = float(self.fn(work, images, labels))
-        except RuntimeError as exc:  # shape mismatches and the like: one line naming the proxy and the batch
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ValueError(f"proxy {self.name!r} failed on a batch of shape {tuple(images.shape)}: {first}") from None
+        value = float(_guarded(self.name, lambda work: self.fn(work, images, labels), net, images, seed, inplace))
         return value if math.isfinite(value) else float("nan")
 
 
@@ -130,6 +124,20 @@ def _check_batch(proxy: Proxy, images: torch.Tensor, labels: torch.Tensor | None
         if labels.shape != (images.shape[0],) or labels.dtype != torch.int64:
             raise ValueError(f"proxy {name!r} needs int64 labels of shape ({images.shape[0]},), got "
                              f"{labels.dtype} {tuple(labels.shape)}")
+
+
+def _guarded(name: str, run: Callable[[nn.Module], object], net: nn.Module, images: torch.Tensor, seed: int,
+             inplace: bool) -> object:
+    """`run(work)` on a scratch copy of `net` (or `net` itself if `inplace`) under a forked generator seeded by
+    `seed`; a failure inside torch becomes one line naming the proxy and the batch."""
+    work = _scratch(net, copy_first=not inplace)
+    try:
+        with torch.random.fork_rng(devices=[]), torch.enable_grad():
+            torch.manual_seed(int(seed))
+            return run(work)
+    except RuntimeError as exc:  # shape mismatches and the like
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"proxy {name!r} failed on a batch of shape {tuple(images.shape)}: {first}") from None
 
 
 def _scratch(net: nn.Module, copy_first: bool = True) -> nn.Module:
@@ -226,33 +234,16 @@ class _HardSwish(_HardSigmoid):
         return x * super().forward(x)
 
 
-@register_proxy("snip", needs_labels=True)
-def snip(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
-    """SNIP connection sensitivity (Lee et al. 2019, as in Abdelfattah et al. 2021): sum of |theta * dL/dtheta|."""
-    layers = _loss_grads(net, images, labels)
+def _snip_of(layers: list[nn.Module]) -> float:
     return _sum_layers(lambda w: (w * _grad_or_zero(w)).abs().sum(), layers)
 
 
-@register_proxy("grad_norm", needs_labels=True)
-def grad_norm(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Gradient norm (Abdelfattah et al. 2021): the sum over Conv2d/Linear layers of ||dL/dW||_2 of each layer.
-
-    Per-layer Euclidean norms summed (as zero-cost-nas and NAS-Bench-Suite-Zero compute it), not the norm of the
-    whole gradient vector.
-    """
-    layers = _loss_grads(net, images, labels)
+def _grad_norm_of(layers: list[nn.Module]) -> float:
     return _sum_layers(lambda w: _grad_or_zero(w).norm(), layers)
 
 
-@register_proxy("fisher", needs_labels=True)
-def fisher(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fisher information of channels (Theis et al. 2018; Turner et al. 2020; as in Abdelfattah et al. 2021).
-
-    For the output activation a of every Conv2d/Linear layer (before BN) and its gradient g = dL/da, each
-    channel k scores 0.5 * mean_over_batch((sum over positions of a * g)_k ^ 2); the proxy sums all channels
-    of all layers.
-    """
-    total: list[torch.Tensor] = []
+def _fisher_hooks(net: nn.Module, total: list[torch.Tensor]) -> list[torch.utils.hooks.RemovableHandle]:
+    """Hooks adding each Conv2d/Linear output channel's Fisher term to `total` during the backward pass."""
 
     def hook(module: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
         act = out.detach()
@@ -265,13 +256,87 @@ def fisher(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
         if out.requires_grad:
             out.register_hook(on_grad)
 
-    handles = [m.register_forward_hook(hook) for m in prunable_layers(net)]
+    return [m.register_forward_hook(hook) for m in prunable_layers(net)]
+
+
+@register_proxy("snip", needs_labels=True)
+def snip(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """SNIP connection sensitivity (Lee et al. 2019, as in Abdelfattah et al. 2021): sum of |theta * dL/dtheta|."""
+    return _snip_of(_loss_grads(net, images, labels))
+
+
+@register_proxy("grad_norm", needs_labels=True)
+def grad_norm(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Gradient norm (Abdelfattah et al. 2021): the sum over Conv2d/Linear layers of ||dL/dW||_2 of each layer.
+
+    Per-layer Euclidean norms summed (as zero-cost-nas and NAS-Bench-Suite-Zero compute it), not the norm of the
+    whole gradient vector.
+    """
+    return _grad_norm_of(_loss_grads(net, images, labels))
+
+
+@register_proxy("fisher", needs_labels=True)
+def fisher(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fisher information of channels (Theis et al. 2018; Turner et al. 2020; as in Abdelfattah et al. 2021).
+
+    For the output activation a of every Conv2d/Linear layer (before BN) and its gradient g = dL/da, each
+    channel k scores 0.5 * mean_over_batch((sum over positions of a * g)_k ^ 2); the proxy sums all channels
+    of all layers.
+    """
+    total: list[torch.Tensor] = []
+    handles = _fisher_hooks(net, total)
     try:
         _loss_grads(net, images, labels)
     finally:
         for h in handles:
             h.remove()
     return float(sum(total))
+
+
+# snip, grad_norm and fisher all read one cross-entropy backward pass of the same batch: asked for together
+# (`score_many`), they share it.
+_LOSS_GRADIENT = ("snip", "grad_norm", "fisher")
+
+
+def _loss_gradient_proxies(net: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                           names: Sequence[str]) -> dict[str, float]:
+    total: list[torch.Tensor] = []
+    handles = _fisher_hooks(net, total) if "fisher" in names else []
+    try:
+        layers = _loss_grads(net, images, labels)
+    finally:
+        for h in handles:
+            h.remove()
+    found = {"snip": _snip_of, "grad_norm": _grad_norm_of}
+    return {n: float(sum(total)) if n == "fisher" else found[n](layers) for n in names}
+
+
+def score_many(net: nn.Module, images: torch.Tensor, labels: torch.Tensor | None, names: Sequence[str], *,
+               seed: int = 0, inplace: bool = False, seconds: dict[str, float] | None = None) -> dict[str, float]:
+    """Proxies `names` of one network, each value equal to its own call, with shared work done once.
+
+    snip, grad_norm and fisher asked for together share one forward and backward pass (two of them cost about
+    one). `inplace`: the last computation may use `net` itself (see `Proxy.__call__`). `seconds`, when given,
+    receives each proxy's wall time; a shared pass is split evenly between the proxies that read it.
+    """
+    proxies = [get_proxy(n) for n in dict.fromkeys(names)]  # unknown names fail before any work
+    values: dict[str, float] = {}
+    shared = [p.name for p in proxies if p.name in _LOSS_GRADIENT]
+    rest = [p for p in proxies if p.name not in _LOSS_GRADIENT or len(shared) < 2]
+    if len(shared) >= 2:
+        _check_batch(get_proxy(shared[0]), images, labels)
+        t0 = time.perf_counter()
+        got = _guarded(",".join(shared), lambda work: _loss_gradient_proxies(work, images, labels, shared), net,
+                       images, seed, inplace and not rest)
+        values.update({n: v if math.isfinite(v) else float("nan") for n, v in got.items()})  # type: ignore[union-attr]
+        if seconds is not None:
+            seconds.update({n: (time.perf_counter() - t0) / len(shared) for n in shared})
+    for i, p in enumerate(rest):
+        t0 = time.perf_counter()
+        values[p.name] = p(net, images, labels, seed=seed, inplace=inplace and i == len(rest) - 1)
+        if seconds is not None:
+            seconds[p.name] = time.perf_counter() - t0
+    return {n: values[n] for n in names}
 
 
 @register_proxy("grasp", needs_labels=True)

@@ -35,7 +35,7 @@ from oneshot.train.checkpoint import load_supernet, weights_digest
 from oneshot.version import code_version
 from oneshot.console import progress_bar
 from oneshot.table import ResultTable
-from .proxies import get_proxy
+from .proxies import get_proxy, score_many
 
 __all__ = ["ProxyBatch", "ProxyLookup", "score_proxies", "proxy_columns", "INIT", "SUPERNET"]
 
@@ -147,21 +147,23 @@ def score_proxies(
         for arch, key in progress_bar(todo, desc="proxies", unit="subnet", enabled=progress):
             record = dict(old[key])
             seconds = dict(record.get("seconds", {}))
-            net = None
             pending = [(n, c) for n, c in zip(proxies, columns) if c not in record]
-            last_net_proxy = max((i for i, (n, _) in enumerate(pending) if get_proxy(n).from_arch is None), default=-1)
-            for i, (name, column) in enumerate(pending):
-                proxy = get_proxy(name)
-                t0 = time.perf_counter()
-                if proxy.from_arch is not None:
-                    value = proxy.from_arch(arch)
-                else:
-                    if net is None:
-                        net = _network(config, arch, supernet, seed, device)
-                    # the network is ours: the last proxy to use it may do so without a protective copy
-                    value = proxy(net, images, labels, seed=seed, inplace=i == last_net_proxy)
-                seconds[column] = round(time.perf_counter() - t0, 4)
-                record[column] = value if np.isfinite(value) else None  # strict JSON: undefined is null
+            values: dict[str, float] = {}
+            took: dict[str, float] = {}
+            for name, _ in pending:
+                from_arch = get_proxy(name).from_arch
+                if from_arch is not None:
+                    t0 = time.perf_counter()
+                    values[name] = from_arch(arch)
+                    took[name] = time.perf_counter() - t0
+            on_net = [n for n, _ in pending if n not in values]
+            if on_net:
+                net = _network(config, arch, supernet, seed, device)
+                # the network is ours: the last proxy to use it may do so without a protective copy
+                values.update(score_many(net, images, labels, on_net, seed=seed, inplace=True, seconds=took))
+            for name, column in pending:
+                seconds[column] = round(took[name], 4)
+                record[column] = values[name] if np.isfinite(values[name]) else None  # strict JSON: undefined is null
             record.update(key=key, arch=str(arch), batch=batch.digest, batch_size=int(images.shape[0]),
                           seed=int(seed), weights=wid, code_version=version, seconds=seconds)
             if table is not None:
