@@ -135,7 +135,7 @@ features synflow, params, flops, nwot (600 networks):
     100  +0.144 +- 0.002 (20/20)  -0.001 +- 0.001 (11/20)  -0.002 +- 0.001 (8/20)
     200  +0.166 +- 0.002 (20/20)  +0.002 +- 0.001 (16/20)  -0.001 +- 0.000 (5/20)
 Reading: on NAS-Bench-Macro a one-hot GP is already far better than any proxy from 25 networks on (0.77 vs
-0.735 for nwot, the best proxy) and sits near the table's noise ceiling from 100 on (seed-to-seed tau 0.88).
+0.735 for nwot, the best proxy) and reaches 0.88 at 100 (the ceiling against the mean of 3 runs is ~0.95).
 With nwot, the stack beats both baselines at 25 (+0.025 over one-hot, +0.062 over nwot); at 50 the gain over
 one-hot is +0.003 +- 0.003 (not significant), at 100 it is -0.001 +- 0.001 (the target "beats the predictor
 without proxies" is NOT met there), at 200 +0.002 +- 0.001 (16/20). With the weak cheap proxies (best 0.56)
@@ -212,7 +212,7 @@ macro (-0.014; presumably the proxy columns take splits the one-hot ones need) a
 fixes that and beats joint at every size and table (significantly everywhere except 25 networks with the
 cheap proxies and on `cell`). Against one-hot alone it wins at 25-50 with nwot (+0.068, +0.020) and ties
 at 100-200 (+0.002 +- 0.002, +0.001 +- 0.001: the target "beats the predictor without proxies" is met at
-25-50 and only within noise at 100-200 on macro, where one-hot sits near the table's noise ceiling); it beats
+25-50 and only within noise at 100-200 on macro with these four proxies; all eleven meet it, above); it beats
 the best proxy everywhere except a tie at 25 on `pairwise` (+0.000 +- 0.005), where the proxy is worth far
 more than 25 networks of encoding. Cost: about twice one ensemble (two ensembles; the weights reuse the
 out-of-fold predictions the ensemble makes anyway). Members tried in development (10 seeds on macro with

@@ -25,8 +25,9 @@ is the weighted mixture (mean: the weighted mean; variance: that of the mixture,
 members widens the std). The proxy alone has a constant std: the RMS of its latent residual on the training set.
 
 Measured (benchmarks/bench_proxies.py docstring, 20 seeds, Kendall tau on held-out networks): on
-NAS-Bench-Macro with synflow, params, flops, nwot (600 networks) the stack beats one-hot alone by +0.025 at 25
-networks and ties it at 50-200 (-0.001 to +0.003; the table is near its noise ceiling); on synthetic NB201-cell
+NAS-Bench-Macro with all eleven proxies (600 networks) the stack beats one-hot alone by +0.042 / +0.008 /
++0.004 / +0.004 at 25 / 50 / 100 / 200 networks (with synflow, params, flops and nwot only: +0.025 at 25, a
+tie from 50 on, where those four carry nothing the encoding has not learned); on synthetic NB201-cell
 objectives with an informative proxy it beats the best proxy, one-hot and the one-kernel GP at 50-200 and ties
 the best proxy at 25. Alternatives measured in development and not kept: the additive group kernel (worse
 than one-hot alone at 25-50 networks on macro, worse than the one-kernel GP on the synthetic `cell`
@@ -42,9 +43,10 @@ CPU per fit at 100 networks, 0.60 s instead of 0.19 s at 200 (one thread, mean o
 XGBoost (`XGBPredictor`, `proxies="stack"` by default) stacks the same way with two ensembles, on the other
 columns and on all columns, plus the best proxy. It has no closed-form leave-one-out; its held-out
 predictions are the out-of-fold ones its K-fold ensemble makes anyway (K = `n_models`, 8; the same seed gives
-both members the same folds). On NAS-Bench-Macro with nwot (20 seeds) the stack beats one-hot alone by +0.068
-and +0.020 tau at 25 and 50 networks and ties it at 100-200 (+0.002, +0.001), and beats the one-ensemble
-`joint` model at every size (+0.013 to +0.016), which is itself worse than one-hot alone from 100 on. A third
+both members the same folds). On NAS-Bench-Macro with all eleven proxies (20 seeds) the stack beats one-hot
+alone by +0.083 / +0.031 / +0.006 / +0.002 tau at 25 / 50 / 100 / 200 networks (with nwot and the cheap
+proxies: +0.068 and +0.020 at 25 and 50, a tie at 100-200), and beats the one-ensemble `joint` model from 50
+on (+0.008 to +0.021; -0.010 at 25), which is itself worse than one-hot alone from 100 on. A third
 member on the proxy columns alone added nothing there and lost 0.012-0.017 at 25 on the synthetic pairwise
 objective, so `XGBPredictor.stack_keys` leaves it out. The code shared by both predictors (the proxies
 option, fitting, weights, files) is the `ProxyStacking` mixin below; a member kind plugs in through
