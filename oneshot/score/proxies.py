@@ -174,6 +174,17 @@ def _loss_grads(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> l
     return prunable_layers(net)
 
 
+def _hooked_forward(net: nn.Module, images: torch.Tensor, handles: list) -> None:
+    """One forward pass without gradients for the forward hooks in `handles`, which are removed afterwards."""
+    try:
+        (x,) = _on_device(net, images)
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def _grad_or_zero(w: torch.Tensor) -> torch.Tensor:
     return w.grad if w.grad is not None else torch.zeros_like(w)
 
@@ -403,13 +414,7 @@ def nwot(net: nn.Module, images: torch.Tensor, labels: torch.Tensor | None) -> f
     handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, _ACTIVATIONS)]
     if not handles:
         raise ValueError("proxy 'nwot' found no rectifier layer (nn.ReLU and the like) to read binary codes from")
-    try:
-        (x,) = _on_device(net, images)
-        with torch.no_grad():
-            net(x)
-    finally:
-        for h in handles:
-            h.remove()
+    _hooked_forward(net, images, handles)
     sign, logdet = torch.linalg.slogdet(kernel)
     return float(logdet) if sign > 0 else float("nan")
 
@@ -488,14 +493,7 @@ def meco(net: nn.Module, images: torch.Tensor, labels: torch.Tensor | None) -> f
         if isinstance(out, torch.Tensor) and out.dim() >= 3:
             maps.setdefault(id(out), out)  # the tensor is held, so its id is not reused during the pass
 
-    handles = [m.register_forward_hook(hook) for m in net.modules()]
-    try:
-        (x,) = _on_device(net, images)
-        with torch.no_grad():
-            net(x)
-    finally:
-        for h in handles:
-            h.remove()
+    _hooked_forward(net, images, [m.register_forward_hook(hook) for m in net.modules()])
     total = 0.0
     for out in maps.values():
         fea = out[0].detach().reshape(out.shape[1], -1).double().cpu()  # (rows, columns)
