@@ -186,20 +186,21 @@ def test_zen_ignores_image_content_and_follows_the_seed():
 
 
 # --------------------------------------------------------------------------- invariants
-@pytest.mark.parametrize("space_name", ["nb201_test", "mbv3_test"])
+@pytest.mark.parametrize("space_name", ["nb201_test", "mbv3_test", "macro_test", "vit_test"])
 def test_every_proxy_is_deterministic_and_leaves_weights_alone(space_name):
     space, config = get_space(space_name), get_config(space_name)
-    torch.manual_seed(0)
-    net = config.build_subnet(space.largest())
-    net.eval()
     images, labels = _batch()
-    before = _state(net)
-    for name in ALL:
-        a, b = get_proxy(name)(net, images, labels, seed=1), get_proxy(name)(net, images, labels, seed=1)
-        assert a == b or (math.isnan(a) and math.isnan(b)), name
-        assert all(torch.equal(before[k], v) for k, v in net.state_dict().items()), name
-        assert all(p.grad is None for p in net.parameters()), name
-        assert not net.training, name
+    for arch in (space.smallest(), space.largest()):  # e.g. one attention head, a cell without a path
+        torch.manual_seed(0)
+        net = config.build_subnet(arch)
+        net.eval()
+        before = _state(net)
+        for name in ALL:
+            a, b = get_proxy(name)(net, images, labels, seed=1), get_proxy(name)(net, images, labels, seed=1)
+            assert a == b or (math.isnan(a) and math.isnan(b)), (arch, name)
+            assert all(torch.equal(before[k], v) for k, v in net.state_dict().items()), (arch, name)
+            assert all(p.grad is None for p in net.parameters()), (arch, name)
+            assert not net.training, (arch, name)
 
 
 def test_proxies_scored_together_equal_each_scored_alone():

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from supernets import Arch, cost, count_cost
 
@@ -361,7 +362,9 @@ def grasp(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     layers = prunable_layers(net)
     weights = [m.weight for m in layers]
     x, y = _on_device(net, images, labels)
-    loss = F.cross_entropy(net(x), y)
+    # Fused attention kernels have no second derivative; the plain-math one (same values) does.
+    with sdpa_kernel(SDPBackend.MATH):
+        loss = F.cross_entropy(net(x), y)
     grads = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
     pairs = [(w, g) for w, g in zip(weights, grads) if g is not None]
     z = sum((g * g.detach()).sum() for _, g in pairs)
@@ -500,7 +503,7 @@ def meco(net: nn.Module, images: torch.Tensor, labels: torch.Tensor | None) -> f
         rows, cols = fea.shape
         if rows > cols - 1 or bool((fea.std(dim=1) == 0).any()):
             continue  # singular, or a constant row set to 0: the smallest eigenvalue is 0
-        total += float(torch.linalg.eigvalsh(torch.corrcoef(fea))[0])
+        total += float(torch.linalg.eigvalsh(torch.atleast_2d(torch.corrcoef(fea)))[0])  # one row: [[1]]
     return total
 
 
