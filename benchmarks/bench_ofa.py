@@ -71,11 +71,12 @@ the other core), NHWC, 8 subnets x 15 reps, (a) only, ratio of summed medians (m
     before slicing only the cut dims (1 run)     0.805 (0.793)  1.075 (1.096)     1.030 (1.051)
     after (`_cut` in supernets/mbv3.py), run 1   0.792 (0.794)  1.046 (1.050)     1.036 (1.053)
     after, run 2                                 0.797 (0.795)  1.070 (1.068)     1.052 (1.020)
+    after, run 3 (a later session, load 1.0)     0.799 (0.805)  1.095 (1.097)     1.045 (1.019)
     A/B in one process, 6 subnets x 10 reps: new path / old path 0.983 (idle); 0.998 under load 2 and 1.062
     under load 4-5 (noise of that size is why the figures above are from quiet runs)
 A dim a subnet takes whole now gets no slice (the slice's backward fills a zero gradient of the full tensor and
 copies into it), and squeeze-excite's weights are viewed as matrices before slicing (one slice node per cut dim
-instead of four). The path's own overhead is 1.05-1.07 on quiet runs: at the 1.05 target in one run of two, so
+instead of four). The path's own overhead is 1.05-1.10 on quiet runs: at the 1.05 target in one run of three, so
 not reliably met like for like; as the issue defines the ratio (our extracted network as shipped) it is 0.79-0.80.
 
 Run: PYTHONPATH=. python benchmarks/bench_ofa.py [--subnets 8] [--reps 15] [--layout nhwc|nchw] [--only ab]
