@@ -545,7 +545,8 @@ def main() -> None:
     parser.add_argument("phase", choices=["compute-macro", "batch-nb201", "timing", "report", "synthetic",
                                                    "residual"])
     parser.add_argument("--n", type=int, default=None, help="networks (macro: 500, nb201: 100)")
-    parser.add_argument("--proxies", default=CHEAP)
+    parser.add_argument("--proxies", default=None, help=f"comma-separated (compute-macro and residual: {CHEAP}; "
+                        "batch-nb201: synflow,jacov,nwot)")
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--sizes", default="25,50,100,200")
     parser.add_argument("--table", default="macro_proxies.jsonl", help="cache file under benchmarks/out/")
@@ -557,20 +558,22 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     sizes = [int(s) for s in args.sizes.split(",")]
+
+    def proxies(default: str) -> list[str]:
+        return [p.strip() for p in (args.proxies or default).split(",") if p.strip()]
+
     if args.phase == "synthetic":  # needs no data
         return synthetic(args.seeds, sizes, args.models.split(","))
     if not MACRO.is_file() or not CIFAR.is_dir():
         sys.exit(f"needs {MACRO} and {CIFAR}")
     if args.phase == "compute-macro":
-        compute_macro(args.n or 500, [p.strip() for p in args.proxies.split(",") if p.strip()], args.table,
-                      args.weights)
+        compute_macro(args.n or 500, proxies(CHEAP), args.table, args.weights)
     elif args.phase == "timing":
         timing(args.n or 4)
     elif args.phase == "batch-nb201":
-        batch_nb201(args.n or 100, tuple(p.strip() for p in args.proxies.split(",")) if args.proxies != CHEAP
-                    else ("synflow", "jacov", "nwot"))
+        batch_nb201(args.n or 100, tuple(proxies("synflow,jacov,nwot")))
     elif args.phase == "residual":
-        residual(args.seeds, sizes, [p.strip() for p in args.proxies.split(",")])
+        residual(args.seeds, sizes, proxies(CHEAP))
     else:
         sets = {part.split("=")[0]: part.split("=")[1].split(",") for part in args.features.split(";")}
         report(args.seeds, sizes, args.models.split(","), sets)

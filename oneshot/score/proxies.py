@@ -271,10 +271,29 @@ def _fisher_hooks(net: nn.Module, total: list[torch.Tensor]) -> list[torch.utils
     return [m.register_forward_hook(hook) for m in prunable_layers(net)]
 
 
+# snip, grad_norm and fisher all read one cross-entropy backward pass of the same batch: asked for together
+# (`score_many`), they share it.
+_LOSS_GRADIENT = ("snip", "grad_norm", "fisher")
+
+
+def _loss_gradient_proxies(net: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                           names: Sequence[str]) -> dict[str, float]:
+    """The proxies `names` (of `_LOSS_GRADIENT`) from one backward pass; fisher's hooks only when it is asked."""
+    total: list[torch.Tensor] = []
+    handles = _fisher_hooks(net, total) if "fisher" in names else []
+    try:
+        layers = _loss_grads(net, images, labels)
+    finally:
+        for h in handles:
+            h.remove()
+    of_weights = {"snip": _snip_of, "grad_norm": _grad_norm_of}
+    return {n: float(sum(total)) if n == "fisher" else of_weights[n](layers) for n in names}
+
+
 @register_proxy("snip", needs_labels=True)
 def snip(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     """SNIP connection sensitivity (Lee et al. 2019, as in Abdelfattah et al. 2021): sum of |theta * dL/dtheta|."""
-    return _snip_of(_loss_grads(net, images, labels))
+    return _loss_gradient_proxies(net, images, labels, ("snip",))["snip"]
 
 
 @register_proxy("grad_norm", needs_labels=True)
@@ -284,7 +303,7 @@ def grad_norm(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> flo
     Per-layer Euclidean norms summed (as zero-cost-nas and NAS-Bench-Suite-Zero compute it), not the norm of the
     whole gradient vector.
     """
-    return _grad_norm_of(_loss_grads(net, images, labels))
+    return _loss_gradient_proxies(net, images, labels, ("grad_norm",))["grad_norm"]
 
 
 @register_proxy("fisher", needs_labels=True)
@@ -295,32 +314,7 @@ def fisher(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     channel k scores 0.5 * mean_over_batch((sum over positions of a * g)_k ^ 2); the proxy sums all channels
     of all layers.
     """
-    total: list[torch.Tensor] = []
-    handles = _fisher_hooks(net, total)
-    try:
-        _loss_grads(net, images, labels)
-    finally:
-        for h in handles:
-            h.remove()
-    return float(sum(total))
-
-
-# snip, grad_norm and fisher all read one cross-entropy backward pass of the same batch: asked for together
-# (`score_many`), they share it.
-_LOSS_GRADIENT = ("snip", "grad_norm", "fisher")
-
-
-def _loss_gradient_proxies(net: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                           names: Sequence[str]) -> dict[str, float]:
-    total: list[torch.Tensor] = []
-    handles = _fisher_hooks(net, total) if "fisher" in names else []
-    try:
-        layers = _loss_grads(net, images, labels)
-    finally:
-        for h in handles:
-            h.remove()
-    found = {"snip": _snip_of, "grad_norm": _grad_norm_of}
-    return {n: float(sum(total)) if n == "fisher" else found[n](layers) for n in names}
+    return _loss_gradient_proxies(net, images, labels, ("fisher",))["fisher"]
 
 
 def score_many(net: nn.Module, images: torch.Tensor, labels: torch.Tensor | None, names: Sequence[str], *,
