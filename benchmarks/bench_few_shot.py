@@ -28,7 +28,7 @@ CPU with 1 thread on 2 shared cores, seed 0, one run:
 With 8 subnets and 8 training steps these intervals cover almost all of [-1, 1], so they rank nothing. Training
 wall time: few-shot 134 s, one-shot at equal compute 122 s. The equal-compute comparison at a useful scale (45,000
 images, tens of epochs, 200 subnets, several seeds) is left for a GPU session. The docstring of
-`oneshot.train.few_shot` says which decision to split on.
+`oneshot.training.few_shot` says which decision to split on.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts OpenM
 
 from oneshot.recipe import load_recipe, parse_overrides  # noqa: E402
 from oneshot.score.fidelity import fidelity  # noqa: E402
-from oneshot.train.few_shot import oneshot_checkpoint_path  # noqa: E402
-from oneshot.train.trainer import train  # noqa: E402
+from oneshot.training.few_shot import oneshot_checkpoint_path  # noqa: E402
+from oneshot.training.trainer import train  # noqa: E402
 from supernets import get_space  # noqa: E402
 
 

@@ -92,8 +92,8 @@ import torch  # noqa: E402
 from oneshot.recipe import load_recipe, parse_overrides  # noqa: E402
 from oneshot.score.fidelity import fidelity, ranking_metrics, table_subnets  # noqa: E402
 from oneshot.score.tabular import TabularBenchmark  # noqa: E402
-from oneshot.train.few_shot import oneshot_checkpoint_path  # noqa: E402
-from oneshot.train.trainer import train  # noqa: E402
+from oneshot.training.few_shot import oneshot_checkpoint_path  # noqa: E402
+from oneshot.training.trainer import train  # noqa: E402
 from supernets import Arch, get_space  # noqa: E402
 
 TRAINED = {  # name -> (recipe overrides, path-steps per step x epochs, in units of steps per epoch)
@@ -160,7 +160,7 @@ def _no_recalibration(ckpt: Path, table: TabularBenchmark, n: int, batch_size: i
     """fidelity's statistics with BN statistics as training left them (no recalibration), same subnets."""
     from oneshot.data import datamodule_from_info
     from oneshot.score.evaluate import HoldoutSet
-    from oneshot.train.checkpoint import load_supernet
+    from oneshot.training.checkpoint import load_supernet
 
     supernet, info = load_supernet(ckpt)
     chosen = table_subnets(table, n, 0)  # the subnets fidelity() judges, so the rows pair up

@@ -77,13 +77,13 @@ import torch.nn.functional as F  # noqa: E402
 
 from oneshot.console import quiet_lightning  # noqa: E402
 from oneshot.score.bn import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, CalibrationSet, recalibrate_bn  # noqa: E402
-from oneshot.train.checkpoint import load_supernet  # noqa: E402
+from oneshot.training.checkpoint import load_supernet  # noqa: E402
 from oneshot.data import datamodule_from_info  # noqa: E402
 from oneshot.score.evaluate import HoldoutSet, evaluate, sample_archs  # noqa: E402
 from oneshot.recipe import load_recipe  # noqa: E402
-from oneshot.train.path_samplers import FairSampler, PathSampler  # noqa: E402
-from oneshot.train.module import SupernetModule  # noqa: E402
-from oneshot.train.trainer import checkpoint_path, train  # noqa: E402
+from oneshot.training.path_samplers import FairSampler, PathSampler  # noqa: E402
+from oneshot.training.module import SupernetModule  # noqa: E402
+from oneshot.training.trainer import checkpoint_path, train  # noqa: E402
 from supernets import create_supernet, extract  # noqa: E402
 
 warnings.filterwarnings("ignore", message=".*(val_dataloader|LeafSpec|log_every_n_steps).*")

@@ -5,7 +5,7 @@ in this list (and `supernets`, `predictors`), never one below:
 
     recipe.py, table.py, threads.py, version.py   config, result tables, CPU threads, code version
     data/       DataModules with train / holdout / test splits
-    train/      path samplers, the supernet LightningModule, optimizer factories, checkpoint I/O, train(recipe)
+    training/   path samplers, the supernet LightningModule, optimizer factories, checkpoint I/O, train(recipe)
     score/      BN recalibration, evaluation, latency, the objectives search maximizes
     study/      Optuna search: space mapping, budgets, search samplers, storage, the loop, results
     deploy/     extraction of standalone subnets, retraining
@@ -16,9 +16,6 @@ in this list (and `supernets`, `predictors`), never one below:
 from __future__ import annotations
 
 import importlib
-import sys
-import types
-from pathlib import Path
 from typing import Any
 
 __version__ = "0.1.0"
@@ -32,8 +29,8 @@ _LAZY = {
     "search": "oneshot.study.search",
     "LatencyModel": "oneshot.score.latency",
     "run_pipeline": "oneshot.pipeline",
-    "train": "oneshot.train.trainer",
-    "load_supernet": "oneshot.train.checkpoint",
+    "train": "oneshot.training.trainer",
+    "load_supernet": "oneshot.training.checkpoint",
     "evaluate": "oneshot.score.evaluate",
     "recalibrate_bn": "oneshot.score.bn",
     "CalibrationSet": "oneshot.score.bn",
@@ -43,24 +40,6 @@ _LAZY = {
     "retrain_subnets": "oneshot.deploy.retrain",
     "rank_agreement": "oneshot.deploy.retrain",
 }
-
-
-# Public names that are also stage folders (`train()` and `oneshot/train/`): the function is the public name.
-_SHADOWED = frozenset(n for n in _LAZY if (Path(__file__).parent / n / "__init__.py").is_file())
-
-
-class _Package(types.ModuleType):
-    """This package's module: the import system binds a loaded subpackage as an attribute of its parent, which would
-    hide the function `train` behind the folder `oneshot/train/`; the folder stays importable by its dotted path
-    (`from oneshot.train.trainer import ...`), which reads `sys.modules`, not this attribute."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _SHADOWED and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

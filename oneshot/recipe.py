@@ -55,7 +55,7 @@ class DataSection:
 
 @dataclass
 class FewShotSection:
-    """Few-shot supernets after one-shot training (oneshot.train.few_shot): k copies split on one decision."""
+    """Few-shot supernets after one-shot training (oneshot.training.few_shot): k copies split on one decision."""
 
     split: str = ""  # an unconditional decision of the space, e.g. layer0 (macro) or 3<-2 (nb201)
     epochs: int = 1  # fine-tuning epochs of each of the k copies (k = the split decision's number of choices)

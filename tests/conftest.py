@@ -32,7 +32,7 @@ def tiny_checkpoint(tmp_path_factory):
     """A supernet checkpoint of mbv3_test trained 1 epoch on 64 digits at 8x8 (shared: copy it before writing beside
     it, e.g. an evaluation table)."""
     from oneshot.recipe import Recipe
-    from oneshot.train.trainer import train
+    from oneshot.training.trainer import train
 
     out = tmp_path_factory.mktemp("tiny_checkpoint")
     recipe = Recipe.from_dict({

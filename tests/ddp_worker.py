@@ -18,7 +18,7 @@ import lightning as L  # noqa: E402
 import torch  # noqa: E402
 
 from oneshot.recipe import Recipe  # noqa: E402
-from oneshot.train.trainer import train  # noqa: E402
+from oneshot.training.trainer import train  # noqa: E402
 
 
 class SaveRankState(L.Callback):

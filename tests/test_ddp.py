@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from oneshot.train.checkpoint import load_supernet
-from oneshot.train.path_samplers import create_path_sampler
+from oneshot.training.checkpoint import load_supernet
+from oneshot.training.path_samplers import create_path_sampler
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 

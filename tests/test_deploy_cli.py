@@ -16,7 +16,7 @@ from oneshot.deploy.retrain import retrain_subnets
 from oneshot.recipe import RetrainSection
 from oneshot.study.budget import Budget
 from oneshot.study.results import SearchRecord, SearchResult
-from oneshot.train.checkpoint import load_supernet
+from oneshot.training.checkpoint import load_supernet
 from supernets import cost, load_subnet
 
 torch.set_num_threads(1)

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from oneshot.score.bn import CalibrationSet, recalibrate_bn
-from oneshot.train.checkpoint import load_supernet
+from oneshot.training.checkpoint import load_supernet
 from oneshot.cli import main
 from oneshot.data import datamodule_from_info
 from oneshot.score.evaluate import TABLE_NAME, evaluate, read_archs, sample_archs
 from oneshot.recipe import Recipe
-from oneshot.train.trainer import train
+from oneshot.training.trainer import train
 from supernets import Arch, cost, create_supernet, extract
 
 torch.set_num_threads(1)

@@ -17,8 +17,8 @@ from supernets import FewShotSupernet, extract, get_config, restrict_space
 from supernets.few_shot import check_split
 
 from oneshot.recipe import Recipe, load_recipe
-from oneshot.train.few_shot import FewShotSampler, oneshot_checkpoint_path
-from oneshot.train.path_samplers import activation_counts, create_path_sampler
+from oneshot.training.few_shot import FewShotSampler, oneshot_checkpoint_path
+from oneshot.training.path_samplers import activation_counts, create_path_sampler
 
 SPACES = ["mbv3_test", "nb201_test", "macro_test"]
 SPLITS = {"mbv3_test": "s0.w", "nb201_test": "3<-2", "macro_test": "layer0"}
@@ -173,8 +173,8 @@ def test_few_shot_train_checkpoint_evaluate_search_extract(tmp_path: Path) -> No
     from oneshot.score.bn import CalibrationSet, recalibrate_bn
     from oneshot.score.evaluate import evaluate
     from oneshot.study.search import search
-    from oneshot.train.checkpoint import load_supernet
-    from oneshot.train.trainer import train
+    from oneshot.training.checkpoint import load_supernet
+    from oneshot.training.trainer import train
     from supernets import load_subnet
 
     data = copy.deepcopy(TINY_RECIPE)
@@ -224,7 +224,7 @@ def test_few_shot_train_checkpoint_evaluate_search_extract(tmp_path: Path) -> No
 
 
 def test_few_shot_resume_with_another_split_is_refused(tmp_path: Path) -> None:
-    from oneshot.train.trainer import train
+    from oneshot.training.trainer import train
 
     data = copy.deepcopy(TINY_RECIPE)
     data["output_dir"] = str(tmp_path)
@@ -239,8 +239,8 @@ def test_few_shot_resume_with_another_split_is_refused(tmp_path: Path) -> None:
 
 def test_few_shot_phase_resumes_from_its_saved_step_exactly(tmp_path: Path) -> None:
     """A few-shot phase stopped after 1 epoch per copy and resumed to 2 ends with the uninterrupted run's weights."""
-    from oneshot.train.checkpoint import read_checkpoint
-    from oneshot.train.trainer import train
+    from oneshot.training.checkpoint import read_checkpoint
+    from oneshot.training.trainer import train
 
     def recipe(where: str, epochs: int) -> Recipe:
         data = copy.deepcopy(TINY_RECIPE)

@@ -18,8 +18,8 @@ from oneshot.recipe import Recipe
 from oneshot.score.fidelity import fidelity, ranking_metrics, seed_to_seed_tau, stratified_by_flops, table_runs
 from oneshot.score.tabular import TabularBenchmark
 from predictors.intervals import accuracy_interval, bootstrap_interval, wilson_interval
-from oneshot.train.trainer import train
-from oneshot.train.checkpoint import read_checkpoint
+from oneshot.training.trainer import train
+from oneshot.training.checkpoint import read_checkpoint
 from supernets import Arch, cost, get_space, space_from_dict
 
 torch.set_num_threads(1)

@@ -26,7 +26,7 @@ else:
 def test_a_stray_oneshot_folder_fails_at_import_with_the_reason(tmp_path: Path) -> None:
     stray = tmp_path / "oneshot"
     stray.mkdir()
-    for sub in ("train", "score", "pipeline", "cli"):
+    for sub in ("training", "score", "pipeline", "cli"):
         out = subprocess.run([sys.executable, "-c", SCRIPT.replace("{sub}", sub), str(stray), REAL],
                              capture_output=True, text=True, cwd=tmp_path).stdout
         assert str(stray) in out and "without __init__.py" in out, (sub, out)

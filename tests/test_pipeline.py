@@ -76,7 +76,7 @@ def test_rerun_resumes_without_redoing_work(run_dir):
 
 def test_export_recalibrates_bn_so_files_equal_the_supernet_path(run_dir, tmp_path):
     from oneshot.score.bn import CalibrationSet, recalibrate_bn
-    from oneshot.train.checkpoint import load_supernet
+    from oneshot.training.checkpoint import load_supernet
     from oneshot.data import datamodule_from_info
 
     ckpt = run_dir / "supernet.ckpt"
@@ -198,7 +198,7 @@ def test_limits_on_two_costs_pair_up_into_one_budget(run_dir, tmp_path):
     """`{flops: [a, b], params: p}` is two budgets, each with both limits: the chosen subnets respect both."""
     import shutil
 
-    from oneshot.train.checkpoint import load_supernet
+    from oneshot.training.checkpoint import load_supernet
 
     shutil.copytree(run_dir, tmp_path / "digits")
     params = sorted(r["params"] for r in json.loads((run_dir / "evaluate.json").read_text())["records"])
@@ -231,7 +231,7 @@ def test_vit_recipe_runs_end_to_end_and_exports_onnx(tmp_path):
     report = (run / "report" / "report.md").read_text()
     assert "nothing was recalibrated" in report and "after BN recalibration" not in report
     ckpt = run / "supernet.ckpt"
-    from oneshot.train.checkpoint import load_supernet
+    from oneshot.training.checkpoint import load_supernet
 
     supernet = load_supernet(ckpt)[0].eval()
     arch = supernet.space.largest()
@@ -248,7 +248,7 @@ def test_vit_recipe_runs_end_to_end_and_exports_onnx(tmp_path):
 
 
 def _run_space(run_dir):
-    from oneshot.train.checkpoint import load_supernet
+    from oneshot.training.checkpoint import load_supernet
 
     return load_supernet(run_dir / "supernet.ckpt")[0].space
 

@@ -145,13 +145,13 @@ def test_readme_commands_and_python_blocks(workdir: Path) -> None:
 
 
 def test_flat_api_names_are_the_functions_and_import_is_cheap() -> None:
-    """`from oneshot import train` is the function even after the folder `oneshot/train/` was imported, and
-    `import oneshot` loads no torch (the CLI starts fast)."""
+    """`from oneshot import train` is the function even after the stage folder `oneshot/training/` was imported
+    (no public name is also a folder), and `import oneshot` loads no torch (the CLI starts fast)."""
     code = ("import sys, types, oneshot\n"
             "assert 'torch' not in sys.modules\n"
-            "import oneshot.train.trainer, oneshot.deploy.extract\n"
+            "import oneshot.training.trainer, oneshot.deploy.extract\n"
             "from oneshot import train\n"
-            "from oneshot.train.trainer import train as direct\n"
+            "from oneshot.training.trainer import train as direct\n"
             "assert train is direct and oneshot.train is direct\n"
             "for name in oneshot._LAZY:\n"
             "    assert not isinstance(getattr(oneshot, name), types.ModuleType), name\n")

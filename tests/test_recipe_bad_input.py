@@ -20,7 +20,7 @@ from conftest import TINY_RECIPE
 from oneshot.cli import main
 from oneshot.data import create_datamodule
 from oneshot.recipe import load_recipe, parse_overrides
-from oneshot.train.trainer import train
+from oneshot.training.trainer import train
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(val_dataloader|LeafSpec).*")
 

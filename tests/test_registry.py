@@ -36,7 +36,7 @@ def _registries():
     from oneshot.data.datasets import DigitsDataModule
     from oneshot.study.search_samplers import list_search_samplers, register_search_sampler
     from oneshot.study.search_samplers.optuna_samplers import tpe
-    from oneshot.train.path_samplers import FairSampler, list_path_samplers, register_path_sampler
+    from oneshot.training.path_samplers import FairSampler, list_path_samplers, register_path_sampler
     from predictors import GPPredictor, list_encodings, list_predictors, register_encoding, register_predictor
     from predictors.encodings import get_encoding
     from supernets import get_space, list_supernets, register_supernet

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from oneshot.train.path_samplers import (
+from oneshot.training.path_samplers import (
     FairSampler, PathSampler, activation_counts, create_path_sampler, list_path_samplers, path_sampler_from_state,
 )
 from supernets import Decision, SearchSpace, get_space

@@ -259,7 +259,7 @@ def test_supernet_objective_uses_the_evaluation_table(tmp_path):
     from oneshot.score.evaluate import TABLE_NAME
     from oneshot.recipe import Recipe
     from oneshot.table import read_table
-    from oneshot.train.trainer import train
+    from oneshot.training.trainer import train
 
     recipe = Recipe.from_dict({
         "name": "tiny", "output_dir": str(tmp_path), "supernet": {"name": "mbv3_test"},

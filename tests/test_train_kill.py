@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from oneshot.recipe import Recipe
-from oneshot.train.checkpoint import read_checkpoint
-from oneshot.train.trainer import train
+from oneshot.training.checkpoint import read_checkpoint
+from oneshot.training.trainer import train
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(val_dataloader|LeafSpec|pre-optimization).*")
 
@@ -36,7 +36,7 @@ import json, os, sys
 import lightning as L
 import torch
 from oneshot.recipe import Recipe
-from oneshot.train.trainer import train
+from oneshot.training.trainer import train
 
 torch.set_num_threads(1)
 kill_at = int(sys.argv[2])

@@ -17,7 +17,7 @@ from oneshot.cli import main
 from oneshot.data import datamodule_from_info
 from oneshot.pipeline.run_folder import phase_runs, phase_seconds, record_phase
 from oneshot.score.evaluate import evaluate
-from oneshot.train.checkpoint import read_checkpoint
+from oneshot.training.checkpoint import read_checkpoint
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(val_dataloader|LeafSpec).*")
 
@@ -64,7 +64,7 @@ def test_train_command_resumes_like_the_phase_and_overwrites_only_when_asked(tmp
     assert main(["train", str(recipe), "--no-progress", "--set", "train.epochs=2"]) == 0
     assert read_checkpoint(ckpt)["global_step"] == 4
     assert loads == [True]
-    from oneshot.train.checkpoint import AtomicCheckpointIO
+    from oneshot.training.checkpoint import AtomicCheckpointIO
 
     with pytest.raises(ValueError, match="weights_only=True only"):
         AtomicCheckpointIO().load_checkpoint(ckpt, weights_only=False)

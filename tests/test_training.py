@@ -14,14 +14,14 @@ import torch.nn.functional as F
 import yaml
 from conftest import TINY_RECIPE
 
-from oneshot.train.checkpoint import load_supernet, read_checkpoint
+from oneshot.training.checkpoint import load_supernet, read_checkpoint
 from oneshot.cli import main
 from oneshot.data import EpochShuffleSampler, create_datamodule
 from oneshot.recipe import Recipe
-from oneshot.train.path_samplers import create_path_sampler
-from oneshot.train.module import SupernetModule
-from oneshot.train.optim import build_optimizer, build_scheduler
-from oneshot.train.trainer import train
+from oneshot.training.path_samplers import create_path_sampler
+from oneshot.training.module import SupernetModule
+from oneshot.training.optim import build_optimizer, build_scheduler
+from oneshot.training.trainer import train
 from supernets import create_supernet, get_space
 
 torch.set_num_threads(1)

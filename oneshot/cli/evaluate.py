@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     from oneshot.score.evaluate import TABLE_NAME, evaluate, read_archs
     from oneshot.threads import configure_threads
-    from oneshot.train.checkpoint import load_supernet
+    from oneshot.training.checkpoint import load_supernet
 
     configure_threads(args.threads)
     archs = None

@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from supernets import space_from_dict
 
-    from oneshot.train.checkpoint import read_checkpoint
+    from oneshot.training.checkpoint import read_checkpoint
     from oneshot.score.evaluate import read_archs
     from oneshot.threads import configure_threads
     from oneshot.score.fidelity import FIDELITY_NAME, fidelity, resolve_checkpoint

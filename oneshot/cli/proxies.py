@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from supernets import get_config
 
     from oneshot.score.evaluate import read_archs, sample_archs
-    from oneshot.train.checkpoint import load_supernet
+    from oneshot.training.checkpoint import load_supernet
     from oneshot.threads import configure_threads
     from oneshot.score.proxies import list_proxies
     from oneshot.score.proxy_table import ProxyBatch, score_proxies

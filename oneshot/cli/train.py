@@ -1,4 +1,4 @@
-"""`oneshot train RECIPE`: train a supernet from a recipe (`oneshot.train.trainer.train`).
+"""`oneshot train RECIPE`: train a supernet from a recipe (`oneshot.training.trainer.train`).
 
 Exactly the train phase of `oneshot run`: it continues the run's checkpoint when there is one (and does nothing
 when that one is complete); `--overwrite` trains from scratch and replaces it.
@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from oneshot.pipeline.run_folder import record_phase
     from oneshot.recipe import load_recipe, parse_overrides
-    from oneshot.train.trainer import checkpoint_path, train
+    from oneshot.training.trainer import checkpoint_path, train
 
     recipe = load_recipe(args.recipe, parse_overrides(args.overrides))
     if args.resume and args.overwrite:

@@ -60,7 +60,7 @@ def extract_subnets(
         raise ValueError(f"unknown subnet file format {fmt!r}; allowed: {list(FORMATS)}")
     from oneshot.data import datamodule_from_info
     from oneshot.score.bn import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, CalibrationSet, recalibrate_bn
-    from oneshot.train.checkpoint import load_supernet
+    from oneshot.training.checkpoint import load_supernet
 
     say = log or (lambda _line: None)
     out = Path(out_dir)

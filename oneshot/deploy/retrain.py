@@ -26,7 +26,7 @@ from supernets import Arch, config_from_dict
 from oneshot.console import quiet_lightning, trainer_console
 from oneshot.recipe import RetrainSection
 from oneshot.table import ResultTable
-from oneshot.train.optim import configure_optimizers
+from oneshot.training.optim import configure_optimizers
 
 __all__ = ["StandaloneModule", "retrain_subnets", "rank_agreement"]
 

@@ -33,7 +33,7 @@ def min_predictor_rows(folds: int) -> int:
 # --------------------------------------------------------------------------- phases
 def phase_train(run: Run) -> str:
     """Train (or resume training) the supernet into the run folder."""
-    from oneshot.train.trainer import train
+    from oneshot.training.trainer import train
 
     r = run.recipe
     print(f"supernet {r.supernet.name} on {r.data.name}, {r.train.sampler} sampling, {r.train.epochs} epochs")

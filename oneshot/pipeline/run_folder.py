@@ -18,7 +18,7 @@ class Run:
     """A recipe's run folder: each phase writes its results here, and later phases (or later calls) read them."""
 
     def __init__(self, recipe: Recipe, progress: bool = True) -> None:
-        from oneshot.train.trainer import checkpoint_path
+        from oneshot.training.trainer import checkpoint_path
 
         self.recipe, self.progress = recipe, progress
         self.dir = recipe.run_dir
@@ -41,7 +41,7 @@ class Run:
     @cached_property
     def loaded(self) -> tuple[Any, dict[str, Any]]:
         """(supernet, checkpoint info), loaded once per process."""
-        from oneshot.train.checkpoint import load_supernet
+        from oneshot.training.checkpoint import load_supernet
 
         return load_supernet(self.path(self.ckpt.name, "train"))
 

@@ -32,7 +32,7 @@ from oneshot.data import SplitDataModule, datamodule_from_info, gather
 from oneshot.console import progress_bar
 from oneshot.table import ResultTable
 from oneshot.threads import configure_threads
-from oneshot.train.checkpoint import load_supernet, weights_digest
+from oneshot.training.checkpoint import load_supernet, weights_digest
 from oneshot.version import code_version
 
 from .bn import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, CalibrationSet, recalibrate_bn

@@ -158,7 +158,7 @@ def ranking_metrics(estimate: Sequence[float], truth: Sequence[float], top_fract
 # --------------------------------------------------------------------------- fidelity(checkpoint, table)
 def resolve_checkpoint(run_or_checkpoint: str | os.PathLike) -> Path:
     """A checkpoint path as given, or the `supernet.ckpt` of a run folder."""
-    from oneshot.train.trainer import CHECKPOINT_NAME
+    from oneshot.training.trainer import CHECKPOINT_NAME
 
     path = Path(run_or_checkpoint)
     if path.is_dir():
@@ -215,7 +215,7 @@ def fidelity(
     write:         write fidelity.json/.md/.png beside the checkpoint (an existing report made with other
                    settings is kept unless `overwrite`).
     """
-    from oneshot.train.checkpoint import read_checkpoint
+    from oneshot.training.checkpoint import read_checkpoint
     from oneshot.score.evaluate import evaluate
     from supernets import space_from_dict
 

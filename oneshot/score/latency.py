@@ -36,7 +36,7 @@ def _as_space(space: SearchSpace | str | Path) -> SearchSpace:
     if isinstance(space, SearchSpace):
         return space
     if Path(space).is_file():
-        from oneshot.train.checkpoint import load_supernet
+        from oneshot.training.checkpoint import load_supernet
 
         return load_supernet(space)[0].space
     return get_space(str(space))

@@ -128,7 +128,7 @@ def predictor_objective(pred: Any) -> Objective:
 
 def checkpoint_space(path: Path) -> SearchSpace:
     """The space a supernet checkpoint was trained on, read without building the supernet."""
-    from oneshot.train.checkpoint import read_checkpoint
+    from oneshot.training.checkpoint import read_checkpoint
 
     return space_from_dict(read_checkpoint(path)["oneshot"]["space"])
 
@@ -143,7 +143,7 @@ def supernet_objective(path: Path, evaluate_args: dict[str, Any]) -> ResolvedObj
     import torch
 
     from oneshot.data import SplitDataModule, datamodule_from_info
-    from oneshot.train.checkpoint import load_supernet
+    from oneshot.training.checkpoint import load_supernet
 
     from .evaluate import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, TABLE_NAME, _data_digest, evaluate
 

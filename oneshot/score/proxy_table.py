@@ -31,7 +31,7 @@ import torch
 from predictors.base import as_archs
 from supernets import Arch, SearchSpace, Supernet, config_from_dict, extract
 
-from oneshot.train.checkpoint import load_supernet, weights_digest
+from oneshot.training.checkpoint import load_supernet, weights_digest
 from oneshot.version import code_version
 from oneshot.console import progress_bar
 from oneshot.table import ResultTable

@@ -1,6 +1,6 @@
 """Search samplers: Optuna samplers over a `SearchSpace`, found by name (`create_search_sampler("rea", space)`).
 
-Not to be confused with path samplers (`oneshot.train.path_samplers`), which choose the subnets a supernet trains
+Not to be confused with path samplers (`oneshot.training.path_samplers`), which choose the subnets a supernet trains
 on. `base.py` holds the protocol (`ArchSampler`) and the registry; each sampler is one module: `random_search.py`,
 `evolution.py` (rea), `predictor.py` (Bayesian optimization with our predictors), `optuna_samplers.py` (tpe, gp,
 nsga2).

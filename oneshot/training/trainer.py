@@ -132,7 +132,7 @@ def train(recipe: Recipe, resume: bool | str | os.PathLike = True, callbacks: Se
 
     The checkpoint is saved (atomically) at every epoch end, or every `train.checkpoint_every_n_steps`, and at
     the end. With `train.few_shot` the one-shot phase writes `oneshot.ckpt` and the few-shot phase, which follows,
-    writes `supernet.ckpt` (`oneshot.train.few_shot`).
+    writes `supernet.ckpt` (`oneshot.training.few_shot`).
     """
     tr = recipe.train
     if tr.few_shot is not None:

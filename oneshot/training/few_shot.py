@@ -97,7 +97,7 @@ def train_few_shot(recipe: Recipe, resume: bool | str | os.PathLike = True, call
                    progress: bool = True, overwrite: bool = False) -> Path:
     """Both phases of a `train.few_shot` recipe; returns the few-shot checkpoint (`supernet.ckpt`).
 
-    resume/overwrite as in `oneshot.train.train`, per phase: True continues whichever phase is unfinished (a
+    resume/overwrite as in `oneshot.training.train`, per phase: True continues whichever phase is unfinished (a
     finished few-shot checkpoint is returned untouched); a path is refused (two checkpoints make one run).
     """
     tr, few = recipe.train, recipe.train.few_shot

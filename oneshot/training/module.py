@@ -30,7 +30,7 @@ class SupernetModule(L.LightningModule):
     """The multi-path training step of a weight-sharing supernet.
 
     supernet:        the network, called as `supernet(x, arch)`.
-    sampler:         which paths train on each step (`oneshot.train.path_samplers`); with `sampler.teacher` the first
+    sampler:         which paths train on each step (`oneshot.training.path_samplers`); with `sampler.teacher` the first
                      path is fitted to the labels and the others to its detached soft outputs (in-place distillation).
     optimizer:       spec for `build_optimizer`; scheduler: spec for `build_scheduler` (total steps = the
                      trainer's estimated optimizer steps).
