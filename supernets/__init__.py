@@ -2,6 +2,18 @@
 
 from ._registry import Registry
 from .base import Cost, FamilyConfig, Supernet
+from .blocks import (
+    BlockSupernet,
+    Derived,
+    ElasticBatchNorm2d,
+    ElasticConv2d,
+    ElasticDepth,
+    ElasticLinear,
+    LayerChoice,
+    ModuleConfig,
+    Value,
+    Zero,
+)
 from .cost import cost, count_cost
 from .extract import extract, load_subnet, save_subnet
 from .few_shot import FewShotSupernet, restrict_space
@@ -24,6 +36,8 @@ from .space import Arch, Choice, Decision, SearchSpace
 from .vit import ViTConfig, ViTNet, ViTSupernet
 
 __all__ = [
+    "BlockSupernet", "Derived", "ElasticBatchNorm2d", "ElasticConv2d", "ElasticDepth", "ElasticLinear", "LayerChoice",
+    "ModuleConfig", "Value", "Zero",
     "Arch", "Choice", "Cost", "Decision", "FamilyConfig", "FewShotSupernet", "MBV3Config", "MBV3Supernet", "MacroConfig",
     "MacroSupernet", "NB201Config", "NB201Supernet", "Registry", "SearchSpace", "StageSpec", "Supernet",
     "atomic_write_bytes", "config_from_dict", "cost", "count_cost",

@@ -26,6 +26,9 @@ SAFETENSORS_SUFFIX = ".safetensors"
 def extract(supernet: Supernet, arch: Arch) -> nn.Module:
     """A standalone `nn.Module` for `arch` holding exactly the supernet weights (and BN statistics) it uses."""
     supernet.check_arch(arch)
+    materialize = getattr(supernet, "materialize", None)
+    if materialize is not None:  # block-built supernets copy their slices straight into plain modules
+        return materialize(arch).eval()
     ref = next(supernet.parameters())
     sub = supernet.config.build_subnet(arch).to(device=ref.device, dtype=ref.dtype)
     source = {**dict(supernet.named_parameters()), **dict(supernet.named_buffers())}
