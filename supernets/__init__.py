@@ -14,6 +14,7 @@ from .blocks import (
     Value,
     Zero,
 )
+from .check import CheckLine, CheckReport, check
 from .cost import cost, count_cost
 from .extract import extract, load_subnet, save_subnet
 from .few_shot import FewShotSupernet, restrict_space
@@ -37,7 +38,7 @@ from .vit import ViTConfig, ViTNet, ViTSupernet
 
 __all__ = [
     "BlockSupernet", "Derived", "ElasticBatchNorm2d", "ElasticConv2d", "ElasticDepth", "ElasticLinear", "LayerChoice",
-    "ModuleConfig", "Value", "Zero",
+    "ModuleConfig", "Value", "Zero", "CheckLine", "CheckReport", "check",
     "Arch", "Choice", "Cost", "Decision", "FamilyConfig", "FewShotSupernet", "MBV3Config", "MBV3Supernet", "MacroConfig",
     "MacroSupernet", "NB201Config", "NB201Supernet", "Registry", "SearchSpace", "StageSpec", "Supernet",
     "atomic_write_bytes", "config_from_dict", "cost", "count_cost",
