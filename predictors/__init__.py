@@ -9,7 +9,7 @@ from .base import (
     load_predictor,
     register_predictor,
 )
-from .encodings import Encoding, get_encoding, list_encodings, register_encoding
+from .encodings import Encoding, SignalEncoding, Signals, cost_signals, get_encoding, list_encodings, register_encoding
 from .fitting import fit_predictors
 from .gp import GPPredictor
 from .intervals import accuracy_interval, bootstrap_interval, wilson_interval
@@ -32,7 +32,7 @@ from .xgb import XGBPredictor
 
 __all__ = [
     "AutoPredictor", "accuracy_interval", "bootstrap_interval", "wilson_interval", "CVResult", "Encoding",
-    "GPPredictor", "LatencyPredictor", "LatencyRegressor", "NotFittedError", "Predictor", "XGBPredictor", "coverage",
+    "GPPredictor", "LatencyPredictor", "SignalEncoding", "Signals", "cost_signals", "LatencyRegressor", "NotFittedError", "Predictor", "XGBPredictor", "coverage",
     "create_predictor", "cross_validate", "fit_predictors", "get_encoding", "kendall_tau", "learning_curve", "list_encodings",
     "list_predictors", "load_predictor", "make_objective", "precision_at_k", "rank_agreement", "register_encoding",
     "register_predictor", "rmse", "score_predictions", "spearman", "std_error_spearman",

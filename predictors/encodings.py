@@ -15,9 +15,12 @@ An `Encoding` is built from a `SearchSpace` and turns a batch of `Arch`s into a 
   fixed reference set of subnets. Proxies need a network and data, which this package does not have: the
   values come from a `ProxySource` given as `get_encoding("onehot+zc", space, proxies=source)` (oneshot's
   `ProxyLookup` reads a proxy table and computes unseen subnets on demand).
+- `signals`: any per-subnet scalars (supernet holdout accuracy and loss, proxies, MACs, params, latency) with the
+  same rank normalization as `zc` (which is the same encoding under its historic name); values come from a
+  `SignalSource` given as `signals=`, e.g. `Signals({"supernet_acc": fn, "macs": fn}, sources=[proxy_lookup])`.
 
 Encodings combine with `+`: `get_encoding("onehot+path", space)` concatenates the columns. Keyword arguments of
-`get_encoding` are context handed to the parts that declare them (`proxies` for `zc`).
+`get_encoding` are context handed to the parts that declare them (`proxies` for `zc`, `signals` for `signals`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import json
 import math
 import re
 from functools import cached_property
-from typing import Any, Callable, ClassVar, Iterable, Protocol, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -35,7 +38,8 @@ from supernets.space import Arch, SearchSpace
 
 __all__ = [
     "Encoding", "OneHotEncoding", "OrdinalEncoding", "PathEncoding", "CostEncoding", "ConcatEncoding",
-    "ZCEncoding", "ProxySource", "register_encoding", "get_encoding", "list_encodings",
+    "ZCEncoding", "SignalEncoding", "Signals", "SignalSource", "ProxySource", "cost_signals", "register_encoding",
+    "get_encoding", "list_encodings",
 ]
 
 INACTIVE = "<inactive>"
@@ -348,39 +352,51 @@ class CostEncoding(Encoding):
         row[:] = (np.array(self._cost(arch)) - lo) / span
 
 
-class ProxySource(Protocol):
-    """Where the `zc` encoding gets proxy values: `names` of the P proxies and `source(archs) -> (N, P)` raw
-    values (NaN where a proxy is undefined for a subnet); `reference()` optionally gives the (M, P) values that
-    new values are ranked against."""
+class SignalSource(Protocol):
+    """Where a signal encoding gets its values: `names` of the P signals and `source(archs) -> (N, P)` raw values
+    (NaN where a signal is undefined or missing for a subnet); `reference()` optionally gives the (M, P) values
+    that new values are ranked against."""
 
     names: Sequence[str]
 
     def __call__(self, archs: Sequence[Arch]) -> np.ndarray: ...
 
 
-@register_encoding
-class ZCEncoding(Encoding):
-    """Zero-cost proxy scores, each mapped to its mid-rank quantile in [0, 1] within a fixed reference set.
+ProxySource = SignalSource  # the name `zc` has always used: zero-cost proxies are one kind of signal
 
-    Raw proxies span orders of magnitude (synflow reaches 1e20) and only their order carries signal, so each
-    value becomes the fraction of reference values below it (ties count half); NaN (an undefined proxy, e.g. a
-    disconnected cell) becomes 0, below everything. The reference is `reference` when given, else the source's
-    `reference()` when it holds at least 2 subnets, else the first set of subnets encoded (typically the
-    training set); it is then fixed, so training and prediction share one scale, and saved with predictors.
+
+@register_encoding
+class SignalEncoding(Encoding):
+    """Per-subnet scalar signals, each mapped to its mid-rank quantile in [0, 1] within a fixed reference set.
+
+    A signal is anything measured or computed per subnet that may track its accuracy: the supernet's holdout
+    accuracy or loss, a zero-cost proxy, MACs, params, latency. Raw values span orders of magnitude (synflow
+    reaches 1e20), have opposite orientations (a loss falls as accuracy rises) and only their order carries
+    signal, so each value becomes the fraction of reference values below it (ties count half); NaN (undefined,
+    e.g. a proxy of a disconnected cell, or not measured) becomes 0, below everything. The reference is
+    `reference` when given, else the source's `reference()` when it holds at least 2 subnets, else the first set
+    of subnets encoded (typically the training set); it is then fixed, so training and prediction share one
+    scale, and saved with predictors (as numbers: the file loads without pickle). A reference of many subnets
+    (e.g. every candidate scored) ranks finely; one of the training set alone gives only N + 1 levels.
+
+    Stacked predictors (`predictors.stacking`) treat these columns as the proxy group: the orientation and the
+    weight of each signal are learned from the training scores, so a useless signal is weighed out.
     """
 
-    name = "zc"
-    context = ("proxies",)
+    name = "signals"
+    context: ClassVar[tuple[str, ...]] = ("signals",)
     by_name = False
 
-    def __init__(self, space: SearchSpace, proxies: ProxySource | None = None,
+    def __init__(self, space: SearchSpace, signals: SignalSource | None = None,
                  reference: np.ndarray | None = None) -> None:
         super().__init__(space)
-        self.source = proxies
-        self._names: list[str] = list(proxies.names) if proxies is not None else []
-        self._reference: np.ndarray | None = None  # (P, M) sorted finite values per proxy, NaN-padded
-        if reference is None and proxies is not None and hasattr(proxies, "reference"):
-            ref = np.asarray(proxies.reference(), dtype=float)
+        self.source = signals
+        self._names: list[str] = list(signals.names) if signals is not None else []
+        if len(set(self._names)) != len(self._names):
+            raise ValueError(f"{self.name} names must be distinct, got {self._names}")
+        self._reference: np.ndarray | None = None  # (P, M) sorted finite values per signal, NaN-padded
+        if reference is None and signals is not None and hasattr(signals, "reference"):
+            ref = np.asarray(signals.reference(), dtype=float)
             reference = ref if ref.ndim == 2 and len(ref) >= 2 else None
         if reference is not None:
             self._set_reference(np.asarray(reference, dtype=float))
@@ -389,13 +405,18 @@ class ZCEncoding(Encoding):
     def feature_names(self) -> list[str]:
         return list(self._names)
 
+    @property
+    def reference_size(self) -> int:
+        """Subnets in the fixed reference (0 until it is set)."""
+        return 0 if self._reference is None else int(self._reference.shape[1])
+
     def _set_reference(self, values: np.ndarray) -> None:
         if values.ndim != 2 or values.shape[1] != len(self._names):
-            raise ValueError(f"zc reference must be (subnets, {len(self._names)}) proxy values, got {values.shape}")
+            raise ValueError(f"{self.name} reference must be (subnets, {len(self._names)}) values, got {values.shape}")
         self._reference = np.sort(values.T, axis=1)  # NaN sorts last
 
     def normalize(self, raw: np.ndarray) -> np.ndarray:
-        """(N, P) raw proxy values -> (N, P) mid-rank quantiles in the reference, NaN -> 0."""
+        """(N, P) raw values -> (N, P) mid-rank quantiles in the reference, NaN -> 0."""
         out = np.zeros(raw.shape)
         for j, ref in enumerate(self._reference):  # type: ignore[union-attr]
             ref = ref[np.isfinite(ref)]
@@ -409,14 +430,19 @@ class ZCEncoding(Encoding):
             out[ok, j] = (below + upto) / (2.0 * ref.size)
         return out
 
-    def encode(self, archs: Sequence[Arch]) -> np.ndarray:
+    def raw(self, archs: Sequence[Arch]) -> np.ndarray:
+        """(N, P) raw values from the source (NaN where undefined), before rank normalization."""
         if self.source is None:
-            raise ValueError("the zc encoding has no proxy values: give proxies=<a ProxySource, e.g. oneshot's "
-                             "ProxyLookup> to get_encoding / load_predictor")
-        raw = np.asarray(self.source(archs), dtype=float).reshape(len(archs), len(self._names))
+            raise ValueError(f"the {self.name} encoding has no values: give {self.context[0]}=<a SignalSource, "
+                             f"e.g. predictors.Signals or oneshot's ProxyLookup> to get_encoding / load_predictor")
+        return np.asarray(self.source(archs), dtype=float).reshape(len(archs), len(self._names))
+
+    def encode(self, archs: Sequence[Arch]) -> np.ndarray:
+        raw = self.raw(archs)
         if self._reference is None:
             if len(archs) < 2:
-                raise ValueError("the zc encoding needs a reference of at least 2 subnets before encoding one")
+                raise ValueError(f"the {self.name} encoding needs a reference of at least 2 subnets before "
+                                 "encoding one")
             self._set_reference(raw)
         return self.normalize(raw)
 
@@ -428,7 +454,99 @@ class ZCEncoding(Encoding):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         names = list(state.get("names", []))
         if self.source is not None and names and names != self._names:
-            raise ValueError(f"the saved zc encoding used proxies {names}, the given source has {self._names}")
+            raise ValueError(f"the saved {self.name} encoding used {names}, the given source has {self._names}")
         self._names = names or self._names
         if "reference" in state:
             self._set_reference(np.asarray(state["reference"], dtype=float))
+
+
+@register_encoding
+class ZCEncoding(SignalEncoding):
+    """Zero-cost proxy scores as signals (`SignalEncoding` under its historic name and `proxies=` context), so
+    predictor files saved with `zc` load as before."""
+
+    name = "zc"
+    context: ClassVar[tuple[str, ...]] = ("proxies",)
+
+    def __init__(self, space: SearchSpace, proxies: SignalSource | None = None,
+                 reference: np.ndarray | None = None) -> None:
+        super().__init__(space, proxies, reference)
+
+
+SignalValues = Callable[[Arch], float] | Mapping[str, float]
+
+
+class Signals:
+    """A `SignalSource` from named per-subnet scalars, and from other sources' columns side by side.
+
+    columns:   name -> `arch -> float` (e.g. a cost or a supernet score) or a mapping from arch strings to
+               values (e.g. a table read from a file; a subnet missing from it is NaN, looked up by its string,
+               then by its space's canonical form).
+    sources:   other `SignalSource`s (e.g. oneshot's `ProxyLookup`), their columns first.
+    reference: subnets whose values are the default rank reference of encodings built on this source (a broad
+               sample, e.g. every candidate scored: ranks stay fine between the training subnets); computed once,
+               on first use.
+    Values are cached per subnet string, so an expensive signal is computed once per subnet.
+    """
+
+    def __init__(self, columns: Mapping[str, SignalValues] | None = None, sources: Sequence[SignalSource] = (),
+                 reference: Sequence[Arch] | None = None) -> None:
+        self.columns = dict(columns or {})
+        self.sources = list(sources)
+        self.names = [*(n for s in self.sources for n in s.names), *self.columns]
+        dup = sorted({n for n in self.names if self.names.count(n) > 1})
+        if dup:
+            raise ValueError(f"signal name(s) {dup} given twice; each signal needs its own name")
+        if not self.names:
+            raise ValueError("Signals needs at least one column or source")
+        for name, values in self.columns.items():
+            if not callable(values) and not isinstance(values, Mapping):
+                raise TypeError(f"signal {name!r} must be a function arch -> float or a mapping from arch strings "
+                                f"to values, got {type(values).__name__}")
+        self._reference_archs = list(reference) if reference is not None else None
+        self._reference: np.ndarray | None = None
+        self._cache: dict[str, np.ndarray] = {}
+
+    def _column(self, values: SignalValues, arch: Arch) -> float:
+        if isinstance(values, Mapping):
+            v = values.get(str(arch))
+            if v is None:
+                v = values.get(str(arch.space.canonical(arch)))
+        else:
+            v = values(arch)
+        try:
+            return float("nan") if v is None else float(v)
+        except (TypeError, ValueError):
+            return float("nan")
+
+    def __call__(self, archs: Sequence[Arch]) -> np.ndarray:
+        """(len(archs), P) values in the order of `names`, NaN where a signal has none."""
+        missing = list(dict.fromkeys(str(a) for a in archs if str(a) not in self._cache))
+        if missing:
+            by_str = {str(a): a for a in archs}
+            todo = [by_str[k] for k in missing]
+            parts = [np.asarray(s(todo), dtype=float).reshape(len(todo), len(s.names)) for s in self.sources]
+            own = np.array([[self._column(v, a) for v in self.columns.values()] for a in todo],
+                           dtype=float).reshape(len(todo), len(self.columns))
+            for k, row in zip(missing, np.concatenate([*parts, own], axis=1)):
+                self._cache[k] = row
+        if not archs:
+            return np.zeros((0, len(self.names)))
+        return np.stack([self._cache[str(a)] for a in archs])
+
+    def reference(self) -> np.ndarray:
+        """(M, P) values of the reference subnets (empty when none were given)."""
+        if self._reference_archs is None:
+            return np.zeros((0, len(self.names)))
+        if self._reference is None:
+            self._reference = self(self._reference_archs)
+        return self._reference
+
+
+def cost_signals(space: SearchSpace) -> dict[str, Callable[[Arch], float]]:
+    """`{"macs": ..., "params": ...}`: the family's analytic cost per subnet, as `Signals` columns."""
+    if not CostEncoding.supports(space):
+        raise ValueError(f"space {space.name!r} has no analytic cost model (family {space.family!r})")
+    from supernets.cost import cost
+
+    return {"macs": lambda a: float(cost(a).macs), "params": lambda a: float(cost(a).params)}

@@ -61,7 +61,7 @@ import numpy as np
 from scipy.optimize import nnls
 from scipy.stats import kendalltau, norm
 
-from .encodings import ConcatEncoding, Encoding, ZCEncoding
+from .encodings import ConcatEncoding, Encoding, SignalEncoding
 
 if TYPE_CHECKING:
     from .base import Predictor
@@ -75,24 +75,26 @@ PROXY_MODES = ("stack", "joint")  # a zc part stacked with its own members, or o
 _Q_CLIP = 0.005
 
 
-def proxy_groups(encoding: Encoding) -> tuple[Encoding, np.ndarray, ZCEncoding, np.ndarray] | None:
-    """(other encoding, its column indices, the zc part, its column indices) of a concatenation with a `zc`
-    part and at least one other part; None otherwise (nothing to stack)."""
+def proxy_groups(encoding: Encoding) -> tuple[Encoding, np.ndarray, SignalEncoding, np.ndarray] | None:
+    """(other encoding, its column indices, the signal part, its column indices) of a concatenation with signal
+    parts (`zc`, `signals`) and at least one other part; None otherwise (nothing to stack). Several signal parts
+    (e.g. `onehot+zc+signals`) form one group, concatenated."""
     if not isinstance(encoding, ConcatEncoding):
         return None
-    zc = [p for p in encoding.parts if isinstance(p, ZCEncoding)]
-    rest = [p for p in encoding.parts if not isinstance(p, ZCEncoding)]
-    if len(zc) != 1 or not rest:
+    is_signal = [isinstance(p, SignalEncoding) for p in encoding.parts]
+    if not any(is_signal) or all(is_signal):
         return None
     bounds, start = [], 0
     for p in encoding.parts:
         bounds.append(np.arange(start, start + p.dim))
         start += p.dim
-    is_zc = [isinstance(p, ZCEncoding) for p in encoding.parts]
-    rest_cols = np.concatenate([b for b, z in zip(bounds, is_zc) if not z])
-    zc_cols = next(b for b, z in zip(bounds, is_zc) if z)
+    rest = [p for p, z in zip(encoding.parts, is_signal) if not z]
+    signal = [p for p, z in zip(encoding.parts, is_signal) if z]
+    rest_cols = np.concatenate([b for b, z in zip(bounds, is_signal) if not z])
+    signal_cols = np.concatenate([b for b, z in zip(bounds, is_signal) if z])
     other = rest[0] if len(rest) == 1 else ConcatEncoding(encoding.space, rest)
-    return other, rest_cols, zc[0], zc_cols
+    group = signal[0] if len(signal) == 1 else ConcatEncoding(encoding.space, signal)
+    return other, rest_cols, group, signal_cols  # type: ignore[return-value]
 
 
 def mixture(means: np.ndarray, stds: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,8 +142,11 @@ class ProxyStack:
 
     @property
     def names(self) -> list[str]:
-        """One name per weight: the members by their encodings, then `zc:<proxy>` for the best proxy alone."""
-        return [*(self._parts[k].name for k in self.keys), f"zc:{self.zc.feature_names[self.proxy]}"]
+        """One name per weight: the members by their encodings, then `<part>:<signal>` (e.g. `zc:nwot@init`) for
+        the best signal alone."""
+        best = self.zc.feature_names[self.proxy]  # a concatenation already prefixes its parts' names
+        return [*(self._parts[k].name for k in self.keys),
+                best if isinstance(self.zc, ConcatEncoding) else f"{self.zc.name}:{best}"]
 
     def _single(self, X: np.ndarray) -> np.ndarray:
         return _normal_scores(X[:, self.zc_cols[self.proxy]]) * self.sign  # (N,), oriented
