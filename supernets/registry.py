@@ -18,7 +18,21 @@ __all__ = [
     "config_from_dict", "space_from_dict", "space_to_dict",
 ]
 
-_VARIANTS: Registry[Callable[[], FamilyConfig]] = Registry("supernet", key=lambda fn: fn.__name__)
+
+
+def _as_variant(name: str, obj: Any) -> Callable[[], FamilyConfig]:
+    """An `oneshot.spaces` entry point names a variant function (returning a FamilyConfig, e.g. a
+    `supernets.ModuleConfig` for a module built from the blocks) or a FamilyConfig itself."""
+    config = obj() if callable(obj) and not isinstance(obj, FamilyConfig) else obj
+    if not isinstance(config, FamilyConfig):
+        raise ValueError(f"must name a function returning a supernets FamilyConfig (e.g. ModuleConfig) or a config, "
+                         f"got {type(config).__name__}")
+    return obj if callable(obj) and not isinstance(obj, FamilyConfig) else (lambda: config)
+
+
+# Installed packages add spaces through the `oneshot.spaces` entry-point group (`myspace = mypkg.spaces:myspace`).
+_VARIANTS: Registry[Callable[[], FamilyConfig]] = Registry("supernet", key=lambda fn: fn.__name__,
+                                                           entry_points="oneshot.spaces", adapt=_as_variant)
 _FAMILIES: Registry[type[FamilyConfig]] = Registry("supernet family")
 
 
@@ -40,7 +54,8 @@ register_family("module", ModuleConfig)  # user code named by class path (supern
 
 
 def list_supernets(pattern: str = "*") -> list[str]:
-    """Registered variant names matching a shell-style pattern, sorted."""
+    """Registered variant names matching a shell-style pattern, sorted (with installed packages' `oneshot.spaces`
+    entry points, listed without importing them)."""
     return _VARIANTS.list(pattern)
 
 

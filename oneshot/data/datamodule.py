@@ -35,7 +35,21 @@ __all__ = [
     "augment_batch",
 ]
 
-_DATAMODULES: Registry[type[SplitDataModule]] = Registry("dataset")
+
+
+def _as_datamodule(name: str, obj: Any) -> type[SplitDataModule]:
+    """An `oneshot.datasets` entry point names a `SplitDataModule` subclass whose `name` is the entry point's."""
+    if not (isinstance(obj, type) and issubclass(obj, SplitDataModule)):
+        raise ValueError(f"must name a oneshot.data.SplitDataModule subclass, got {obj!r} (a plain dataset or "
+                         f"LightningDataModule is named in a recipe by data.class_path)")
+    if obj.name != name:
+        raise ValueError(f"{obj.__name__}.name is {obj.name!r}, not the entry point's name {name!r}")
+    return obj
+
+
+# Installed packages add datasets through the `oneshot.datasets` entry-point group (`mydata = mypkg.data:MyData`).
+_DATAMODULES: Registry[type[SplitDataModule]] = Registry("dataset", entry_points="oneshot.datasets",
+                                                         adapt=_as_datamodule)
 
 # Constructor arguments that decide which images land in which split (given the data files): overriding one when
 # rebuilding a checkpoint's data asks for another split on purpose. `path` is not one: data that moved must split
@@ -63,13 +77,19 @@ def datamodule_from_info(info: dict[str, Any], **overrides: Any) -> SplitDataMod
 
     `overrides` replace constructor arguments, e.g. `path=` where the data now lives elsewhere, or batch sizes.
     """
-    if info.get("name", "") not in _DATAMODULES:
+    if info.get("class_path"):  # a user's class named in the recipe: rebuilt from its path and init args
+        from .user import UserDataModule
+
+        cls: type[SplitDataModule] = UserDataModule
+    elif info.get("name", "") not in _DATAMODULES:
         raise ValueError(f"unknown dataset {info.get('name')!r} in data info; registered: {list_datamodules()}")
-    cls = _DATAMODULES.get(info["name"])
+    else:
+        cls = _DATAMODULES.get(info["name"])
     kwargs = {k: info[k] for k in cls.init_keys() if k in info}
     unknown = sorted(set(overrides) - set(cls.init_keys()))
     if unknown:
-        raise ValueError(f"unknown data override(s) {unknown} for {cls.name!r}; known: {sorted(cls.init_keys())}")
+        raise ValueError(f"unknown data override(s) {unknown} for {info.get('name', cls.name)!r}; known: "
+                         f"{sorted(cls.init_keys())}")
     kwargs.update(overrides)
     dm = cls(**kwargs)
     if not set(overrides) & set(SPLIT_KEYS):  # the same split was asked for: it must be the same images
@@ -78,15 +98,22 @@ def datamodule_from_info(info: dict[str, Any], **overrides: Any) -> SplitDataMod
 
 
 def datamodule_from_section(section: Any, seed: int = 0, eval_batch_size: int = 256) -> SplitDataModule:
-    """The DataModule a recipe's `data` section describes (`seed` shuffles and augments, the split has its own)."""
-    return create_datamodule(
-        section.name, path=section.path, image_size=section.image_size, batch_size=section.batch_size,
-        eval_batch_size=eval_batch_size, holdout_fraction=section.holdout_fraction,
+    """The DataModule a recipe's `data` section describes (`seed` shuffles and augments, the split has its own).
+
+    A section with `class_path` names the user's own dataset or LightningDataModule (`oneshot.data.user`).
+    """
+    common = dict(
+        batch_size=section.batch_size, eval_batch_size=eval_batch_size, holdout_fraction=section.holdout_fraction,
         test_fraction=section.test_fraction, augment=section.augment, crop_padding=section.crop_padding,
         hflip=section.hflip, mean=section.mean, std=section.std, split_seed=section.split_seed, seed=seed,
         max_train_samples=section.max_train_samples, max_eval_samples=section.max_eval_samples,
         num_workers=section.num_workers,
     )
+    if getattr(section, "class_path", None):
+        from .user import UserDataModule
+
+        return UserDataModule(section.class_path, section.init_args, **common)
+    return create_datamodule(section.name, path=section.path, image_size=section.image_size, **common)
 
 
 # --------------------------------------------------------------------------- datasets
@@ -341,6 +368,12 @@ class SplitDataModule(L.LightningDataModule):
     def num_classes(self) -> int:
         self.setup()
         return len(self.classes)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image, as the supernet takes it."""
+        self.setup()
+        return (self.in_chans, self.image_size, self.image_size)
 
     def setup(self, stage: str | None = None) -> None:
         """Load the data and cut the three disjoint splits (idempotent)."""
