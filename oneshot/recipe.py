@@ -26,17 +26,27 @@ RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
 @dataclass
 class SupernetSection:
-    """Which registered supernet, with config overrides (e.g. num_classes, image_size)."""
+    """Which supernet: a registered one by `name` with config overrides (e.g. num_classes, image_size), or your own
+    nn.Module built from the elastic blocks by `class_path` with its constructor's `init_args` (as Lightning's CLI
+    names classes); the two ways exclude each other."""
 
-    name: str = "mbv3_tiny"
+    name: str = "mbv3_tiny"  # with class_path: the class's name (the space's name in reports)
     overrides: dict[str, Any] = field(default_factory=dict)
+    class_path: str | None = None  # e.g. mypkg.models.MyNet; only this module is imported, when training starts
+    init_args: dict[str, Any] = field(default_factory=dict)  # its keyword arguments (saved in checkpoints)
 
 
 @dataclass
 class DataSection:
-    """Dataset and loading; splits are fractions of the labelled pool (digits) or of the train folder."""
+    """Dataset and loading; splits are fractions of the labelled pool (digits) or of the train folder.
 
-    name: str = "digits"  # digits | cifar10 | imagefolder
+    `class_path` (with `init_args`) names your own map-style dataset or LightningDataModule instead of a registered
+    `name` (oneshot.data.user); the class then decides `path` and `image_size`, which the section leaves out.
+    """
+
+    name: str = "digits"  # digits | cifar10 | imagefolder | a registered name; with class_path: the class's name
+    class_path: str | None = None  # e.g. mypkg.data.MyDataModule
+    init_args: dict[str, Any] = field(default_factory=dict)  # its keyword arguments (saved in checkpoints)
     path: str | None = None  # local folder for cifar10 / imagefolder; nothing is downloaded
     image_size: int = 16  # pixels, square
     batch_size: int = 64
@@ -158,7 +168,10 @@ class Recipe:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
         """Build from nested dicts; unknown keys, wrong types and out-of-range values raise naming the key."""
-        recipe = _build(cls, data or {}, "recipe")
+        recipe = _build(cls, _check_class_paths(data or {}), "recipe")
+        for section in (recipe.supernet, recipe.data):
+            if section.class_path is not None:  # reports name the space / data by the class
+                section.name = section.class_path.rpartition(".")[2]
         if recipe.train.few_shot is not None:
             _check_few_shot_split(recipe)
         objective = recipe.search.objective
@@ -169,7 +182,12 @@ class Recipe:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict, saved beside every output so a result always says how it was made."""
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        for section, keys in _NAMED_KEYS.items():  # a class path replaces these: leave them out, as it was written
+            if out[section]["class_path"] is not None:
+                for key in keys:
+                    out[section].pop(key)
+        return out
 
     @property
     def run_dir(self) -> Path:
@@ -177,11 +195,41 @@ class Recipe:
         return Path(self.output_dir) / self.name
 
 
+# Keys of a section that name a shipped thing (or configure one), so they cannot go with the section's class_path.
+_NAMED_KEYS = {"supernet": ("name", "overrides"), "data": ("name", "path", "image_size")}
+
+
+def _check_class_paths(data: Any) -> Any:
+    """A section names either a registered thing or a class path, never both; init_args only with a class path.
+
+    Returns `data` (not changed in place) without the keys a class path leaves cleared (`name: null`).
+    """
+    if not isinstance(data, dict):
+        return data  # _build reports it
+    data = dict(data)
+    for section, keys in _NAMED_KEYS.items():
+        raw = data.get(section)
+        if not isinstance(raw, dict):
+            continue
+        if raw.get("class_path") is not None:
+            given = [k for k in keys if raw.get(k) not in (None, {})]  # `--set supernet.name=null` clears one
+            if given:
+                raise ValueError(f"recipe {section}.class_path and {section}.{given[0]} exclude each other: the class "
+                                 f"path names your own code, {section}.{given[0]} configures a registered one; give "
+                                 f"one of them")
+            data[section] = {k: v for k, v in raw.items() if not (k in keys and v is None)}
+        elif raw.get("init_args"):
+            raise ValueError(f"recipe {section}.init_args needs {section}.class_path (the class they are passed to)")
+    return data
+
+
 def _check_few_shot_split(recipe: Recipe) -> None:
     """train.few_shot.split must be an unconditional decision of the recipe's space (one-line error otherwise)."""
     from supernets import get_space
     from supernets.few_shot import check_split
 
+    if recipe.supernet.class_path is not None:
+        return  # the space is known once the class is imported, where training starts (few_shot.py checks it)
     try:
         space = get_space(recipe.supernet.name, **recipe.supernet.overrides)
     except (KeyError, TypeError, ValueError):
@@ -307,11 +355,14 @@ def _at_least(low: float) -> tuple[Callable[[Any], bool], str]:
 _ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 _FRACTION = ((lambda v: 0.0 <= v < 1.0), "in [0, 1)")
 _POSITIVE = ((lambda v: v > 0), "positive")
+_CLASS_PATH = ((lambda v: bool(re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", v))),
+               "a dotted path such as mypkg.models.MyNet")
 # Ranges per section (None always passes: it means "off" or "default" where the type allows it).
 _RANGES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
-    "DataSection": {"image_size": _at_least(4), "batch_size": _at_least(1), "holdout_fraction": _FRACTION,
-                    "test_fraction": _FRACTION, "num_workers": _at_least(0), "max_train_samples": _at_least(1),
-                    "max_eval_samples": _at_least(1), "crop_padding": _at_least(0), "split_seed": _at_least(0)},
+    "DataSection": {"class_path": _CLASS_PATH, "image_size": _at_least(4), "batch_size": _at_least(1),
+                    "holdout_fraction": _FRACTION, "test_fraction": _FRACTION, "num_workers": _at_least(0),
+                    "max_train_samples": _at_least(1), "max_eval_samples": _at_least(1), "crop_padding": _at_least(0),
+                    "split_seed": _at_least(0)},
     "TrainSection": {"epochs": _at_least(1), "max_steps": ((lambda v: v == -1 or v >= 1), "-1 (no limit) or >= 1"),
                      "grad_clip": _POSITIVE, "threads": _at_least(1), "label_smoothing": _FRACTION,
                      "checkpoint_every_n_steps": _at_least(1), "log_every_n_steps": _at_least(1),
@@ -322,6 +373,7 @@ _RANGES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "SearchSection": {"n_trials": _at_least(1)},
     "RetrainSection": {"epochs": _at_least(1), "extra_subnets": _at_least(0)},
     "FewShotSection": {"epochs": _at_least(1), "lr_scale": _POSITIVE, "split": ((lambda v: bool(v)), "a decision of the space")},
+    "SupernetSection": {"class_path": _CLASS_PATH},
     "Recipe": {"seed": _at_least(0), "name": ((lambda v: bool(v) and "/" not in v and v not in (".", "..")),
                                                 "a folder name (not empty, no '/')")},
 }
