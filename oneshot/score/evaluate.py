@@ -119,6 +119,7 @@ def _data_digest(datamodule: SplitDataModule) -> str:
     info = datamodule.info()
     keep = ("name", "path", "image_size", "holdout_fraction", "test_fraction", "mean", "std", "split_seed",
             "max_eval_samples")
+    keep += tuple(k for k in ("class_path", "init_args") if k in info)  # a user's data class (oneshot.data.user)
     return hashlib.sha1(json.dumps({k: info[k] for k in keep}, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -43,14 +43,14 @@ from typing import Any, Sequence
 import numpy as np
 from lightning.pytorch.callbacks import Callback
 
-from supernets import Arch, FewShotSupernet, SearchSpace, create_supernet, restrict_space
+from supernets import Arch, FewShotSupernet, SearchSpace, restrict_space
 from supernets.few_shot import check_split
 
 from oneshot.recipe import Recipe
 
 from .checkpoint import load_supernet
 from .path_samplers import PathSampler, create_path_sampler
-from .trainer import _setup, _supernet_overrides, checkpoint_path, run_phase
+from .trainer import _setup, build_supernet, checkpoint_path, run_phase
 
 __all__ = ["FewShotSampler", "train_few_shot", "oneshot_checkpoint_path", "ONESHOT_CHECKPOINT_NAME"]
 
@@ -107,8 +107,7 @@ def train_few_shot(recipe: Recipe, resume: bool | str | os.PathLike = True, call
         raise ValueError(f"a few-shot run resumes from its own run folder (resume=True), not from {str(resume)!r}")
     final, first = checkpoint_path(recipe), oneshot_checkpoint_path(recipe)
     dm = _setup(recipe)
-    overrides = _supernet_overrides(recipe, dm)
-    oneshot = create_supernet(recipe.supernet.name, **overrides)
+    oneshot = build_supernet(recipe, dm)
     check_split(oneshot.space, few.split)  # before an hour of one-shot training, not after
     if overwrite or not (resume and final.is_file()):  # the one-shot phase is unfinished or asked to be redone
         sampler = create_path_sampler(tr.sampler, oneshot.space, seed=recipe.seed, **tr.sampler_args)
