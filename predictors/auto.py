@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from supernets.space import SearchSpace
 
@@ -76,10 +75,12 @@ class AutoPredictor(Predictor):
         ok = np.isfinite(held["xgb"]) & np.isfinite(held["gp"])
         mode = self.hparams["mode"]
         grid = [0.5] if mode == "mean" else [0.0, 1.0] if mode == "select" else np.round(np.linspace(0, 1, 11), 2)
+        from scipy.stats import kendalltau  # here: scipy.stats takes about a second to import
+
         taus = {}
         for w in grid:
             blend = w * held["xgb"][ok] + (1 - w) * held["gp"][ok]
-            taus[float(w)] = float(stats.kendalltau(y[ok], blend)[0]) if ok.sum() >= 3 else float("nan")
+            taus[float(w)] = float(kendalltau(y[ok], blend)[0]) if ok.sum() >= 3 else float("nan")
         finite = {w: t for w, t in taus.items() if np.isfinite(t)}
         # Best held-out tau; ties go to the weight nearest an even blend, which varies least between samples.
         self.weight_ = max(finite, key=lambda w: (finite[w], -abs(w - 0.5))) if finite else 0.5

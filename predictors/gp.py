@@ -33,7 +33,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-from scipy.linalg import solve_triangular
 
 from supernets.space import SearchSpace
 
@@ -146,6 +145,8 @@ class GPPredictor(ProxyStacking, Predictor):
 
     def _loo_scale(self) -> float:
         """sqrt(mean z^2) of the closed-form leave-one-out residuals, clipped to [0.5, 5]."""
+        from scipy.linalg import solve_triangular  # here, not at import (scipy's import costs a second)
+
         gp = self._gp
         # diag(K^-1) = column sums of squares of L^-1: one triangular solve, half the work of cho_solve(L, I).
         self._linv = solve_triangular(gp.L_, np.eye(len(gp.L_)), lower=True)  # (n, n), reused by _predict
@@ -162,6 +163,8 @@ class GPPredictor(ProxyStacking, Predictor):
             return self.stack_.predict(X)
         gp = self._gp
         if getattr(self, "_linv", None) is None:  # a loaded predictor: L^-1 is not saved (it is n x n)
+            from scipy.linalg import solve_triangular
+
             self._linv = solve_triangular(gp.L_, np.eye(len(gp.L_)), lower=True)
         k_star = gp.kernel_(X, gp.X_train_)  # (N, n)
         mean = k_star @ gp.alpha_.reshape(-1) * gp._y_train_std + gp._y_train_mean

@@ -16,7 +16,6 @@ import math
 from typing import Callable, Sequence
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["bootstrap_interval", "wilson_interval", "accuracy_interval", "DEFAULT_RESAMPLES"]
 
@@ -35,7 +34,9 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
         raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
     if n == 0:
         return float("nan"), float("nan")
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    from scipy.stats import norm  # here: scipy.stats takes about a second to import
+
+    z = float(norm.ppf(0.5 + confidence / 2))
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import numpy as np
-from scipy import stats
 
 from supernets.space import Arch
 
@@ -42,11 +41,15 @@ def _corr(fn, a: np.ndarray, b: np.ndarray) -> float:
 
 def kendall_tau(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
     """Kendall tau-b between true and predicted scores (NaN when either is constant)."""
+    from scipy import stats  # here, as in every function below: scipy.stats takes about a second to import
+
     return _corr(stats.kendalltau, *_pair(y_true, y_pred))
 
 
 def spearman(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
     """Spearman rank correlation between true and predicted scores (NaN when either is constant)."""
+    from scipy import stats
+
     return _corr(stats.spearmanr, *_pair(y_true, y_pred))
 
 
@@ -57,6 +60,8 @@ def rank_agreement(y_true: Sequence[float], y_pred: Sequence[float], seed: int =
     Each correlation comes with its seeded 95% bootstrap interval over the subnets (`kendall_tau_ci`,
     `spearman_ci`): on a handful of subnets the point value alone misleads.
     """
+    from scipy import stats
+
     from .intervals import bootstrap_interval
 
     a, b = _pair(y_true, y_pred)
@@ -97,6 +102,8 @@ def std_error_spearman(y_true: Sequence[float], mean: Sequence[float], std: Sequ
     """Spearman correlation between |y_true - mean| and std: > 0 when the std is informative about errors."""
     a, m = _pair(y_true, mean)
     _, s = _pair(y_true, std)
+    from scipy import stats
+
     return _corr(stats.spearmanr, np.abs(a - m), s)
 
 

@@ -58,8 +58,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
 import numpy as np
-from scipy.optimize import nnls
-from scipy.stats import kendalltau, norm
 
 from .encodings import ConcatEncoding, Encoding, SignalEncoding
 
@@ -106,6 +104,8 @@ def mixture(means: np.ndarray, stds: np.ndarray, weights: np.ndarray) -> tuple[n
 
 def _normal_scores(q: np.ndarray) -> np.ndarray:
     """Rank quantiles in [0, 1] -> standard normal scores (the latent units the GPs fit)."""
+    from scipy.stats import norm  # here, as every scipy import of this module: scipy.stats takes about a second
+
     return norm.ppf(np.clip(q, _Q_CLIP, 1 - _Q_CLIP))
 
 
@@ -158,6 +158,9 @@ class ProxyStack:
             m.n_train_ = len(z)
         # Only the best proxy stands alone: each extra member is one more weight fitted on n points, and the
         # proxy member already combines them all (measured: all proxies alone lost 0.02 tau at 25 networks).
+        from scipy.optimize import nnls
+        from scipy.stats import kendalltau
+
         raw = _normal_scores(X[:, self.zc_cols])
         with np.errstate(invalid="ignore"):
             taus = np.nan_to_num([kendalltau(z, raw[:, j])[0] if np.ptp(raw[:, j]) > 0 else 0.0

@@ -17,7 +17,6 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
-from timm.layers import SEModule, get_act_layer, make_divisible
 from torch import nn
 
 from .base import Cost, DynamicBatchNorm2d, FamilyConfig, Supernet
@@ -87,15 +86,15 @@ class MBV3Config(FamilyConfig):
     # ----------------------------------------------------------------- channel arithmetic
     def stage_width(self, stage: int, mult: float) -> int:
         """Output channels of `stage` at width multiplier `mult`."""
-        return int(make_divisible(self.stages[stage].width * mult, self.divisor))
+        return int(_make_divisible(self.stages[stage].width * mult, self.divisor))
 
     def hidden(self, cin: int, expand: float) -> int:
         """Inverted-residual hidden channels for input width `cin`."""
-        return int(make_divisible(cin * expand, self.divisor))
+        return int(_make_divisible(cin * expand, self.divisor))
 
     def se_channels(self, hidden: int) -> int:
         """Squeeze-excite bottleneck channels for a block with `hidden` channels."""
-        return int(make_divisible(hidden * self.se_ratio, self.divisor))
+        return int(_make_divisible(hidden * self.se_ratio, self.divisor))
 
     # ----------------------------------------------------------------- space
     def search_space(self, name: str = "mbv3") -> SearchSpace:
@@ -201,7 +200,30 @@ class _MBV3Codec:
         return values
 
 
+def _make_divisible(v: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:
+    """timm's `make_divisible`, copied so that a space's sizes need no timm import (timm loads torchvision's models).
+
+    The nearest multiple of `divisor`, at least `min_value` (default `divisor`), and never below `round_limit * v`.
+    """
+    min_value = min_value or divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < round_limit * v:
+        new_v += divisor
+    return new_v
+
+
+# The torch classes timm's `get_act_layer` returns for these names (tested), so building a supernet needs no timm.
+_TORCH_ACTS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU, "relu6": nn.ReLU6, "hard_swish": nn.Hardswish, "hard_sigmoid": nn.Hardsigmoid,
+    "silu": nn.SiLU, "swish": nn.SiLU,
+}
+
+
 def _act(name: str) -> nn.Module:
+    if name.lower() in _TORCH_ACTS:
+        return _TORCH_ACTS[name.lower()]()
+    from timm.layers import get_act_layer  # any other timm activation name
+
     return get_act_layer(name)()
 
 
@@ -334,6 +356,8 @@ class _MBBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(hid)
         self.conv_dw = nn.Conv2d(hid, hid, k, stride, k // 2, groups=hid, bias=False)
         self.bn2 = nn.BatchNorm2d(hid)
+        from timm.layers import SEModule  # here, not at import: timm loads torchvision's model zoo (seconds)
+
         self.se = SEModule(hid, rd_channels=se_rd, act_layer=nn.ReLU, gate_layer="hard_sigmoid") if se_rd else None
         self.conv_pwl = nn.Conv2d(hid, cout, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(cout)

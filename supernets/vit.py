@@ -31,9 +31,10 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
-from timm.layers import Attention, PatchEmbed, trunc_normal_
-from timm.models.vision_transformer import Block
 from torch import nn
+
+# timm is imported inside the functions that build its layers, never at module level: `import timm` loads
+# torchvision's model zoo (seconds), which every `import supernets` would otherwise pay.
 
 from .base import Cost, FamilyConfig, Supernet
 from .space import Arch, Decision, SearchSpace
@@ -153,6 +154,8 @@ class _ViTCodec:
 
 def _init_weights(module: nn.Module) -> None:
     """timm's ViT initialization: truncated normal (std 0.02) linear weights, zero biases."""
+    from timm.layers import trunc_normal_
+
     if isinstance(module, nn.Linear):
         trunc_normal_(module.weight, std=0.02)
         if module.bias is not None:
@@ -161,6 +164,8 @@ def _init_weights(module: nn.Module) -> None:
 
 def _add_embeddings(net: nn.Module, c: ViTConfig, embed: int) -> None:
     """Patch embedding, class token and position embeddings at width `embed`; the same names everywhere."""
+    from timm.layers import PatchEmbed, trunc_normal_
+
     net.patch_embed = PatchEmbed(c.image_size, c.patch_size, c.in_chans, embed)
     net.cls_token = nn.Parameter(torch.zeros(1, 1, embed))
     net.pos_embed = nn.Parameter(trunc_normal_(torch.zeros(1, c.num_patches + 1, embed), std=0.02))
@@ -249,10 +254,13 @@ class ViTSupernet(Supernet):
         return super().cut(name, big, shape)
 
 
-def _block(c: ViTConfig, embed: int, heads: int, ratio: float) -> Block:
+def _block(c: ViTConfig, embed: int, heads: int, ratio: float) -> nn.Module:
     """timm's Block with attention heads `head_dim` wide (timm's Block would make them embed / heads wide)."""
     # Block has no head-width argument (and before timm 1.0.22 no attention-layer argument either): build it with
     # one head, then give it timm's Attention with the head width set.
+    from timm.layers import Attention
+    from timm.models.vision_transformer import Block
+
     block = Block(embed, 1, ratio, qkv_bias=c.qkv_bias, norm_layer=_LayerNorm)
     block.attn = Attention(embed, heads, attn_head_dim=c.head_dim, qkv_bias=c.qkv_bias)
     return block

@@ -1,0 +1,51 @@
+"""`import supernets, predictors` stays light: the heavy libraries load only where something needs them.
+
+timm loads torchvision's whole model zoo (seconds), scipy.stats another second; every command paid both before
+they moved into the functions that build a ViT / timm block or compute a statistic. The timings themselves are
+in benchmarks/bench_import.py; these tests pin which modules an import loads, which cannot flake.
+"""
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("timm", "torchvision", "scipy", "sklearn", "xgboost", "optuna", "lightning", "matplotlib", "pandas")
+
+
+def _loaded_after(statement: str) -> set[str]:
+    code = f"import sys\n{statement}\nprint(' '.join(sorted(m for m in sys.modules if '.' not in m)))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return set(r.stdout.split())
+
+
+def test_importing_supernets_and_predictors_loads_no_heavy_library() -> None:
+    loaded = _loaded_after("import supernets, predictors")
+    assert {"supernets", "predictors", "torch"} <= loaded  # the check sees what was imported
+    assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_public_names_still_import_and_a_vit_still_builds_with_timm_layers() -> None:
+    loaded = _loaded_after("from supernets import ViTNet, ViTSupernet, get_space, list_supernets\n"
+                           "get_space('vit_test'); get_space('mbv3_tiny').smallest()")
+    assert "timm" not in loaded  # naming and spacing a ViT needs no timm; building one does (below)
+    from supernets import ViTNet, create_supernet, extract
+
+    sup = create_supernet("vit_test")
+    net = extract(sup, sup.space.smallest())
+    assert isinstance(net, ViTNet)
+    assert type(net.blocks[0]).__module__.startswith("timm.")  # still timm's Block, Attention and Mlp
+
+
+def test_mbv3_helpers_equal_timms() -> None:
+    """`make_divisible` and the activation names were taken from timm: same numbers, same torch classes."""
+    timm_layers = pytest.importorskip("timm.layers")
+    from supernets import mbv3
+
+    for divisor in (4, 8, 16):
+        for v in [x / 4 for x in range(1, 1200)]:
+            assert mbv3._make_divisible(v, divisor) == timm_layers.make_divisible(v, divisor), (v, divisor)
+    for name, cls in mbv3._TORCH_ACTS.items():
+        assert timm_layers.get_act_layer(name) is cls, name
+    assert type(mbv3._act("gelu")) is timm_layers.get_act_layer("gelu")  # other names still go to timm
