@@ -397,6 +397,53 @@ def print_timing(methods: list[str], n_trials: int, table: str | None) -> None:
         print(f"{m:<40}" + "".join(f"{time_proposal(m, n_trials, s, table):10.3f}" for s in spaces), flush=True)
 
 
+def latency_model_nb201(table: str, fresh: bool = False) -> Any:
+    """A `LatencyModel` of nb201 fitted on 62 cells timed on this CPU (one thread, thread CPU time); the
+    timings are kept in `table`, so later runs fit on the same ones. `fresh`: a new model object (empty memo)."""
+    from oneshot.score.latency import LatencyModel
+
+    if not Path(table).is_file():
+        Path(table).parent.mkdir(parents=True, exist_ok=True)
+        print(f"timing 62 nb201 cells into {table} ...", file=sys.stderr, flush=True)
+        LatencyModel.measure("nb201", num_subnets=60, device="cpu", threads=1, clock="thread", table=table)
+    return LatencyModel.from_table(table)
+
+
+def time_budgeted_search(n_trials: int, budget: str, model: Any, flops_limit: float, seed: int = 0) -> float:
+    """CPU seconds per trial of a whole `search` on nb201 (pairwise table, the default `predictor` sampler) within
+    a FLOPs budget or a latency budget of the same tightness (each at the median of its cost)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.simplefilter("ignore")
+    space = get_space("nb201")
+    score = make_objective(space, "pairwise", seed=seed)
+    if budget == "flops":
+        kw: dict[str, Any] = {"budgets": {"flops": flops_limit}}
+    else:
+        kw = {"budgets": {"latency": float(np.median(list(model.measured.values())))}, "costs": {"latency": model}}
+    t0 = time.process_time()
+    search(space, score, n_trials=n_trials, seed=seed, storage="memory", study_name="bench", **kw)
+    return (time.process_time() - t0) / n_trials
+
+
+def print_budget_timing(trials: list[int], table: str) -> None:
+    """Per-trial CPU time with a FLOPs budget and with a latency budget, side by side, and their ratio."""
+    from oneshot.score.latency import LatencyModel
+
+    model = latency_model_nb201(table)
+    print(f"\n{model.summary()}")
+    space = get_space("nb201")
+    rng = np.random.default_rng(0)
+    flops_limit = float(np.median([cost(space.sample(rng)).flops for _ in range(2000)]))
+    print("CPU seconds per trial of a budgeted search (nb201, predictor sampler, one thread, fit excluded); "
+          "target: latency <= 1.5x flops")
+    print(f"{'trials':>8}{'flops':>10}{'latency':>10}{'ratio':>8}")
+    for n in trials:
+        fresh = LatencyModel(model.space, model.measured, target=model.target)  # an empty memo per search
+        f = time_budgeted_search(n, "flops", fresh, flops_limit)
+        lat = time_budgeted_search(n, "latency", fresh, flops_limit)
+        print(f"{n:>8}{f:10.4f}{lat:10.4f}{lat / f:8.2f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--methods", nargs="+", default=["random", "rea", "tpe_plain", "tpe", "gp", "predictor"],
@@ -414,6 +461,11 @@ def main() -> None:
     ap.add_argument("--columns", default="mean", help="table columns, comma-separated: mean, run0, run1, run2")
     ap.add_argument("--timing", action="store_true", help="time one proposal of each method at --trials trials")
     ap.add_argument("--trials", type=int, default=1000, help="finished trials for --timing")
+    ap.add_argument("--budget-trials", default="60,1000",
+                    help="--timing: also time whole searches of these many trials within a FLOPs and a latency "
+                         "budget ('' to skip)")
+    ap.add_argument("--latency-table", default="benchmarks/out/nb201_latency.jsonl",
+                    help="--timing: nb201 cells timed on this machine (measured once when missing)")
     ap.add_argument("--out", default=None, help="write raw results as JSON here")
     ap.add_argument("--log", default=None, help="append each finished run as a JSON line here")
     args = ap.parse_args()
@@ -422,6 +474,8 @@ def main() -> None:
 
     if args.timing:
         print_timing(args.methods, args.trials, args.table)
+        if args.budget_trials:
+            print_budget_timing([int(n) for n in args.budget_trials.split(",")], args.latency_table)
     elif args.table:
         methods = args.methods
         columns = args.columns.split(",")

@@ -329,10 +329,10 @@ class CostEncoding(Encoding):
 
     @cached_property
     def _cost(self) -> Callable[[Arch], tuple[float, float]]:
-        cfg = self._config(self.space)
+        from supernets.cost import cost  # the family's formula, memoized: a search encodes thousands per proposal
 
         def logs(arch: Arch) -> tuple[float, float]:
-            c = cfg.cost(arch)
+            c = cost(arch)
             return math.log(max(c.macs, 1)), math.log(max(c.params, 1))
 
         return logs

@@ -124,10 +124,10 @@ class LinearCostEncoding(CostEncoding):
 
     @cached_property
     def _cost(self):  # type: ignore[override]
-        cfg = self._config(self.space)
+        from supernets.cost import cost  # the family's formula, memoized (shared with the budget's cost model)
 
         def lin(arch: Arch) -> tuple[float, float]:
-            c = cfg.cost(arch)
+            c = cost(arch)
             return float(c.macs), float(c.params)
 
         return lin

@@ -10,7 +10,7 @@ from oneshot.score.latency import LatencyModel, measure_latency
 from oneshot.study.search import search
 from predictors import kendall_tau
 from predictors.synthetic import make_objective
-from supernets import cost, get_space
+from supernets import Arch, cost, get_space
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,8 @@ def test_search_with_a_latency_budget_never_evaluates_a_slower_subnet(space):
     assert best.costs["latency"] <= limit
 
 
-def test_cli_latency_then_search_with_latency_budget(tmp_path, capsys):
+def test_cli_latency_then_search_with_latency_budget(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # `oneshot search` writes its study under ./runs/: here, never into the clone
     table = tmp_path / "lat.jsonl"
     assert main(["latency", "mbv3_test", "--num-subnets", "10", "--repeats", "5", "--out", str(table)]) == 0
     out = capsys.readouterr().out
@@ -87,6 +88,7 @@ def test_cli_latency_then_search_with_latency_budget(tmp_path, capsys):
     assert main(["search", "mbv3_test", "--objective", "synthetic:additive", "--budget", f"latency={limit}",
                  "--latency", str(table), "--n-trials", "8", "--storage", "memory"]) == 0
     assert "latency<=" in capsys.readouterr().out
+    assert any((tmp_path / "runs").iterdir())  # where the study went
     # A table of another space is refused with a message naming both spaces.
     assert main(["search", "nb201_test", "--objective", "synthetic:additive", "--budget", f"latency={limit}",
                  "--latency", str(table), "--n-trials", "4", "--storage", "memory"]) == 2
@@ -94,3 +96,53 @@ def test_cli_latency_then_search_with_latency_budget(tmp_path, capsys):
     assert main(["search", "mbv3_test", "--objective", "synthetic:additive", "--latency", str(tmp_path / "no.jsonl"),
                  "--storage", "memory"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def nb201_timed():
+    """nb201 and 40 of its subnets with ms that follow their costs and ops (no timing: exact, fast data)."""
+    space = get_space("nb201")
+    rng = np.random.default_rng(1)
+    timed = {str(a): 0.2 + cost(a).macs / 1e8 + 0.03 * str(a).count("avg_pool")
+             for a in dict.fromkeys(space.sample(rng) for _ in range(40))}
+    return space, timed
+
+
+def test_batched_latency_predictions_equal_one_at_a_time(nb201_timed):
+    """`CostModel.many` and `LatencyModel.many` (what a search screens candidates with) give the values of
+    one-subnet calls: equal up to the last bit BLAS may round differently in a batch; measured ones exactly."""
+    from oneshot.study.budget import CostModel
+
+    space, timed = nb201_timed
+    batched, single = LatencyModel(space, timed), LatencyModel(space, timed)
+    rng = np.random.default_rng(2)
+    archs = [space.sample(rng) for _ in range(200)] + [Arch.from_str(space, a) for a in list(timed)[:5]]
+    rows = CostModel({"latency": batched}).many(archs)  # one batch through the cost model
+    one_by_one = CostModel({"latency": single})
+    want = [one_by_one(a) for a in archs]
+    assert [list(r) for r in rows] == [list(w) for w in want]  # same costs, same order
+    assert [r["flops"] for r in rows] == [w["flops"] for w in want]
+    np.testing.assert_allclose([r["latency"] for r in rows], [w["latency"] for w in want], rtol=1e-12, atol=0)
+    assert [r["latency"] for r in rows[-5:]] == [timed[str(a)] for a in archs[-5:]]  # measured: the measurement
+    assert batched.many(archs) == [r["latency"] for r in rows]  # remembered: asked again, the same numbers
+    with pytest.raises(ValueError, match="measured on space 'nb201'"):
+        batched.many([get_space("nb201_test").smallest()])
+
+
+def test_search_with_batched_latency_chooses_what_one_at_a_time_chooses(nb201_timed):
+    """A cost function without `many` is asked one subnet at a time (as every latency budget was before): the
+    batched search evaluates the same subnets in the same order and picks the same best."""
+    space, timed = nb201_timed
+    limit = float(np.median(list(timed.values())))
+    f = make_objective(space, "pairwise", seed=0)
+    one_at_a_time = LatencyModel(space, timed)
+    runs = []
+    for latency in (LatencyModel(space, timed), lambda a: one_at_a_time(a)):
+        assert hasattr(latency, "many") == (not runs)
+        runs.append(search(space, f, budgets={"latency": [limit]}, costs={"latency": latency}, n_trials=12,
+                           n_startup=6, seed=0, storage="memory",
+                           sampler_args={"n_candidates": 80, "n_mutations": 10, "n_parents": 2}))
+    batched, single = runs
+    assert [str(r.arch) for r in batched.records] == [str(r.arch) for r in single.records]
+    assert batched.best(latency=limit).arch == single.best(latency=limit).arch
+    assert all(r.costs["latency"] <= limit for r in batched.records)

@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 from supernets.cost import cost as analytic_cost
 from supernets.space import Arch, SearchSpace
 
-__all__ = ["COST_KEYS", "Budget", "CostModel", "parse_budgets", "parse_budget_text", "check_reachable"]
+__all__ = ["COST_KEYS", "Budget", "BudgetCheck", "CostModel", "parse_budgets", "parse_budget_text", "check_reachable"]
 
 COST_KEYS = ("macs", "flops", "params")  # always available through supernets.cost
 
@@ -66,7 +66,9 @@ class CostModel:
     """The costs a budget may name for one subnet: `macs`, `flops`, `params`, plus the caller's extra costs.
 
     `extra` maps a cost name (e.g. "latency", in the caller's units such as ms) to a function `arch -> float` or to
-    a mapping from arch string to value (a measured table). Extra costs are memoized per subnet.
+    a mapping from arch string to value (a measured table). Extra costs are memoized per subnet. A function that
+    also has a method `many(archs) -> values` (as `LatencyModel` has) is asked once for a whole batch of new
+    subnets by `CostModel.many`, which is how a search screens its candidates.
     """
 
     def __init__(self, extra: Mapping[str, Callable[[Arch], float] | Mapping[str, float]] | None = None) -> None:
@@ -89,12 +91,43 @@ class CostModel:
     def __call__(self, arch: Arch) -> dict[str, float]:
         out = self._memo.get(arch)
         if out is None:
-            c = analytic_cost(arch)
-            out = {"macs": float(c.macs), "flops": float(c.flops), "params": float(c.params)}
+            out = self._analytic(arch)
             for name, fn in self._extra.items():
                 out[name] = float(fn(arch))
             self._memo[arch] = out
         return out
+
+    def many(self, archs: Sequence[Arch]) -> list[dict[str, float]]:
+        """The costs of each subnet, as `__call__` gives them; extra costs with a `many` method are asked once for
+        all the subnets not memoized yet (one batched prediction instead of one per subnet)."""
+        new = [a for a in dict.fromkeys(archs) if a not in self._memo]
+        if new:
+            rows = {a: self._analytic(a) for a in new}
+            for name, fn in self._extra.items():
+                batch = getattr(fn, "many", None)
+                values = batch(new) if callable(batch) else [fn(a) for a in new]
+                for a, v in zip(new, values):
+                    rows[a][name] = float(v)
+            self._memo.update(rows)
+        return [self._memo[a] for a in archs]
+
+    @staticmethod
+    def _analytic(arch: Arch) -> dict[str, float]:
+        c = analytic_cost(arch)
+        return {"macs": float(c.macs), "flops": float(c.flops), "params": float(c.params)}
+
+
+class BudgetCheck:
+    """Whether subnets fit `budget` under `costs`: one subnet (`check(arch)`) or a batch (`check.many(archs)`)."""
+
+    def __init__(self, budget: Budget, costs: CostModel) -> None:
+        self.budget, self.costs = budget, costs
+
+    def __call__(self, arch: Arch) -> bool:
+        return self.budget.admits(self.costs(arch))
+
+    def many(self, archs: Sequence[Arch]) -> list[bool]:
+        return [self.budget.admits(c) for c in self.costs.many(archs)]
 
 
 def _lookup(name: str, table: Mapping[str, float]) -> Callable[[Arch], float]:

@@ -59,7 +59,7 @@ from oneshot.console import progress_bar
 from oneshot.score.objectives import Objective, resolve_objective, safe_name
 from oneshot.version import code_version
 
-from .budget import Budget, CostModel, check_reachable, parse_budgets
+from .budget import Budget, BudgetCheck, CostModel, check_reachable, parse_budgets
 from .defaults import DEFAULT_PARETO_SAMPLER, DEFAULT_SAMPLER, DEFAULT_STRATEGY, STRATEGIES, default_sampler
 from .loop import ATTR, StudyLoop
 from .results import SearchRecord, SearchResult, collect
@@ -354,9 +354,7 @@ def _warm_start(study: optuna.Study, space: SearchSpace, budget: Budget, cache: 
 def _make_sampler(sampler: str | optuna.samplers.BaseSampler, space: SearchSpace, budget: Budget,
                   costs: CostModel, seed: int, n_startup: int, args: dict[str, Any],
                   multi: bool) -> optuna.samplers.BaseSampler:
-    def feasible(arch: Arch) -> bool:
-        return budget.admits(costs(arch))
-
+    feasible = BudgetCheck(budget, costs)  # samplers screen candidate pools with `feasible.many` in one batch
     if isinstance(sampler, str):
         samp = create_search_sampler(sampler, space, seed=seed, n_startup=n_startup, feasible=feasible, **args)
     else:

@@ -119,24 +119,20 @@ class PredictorSampler(ArchSampler):
         """Untried feasible subnets to score with the acquisition function."""
         seen = history.seen
         if self.exhaustive_limit and self.space.size() <= self.exhaustive_limit:  # size() counts: only if asked
-            return [a for a in all_archs(self.space) if a not in seen and self.feasible(a)]
-        pool: dict[Arch, None] = {}
-        order = np.argsort(-scores)[: self.n_parents]
-        parents = [archs[i] for i in order]
-        for p in parents:
-            for a in neighbours(p):
-                if a not in seen and self.feasible(a):
-                    pool[a] = None
-        for _ in range(self.n_mutations):
-            a = mutate(mutate(parents[int(self._rng.integers(len(parents)))], self._rng), self._rng)
-            if a not in seen and self.feasible(a):
-                pool[a] = None
-        for a in sample_many(self.space, self._rng, self.n_candidates):
-            if a not in seen and self.feasible(a):
-                pool[a] = None
+            drawn: list[Arch] = list(all_archs(self.space))
+        else:
+            order = np.argsort(-scores)[: self.n_parents]
+            parents = [archs[i] for i in order]
+            drawn = [a for p in parents for a in neighbours(p)]
+            drawn += [mutate(mutate(parents[int(self._rng.integers(len(parents)))], self._rng), self._rng)
+                      for _ in range(self.n_mutations)]
+            drawn += sample_many(self.space, self._rng, self.n_candidates)
+        # Every new candidate is checked against the budget in one batch (a latency model predicts them together).
+        new = [a for a in dict.fromkeys(drawn) if a not in seen]
+        pool = [a for a, ok in zip(new, self.feasible_many(new)) if ok]
         if not pool:
             return [self.random_unseen(history)]
-        return list(pool)
+        return pool
 
     def propose(self, history: History) -> Arch:
         archs, scores = history.unique()
