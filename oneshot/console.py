@@ -13,10 +13,11 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 from tqdm.auto import tqdm
 
-__all__ = ["interactive", "progress_bar", "PlainProgress", "quiet_lightning", "trainer_console", "EpochLines"]
+__all__ = ["interactive", "progress_bar", "PlainProgress", "quiet_lightning", "trainer_console", "EpochLines",
+           "EpochBar"]
 
 # Loggers behind Lightning's info messages ("GPU available: ...", "TPU available: ...", "💡 Tip: ...",
 # "`Trainer.fit` stopped: ..."); its warnings go through `warnings.warn` and are untouched.
@@ -130,9 +131,22 @@ class EpochLines(Callback):
               f"{f', {shown}' if shown else ''}", flush=True)
 
 
+class EpochBar(TQDMProgressBar):
+    """Lightning's bar, its epochs counted as `EpochLines` counts them (`train: epoch 1/2`, not `Epoch 0`)."""
+
+    def __init__(self, desc: str = "train") -> None:
+        super().__init__()
+        self.desc = desc
+
+    def on_train_epoch_start(self, trainer: Any, *args: Any) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
+        self.train_progress_bar.set_description(f"{self.desc}: epoch {trainer.current_epoch + 1}/{total}")
+
+
 def trainer_console(progress: bool, desc: str = "train") -> dict[str, Any]:
-    """`L.Trainer` keyword arguments for how a fit reports: the bar on a terminal, `EpochLines` in a log, never
+    """`L.Trainer` keyword arguments for how a fit reports: `EpochBar` on a terminal, `EpochLines` in a log, never
     the model summary (it repeats for every phase and subnet). Merge `callbacks` with your own."""
     bar = progress and interactive()
     return {"enable_progress_bar": bar, "enable_model_summary": False,
-            "callbacks": [EpochLines(desc)] if progress and not bar else []}
+            "callbacks": [EpochBar(desc)] if bar else [EpochLines(desc)] if progress else []}

@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from oneshot.training.checkpoint import load_supernet
 
     configure_threads(args.threads)
+    if not Path(args.checkpoint).exists():  # before "writing to": nothing is written for a missing input
+        raise FileNotFoundError(f"supernet checkpoint {args.checkpoint!r} does not exist")
     archs = None
     if args.archs:
         supernet, info = load_supernet(args.checkpoint)

@@ -25,7 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from supernets import Arch
+
     from oneshot.deploy.extract import entries_from_search, extract_subnets, read_manifest
+    from oneshot.training.checkpoint import load_supernet
 
     entries: list[dict[str, Any]] = [{"arch": a} for a in args.arch]
     if args.archs:
@@ -38,12 +41,43 @@ def run(args: argparse.Namespace) -> int:
     if not entries:
         raise ValueError("nothing to extract: give --arch, --archs or --search")
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "subnets"
+    if not Path(args.checkpoint).exists():  # before "writing to": nothing is written for a missing input
+        raise FileNotFoundError(f"supernet checkpoint {args.checkpoint!r} does not exist")
     print(f"writing to {out}")
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(20, "is a file, not a folder for subnets", str(out))
+    loaded = load_supernet(args.checkpoint)
+    for e in entries:  # every arch checked before anything is scored or written
+        Arch.from_str(loaded[0].space, str(e["arch"]))
     with torch.no_grad():  # scoped: a global switch would leak into whatever runs next in this process
+        _add_supernet_acc(args, entries)
         manifest = extract_subnets(args.checkpoint, entries, out, calib_batches=args.calib_batches, fmt=args.fmt,
-                                   overwrite=args.overwrite, log=lambda line: print(f"  {line}"))
+                                   overwrite=args.overwrite, loaded=loaded, log=lambda line: print(f"  {line}"))
     _, rows = read_manifest(manifest)
     for r in rows:
-        print(f"{r['file']}: {r['arch']}  MFLOPs={r['flops'] / 1e6:.3f} params={r['params']:,}")
+        files = r["file"] + (f" + {r['onnx']}" if r.get("onnx") else "")
+        print(f"{files}: {r['arch']}  MFLOPs={r['flops'] / 1e6:.3f} params={r['params']:,}"
+              + (f" supernet acc={r['supernet_acc']:.4f}" if isinstance(r.get("supernet_acc"), float) else ""))
     print(f"manifest: {manifest}")
     return 0
+
+
+def _add_supernet_acc(args: argparse.Namespace, entries: list[dict[str, Any]]) -> None:
+    """Give every entry without one its supernet holdout accuracy (recalibrated BN, the extraction's calibration
+    batches), so `oneshot retrain` on the folder can set it against standalone accuracy. Scored through the
+    evaluation table beside the checkpoint: subnets a search or `oneshot evaluate` scored are not scored again."""
+    from oneshot.score.bn import DEFAULT_CALIB_BATCHES
+    from oneshot.score.evaluate import evaluate
+
+    todo = [e for e in entries if not isinstance(e.get("supernet_acc"), (int, float))]
+    if not todo:
+        return
+    k = DEFAULT_CALIB_BATCHES if args.calib_batches is None else args.calib_batches
+    if k < 1:
+        return  # extract_subnets names the bad value in one line
+    moved = {"path": args.data_path} if getattr(args, "data_path", None) else None
+    archs = list(dict.fromkeys(str(e["arch"]) for e in todo))  # budgets that chose one subnet: scored once
+    records = evaluate(args.checkpoint, archs, data=moved, calib_batches=k, progress=False)
+    acc = {a: r["holdout_acc"] for a, r in zip(archs, records)}
+    for e in todo:
+        e["supernet_acc"] = acc[str(e["arch"])]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import time
 from pathlib import Path
 
@@ -78,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
         _print_table_check(table, result, args.metric, costs)
     print(f"done in {time.perf_counter() - t0:.1f} s; study {result.settings['study_name']!r}, "
           f"sampler={result.settings['sampler']} seed={args.seed} storage={result.settings['storage']}")
+    if result.path is not None:  # what `oneshot extract CKPT --search FILE` reads
+        print(f"search result: {result.path}")
+        if Path(args.target).is_file():
+            print(f"extract its best subnet per budget: oneshot extract {shlex.quote(args.target)} --search "
+                  f"{shlex.quote(str(result.path))}")
     return 0
 
 

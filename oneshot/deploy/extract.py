@@ -21,6 +21,13 @@ MANIFEST_NAME = "manifest.json"
 FORMATS = {"pt": ".pt", "safetensors": ".safetensors", "onnx": ".safetensors"}  # weights file suffix per format
 
 
+def _format_of(entry: dict[str, Any]) -> str:
+    """The `--format` a manifest entry was extracted with: onnx names its model, the suffix tells the rest."""
+    if entry.get("onnx"):
+        return "onnx"
+    return "safetensors" if str(entry["file"]).endswith(".safetensors") else "pt"
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:60]
 
@@ -96,8 +103,10 @@ def extract_subnets(
         name = entry.get("name") or _free_name({*by_name, *(e["name"] for e in plan)}, str(arch), by_name, ckpt_id)
         prev = by_name.get(name)
         if prev is not None and prev["arch"] == str(arch) and prev.get("checkpoint_id") == ckpt_id:
-            if prev.get("calibration") == settings:
-                say(f"{name}: already extracted ({prev['file']})")
+            if prev.get("calibration") == settings and (not overwrite or _format_of(prev) == fmt):
+                was = _format_of(prev)
+                other = "" if was == fmt else f" as {was}; give --overwrite to write it as {fmt}"
+                say(f"{name}: already extracted ({prev['file']}){other}")
                 plan.append(prev)
                 continue
             if not overwrite:
@@ -109,12 +118,14 @@ def extract_subnets(
                              "give another name, another --out, or --overwrite")
         extra = {k: v for k, v in entry.items() if k not in ("arch", "name")}
         shared = same.get((str(arch), ckpt_id)) or next((f for e, a, f in todo if a == arch), None)
+        if shared is not None and any(e["file"] == shared and _format_of(e) != fmt for e in old):
+            shared = None  # a file in another format: this format gets its own file
         if shared is not None:
             say(f"{name}: same subnet as {shared}, sharing the file")
             plan.append({"name": name, "file": shared, "arch": str(arch), **extra})
             continue
         others = [e["file"] for n, e in by_name.items() if n != name] + [e["file"] for e in plan]
-        if prev is not None and prev["file"] not in others:
+        if prev is not None and prev["file"] not in others and _format_of(prev) == fmt:
             file = prev["file"]  # --overwrite of this entry: its own file, shared with no other entry
             same = {k: f for k, f in same.items() if f != file}
         else:  # never replace a file another entry uses or one the manifest does not know: take a free name
@@ -145,7 +156,7 @@ def extract_subnets(
                 meta["onnx"] = export_onnx(sub, (out / file).with_suffix(".onnx"), (c_in, size, size), arch,
                                            overwrite=True).name
             written[file] = {k: v for k, v in meta.items() if k not in entry and k != "data"}
-            say(f"{entry['name']}: wrote {out / file}")
+            say(f"{entry['name']}: wrote {out / file}" + (f" and {out / meta['onnx']}" if "onnx" in meta else ""))
     for entry in plan:  # costs and provenance of the file each entry points at
         base = written.get(entry["file"]) or next(
             {k: e[k] for k in ("macs", "flops", "params", "supernet_checkpoint", "checkpoint_id", "calibration",

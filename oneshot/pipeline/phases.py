@@ -159,7 +159,7 @@ def phase_search(run: Run) -> str:
                        "cost": best[key], "costs": {k: best[k] for k in limits}})
         lines.append(f"{b}: {best['arch']} (score {best['score']:.4f})")
     run.write("search/chosen.json", {"chosen": chosen})
-    return "\n  ".join(["best per budget:"] + lines)
+    return "\n  ".join([f"best per budget ({_distinct(chosen)}):"] + lines)
 
 
 def phase_extract(run: Run) -> str:
@@ -173,7 +173,7 @@ def phase_extract(run: Run) -> str:
     chosen = run.read("search/chosen.json", "search")["chosen"]
     ev = run.recipe.evaluate
     bn = " with recalibrated BN" if has_bn(run.loaded[0]) else ""
-    print(f"{len(chosen)} chosen subnets into standalone files{bn}")
+    print(f"{_distinct(chosen)} into standalone files{bn}")
     # The supernet estimate reported for a chosen subnet is always its recalibrated holdout accuracy (the search
     # objective may have been a predictor).
     with torch.no_grad():
@@ -184,6 +184,12 @@ def phase_extract(run: Run) -> str:
                               calib_batch_size=ev.calib_batch_size, seed=ev.seed, loaded=run.loaded, data=run.data,
                               overwrite=True, keep_others=False)  # the run folder's subnets follow chosen.json
     return f"manifest {manifest}"
+
+
+def _distinct(chosen: list[dict[str, Any]]) -> str:
+    """`3 budgets chose 2 distinct subnets`: budgets that chose one subnet share it (extracted, retrained once)."""
+    n, k = len(chosen), len({c["arch"] for c in chosen})
+    return f"{n} budget{'s' if n != 1 else ''} chose {k} distinct subnet{'s' if k != 1 else ''}"
 
 
 def _spread(records: list[dict[str, Any]], n: int, exclude: set[str]) -> list[dict[str, Any]]:
@@ -205,7 +211,8 @@ def phase_retrain(run: Run) -> str:
     folder, entries = subnet_manifest(run)
     extra = _spread(run.evaluated(), rt.extra_subnets, {e["arch"] for e in entries})
     how = "from scratch" if rt.from_scratch else "fine-tuned from inherited weights"
-    print(f"{len(entries)} chosen + {len(extra)} more subnets {how} for {rt.epochs} epochs")
+    print(f"{_distinct(entries)} + {len(extra)} more subnets over the accuracy range: "
+          f"{len({e['arch'] for e in entries}) + len(extra)} retrained {how} for {rt.epochs} epochs")
     items = [{"arch": Arch.from_str(space, e["arch"]), "name": e["name"], "supernet_acc": e["supernet_acc"],
               "budget": e.get("budget"), "budget_key": e.get("budget_key")} for e in entries]
     items += [{"arch": Arch.from_str(space, x["arch"]), "name": f"extra{i}", "supernet_acc": x["holdout_acc"]}
@@ -235,8 +242,10 @@ def phase_retrain(run: Run) -> str:
     if rank is None:
         return f"{len(unique)} subnets retrained; rank correlation n/a: fewer than 3 distinct subnets"
     lo, hi = rank["kendall_tau_ci"]
+    undecided = (f"; the interval includes 0: {rank['n']} subnets cannot tell (retrain.extra_subnets adds more)"
+                 if lo <= 0 <= hi else "")
     return (f"supernet vs standalone over {rank['n']} subnets: Kendall tau {rank['kendall_tau']:.3f} "
-            f"[{lo:.3f}, {hi:.3f}], Spearman {rank['spearman']:.3f}")
+            f"[{lo:.3f}, {hi:.3f}], Spearman {rank['spearman']:.3f}{undecided}")
 
 
 def _inherited(run: Run, arch: Any) -> Any:
@@ -297,17 +306,28 @@ def phase_report(run: Run) -> str:
         "evaluations": [{"arch": x["arch"], "flops": x["flops"], "holdout_acc": x["holdout_acc"]} for x in records],
         "searched": ([{"arch": x["arch"], "flops": x["flops"], "holdout_acc": x["score"]}
                       for x in result.to_records()] if se.objective == "supernet" else []),
-        "search_history": [{"study": x["study"], "value": x["score"]} for x in result.to_records()],
+        "search_history": [{"study": x.study, "value": x.score, "budget": _budget_label(result, x.study)}
+                           for x in result.records],
+        "objective_label": ("holdout accuracy (supernet)" if se.objective == "supernet"
+                            else f"predicted {pr.target.replace('_', ' ')} ({se.objective})"),
         "search": result.settings,
         "recipe": r.to_dict(),
     }
     if (run.dir / "latency.jsonl").is_file():  # latency budgets are ms on the device and batch they were timed at
-        from .latency import describe_target
-        from .table import read_table
+        from oneshot.score.latency import describe_target
+        from oneshot.table import read_table
 
         timed = read_table(run.dir / "latency.jsonl")[1]
         summary["latency_target"] = describe_target(timed[0]) if timed else ""
     return f"report: {write_report(run.dir / 'report', summary)}"
+
+
+def _budget_label(result: Any, study: str) -> str:
+    """How the report names a study's budget (`flops ≤ 4.5e6`): the legend of its search history."""
+    from .report import budget_text
+
+    b = result.budget_of(study)
+    return budget_text(b.as_dict()) if b is not None else "Pareto front (all budgets)"
 
 
 PHASE_FUNCTIONS: dict[str, Callable[[Run], str]] = {

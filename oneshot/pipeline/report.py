@@ -12,7 +12,8 @@ from supernets.files import atomic_write_text
 
 from oneshot.study.results import pareto_mask
 
-__all__ = ["write_report", "accuracy_figure", "predictor_figure", "history_figure"]
+__all__ = ["write_report", "accuracy_figure", "predictor_figure", "history_figure", "budget_text",
+           "shared_choice_lines", "short_number"]
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -107,22 +108,28 @@ def _tau_label(pooled: float | None, m: dict[str, Any]) -> str:
 
 
 def history_figure(summary: dict[str, Any]) -> Any:
-    """Objective per query and best so far, one colour per study for both; None without a search history."""
+    """Objective per query and best so far, one colour per budget for both, labelled by the budget (`flops ≤
+    4.5e6`); the legend sits right of the axes, so it covers no data. None without a search history."""
     hist = summary.get("search_history", [])
     if not hist:
         return None
-    fig = _new_figure(figsize=(6.4, 4))
+    from matplotlib.lines import Line2D
+
+    fig = _new_figure(figsize=(7.6, 4), layout="constrained")  # constrained: the outside legend is not cut off
     ax = fig.subplots()
     for i, (label, values) in enumerate(_group(hist).items()):
         v, q = np.asarray(values, float), np.arange(1, len(values) + 1)
         colour = f"C{i % 10}"  # set, not left to the cycle: each plot call would otherwise take the next colour
-        ax.plot(q, v, ".", ms=4, alpha=0.5, color=colour, label=f"{label}: each query")
-        ax.plot(q, np.fmax.accumulate(v), "-", color=colour, label=f"{label}: best so far")
-    ax.set_xlabel("query (distinct subnet evaluated)")
-    ax.set_ylabel("objective")
-    ax.legend(fontsize=8)
-    ax.set_title("Search history")
-    fig.tight_layout()
+        ax.plot(q, v, ".", ms=4, alpha=0.5, color=colour, label=f"_{label}: each query")  # `_`: not in the legend
+        ax.plot(q, np.fmax.accumulate(v), "-", color=colour, label=label)
+    # One entry per budget (its colour) plus two grey keys for what the dots and the lines are.
+    keys = [Line2D([], [], marker=".", ls="", color="grey", label="each query"),
+            Line2D([], [], ls="-", color="grey", label="best so far")]
+    handles = [line for line in ax.get_lines() if not line.get_label().startswith("_")] + keys
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    ax.set_xlabel("query (distinct subnet evaluated for this budget)")
+    ax.set_ylabel(summary.get("objective_label") or "objective")
+    ax.set_title("Search history per budget")
     return fig
 
 
@@ -141,19 +148,48 @@ def _plots(out: Path, summary: dict[str, Any]) -> list[str]:
 
 
 def _group(hist: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Values per budget label (`budget`, else the study name: histories saved before budgets were recorded)."""
     groups: dict[str, list[float]] = {}
     for h in hist:
-        groups.setdefault(str(h.get("study", "search")), []).append(h["value"])
+        groups.setdefault(str(h.get("budget") or h.get("study", "search")), []).append(h["value"])
     return groups
 
 
-def _budget_text(key: str, limit: float, latency_on: str = "") -> str:
-    """`flops ≤ 2.5M`, `params ≤ 40k`-style for counts; latency keeps its unit (ms) and says where it was timed."""
-    if key in ("flops", "macs", "params"):
-        return f"{key} ≤ {limit / 1e6:.3g}M"
-    if key == "latency":
-        return f"latency ≤ {limit:.3g} ms" + (f" ({latency_on})" if latency_on else "")
-    return f"{key} ≤ {limit:.3g}"
+def short_number(v: float) -> str:
+    """`4.5e6`, `2.5e5`, `20`, `0.5`: three significant digits, an exponent without `+` or leading zeros."""
+    text = f"{v:.3g}"
+    if "e" in text:
+        mantissa, exp = text.split("e")
+        text = f"{mantissa}e{int(exp)}"
+    return text
+
+
+def budget_text(limits: dict[str, float], latency_on: str = "") -> str:
+    """`flops ≤ 4.5e6`, `flops ≤ 4.5e6 and params ≤ 4e4`; latency keeps its unit (ms) and says where it was timed.
+
+    The one spelling of a budget in the report's table, its plots and the console, so they can be matched by eye."""
+    parts = []
+    for key, limit in limits.items():
+        if key == "latency":
+            parts.append(f"latency ≤ {short_number(limit)} ms" + (f" ({latency_on})" if latency_on else ""))
+        else:
+            parts.append(f"{key} ≤ {short_number(limit)}")
+    return " and ".join(parts)
+
+
+def _chosen_rows(rows: list[dict[str, Any]], latency_on: str) -> list[tuple[list[str], dict[str, Any]]]:
+    """(budget texts, row) per distinct subnet, in the order the budgets first chose it."""
+    by_arch: dict[str, tuple[list[str], dict[str, Any]]] = {}
+    for r in rows:
+        text = budget_text(r.get("limits") or {r["budget_key"]: r["budget"]}, latency_on)
+        by_arch.setdefault(r["arch"], ([], r))[0].append(text)
+    return list(by_arch.values())
+
+
+def shared_choice_lines(rows: list[dict[str, Any]], latency_on: str = "") -> list[str]:
+    """`one subnet serves budgets A, B, C` for each subnet that several budgets chose (nothing when none did)."""
+    return [f"one subnet serves budgets {', '.join(texts)}: `{r['arch']}`"
+            for texts, r in _chosen_rows(rows, latency_on) if len(texts) > 1]
 
 
 def write_report(out_dir: str | Path, summary: dict[str, Any]) -> Path:
@@ -181,14 +217,19 @@ def write_report(out_dir: str | Path, summary: dict[str, Any]) -> Path:
         lines += [f"| **total** | **{sum(phases.values()):.1f}** | |", ""]
     rows = summary.get("budgets", [])
     if rows:
+        on = summary.get("latency_target", "")
+        grouped = _chosen_rows(rows, on)
         lines += ["## Chosen subnet per budget", "",
+                  f"{len(rows)} budget{'s' if len(rows) != 1 else ''}, {len(grouped)} distinct "
+                  f"subnet{'s' if len(grouped) != 1 else ''}"
+                  + (": " + "; ".join(shared_choice_lines(rows, on)) + ": the best subnet found "
+                     "within each of those budgets is the same network, so it is extracted and retrained once."
+                     if len(grouped) < len(rows) else "."), "",
                   "| budget | arch | MFLOPs | params | supernet holdout acc | standalone test acc |",
                   "|---|---|---:|---:|---:|---:|"]
-        for r in rows:
-            limits = r.get("limits") or {r["budget_key"]: r["budget"]}
+        for texts, r in grouped:
             lines.append(
-                f"| {' and '.join(_budget_text(k, v, summary.get('latency_target', '')) for k, v in limits.items())} | "
-                f"`{r['arch']}` | {r['flops'] / 1e6:.3f} | "
+                f"| {'<br>'.join(texts)} | `{r['arch']}` | {r['flops'] / 1e6:.3f} | "
                 f"{r['params']:,} | {_fmt(r.get('supernet_acc'))} | {_fmt(r.get('standalone_test_acc'))} |"
             )
         lines.append("")
@@ -200,6 +241,14 @@ def write_report(out_dir: str | Path, summary: dict[str, Any]) -> Path:
                   f"{_fmt(rank.get('spearman'), 3)}{_interval(rank.get('spearman_ci'))}. "
                   "This is the proxy-to-real gap of one-shot NAS: a low tau means the supernet's ordering should "
                   "not be trusted for fine distinctions.", ""]
+        ci = rank.get("kendall_tau_ci")
+        if ci and all(np.isfinite(ci)) and ci[0] <= 0 <= ci[1]:  # the common case at a handful of subnets: say so
+            seconds = summary.get("phases", {}).get("retrain")
+            each = f", about {seconds / rank['n']:.0f} s each in this run" if seconds and rank.get("n") else ""
+            lines += [f"**The interval includes 0: {rank['n']} subnets cannot tell whether the supernet ranks "
+                      "subnets the way standalone training does.** Retrain more of them for a narrower interval "
+                      f"(`retrain.extra_subnets`{each}); when their standalone accuracies differ by less than the "
+                      "test split can resolve (the Wilson intervals below), more subnets narrow it slowly.", ""]
         if rank.get("kendall_tau_ci"):
             lines += ["Intervals: 95% bootstrap over these subnets for the correlations, 95% Wilson intervals over "
                       "the scored images for each accuracy; on a handful of subnets and small splits they are wide "

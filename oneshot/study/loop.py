@@ -62,6 +62,8 @@ class StudyLoop:
         self._scan_from = 0
         self.n_evaluated = 0  # subnets evaluated in this study, by any worker
         self.n_known = 0  # feasible subnets with a score in this study (evaluated or warm start)
+        # best: the progress line's, over the subnets evaluated for this budget only; the warm start's subnets from
+        # other budgets would open each budget's bar at the previous budget's best.
         self.worst, self.best = math.inf, -math.inf
         self._near: list[Arch] | None = None  # feasible subnets around the cheapest, once random draws fail
         self._near_complete = False  # the listing holds every subnet so reachable (none was cut off)
@@ -88,7 +90,8 @@ class StudyLoop:
                 if status in ("evaluated", "cached") and t.state == TrialState.COMPLETE:
                     self.n_known += 1
                     self.worst = min(self.worst, float(info["score"]))
-                    self.best = max(self.best, float(info["score"]))
+                    if status == "evaluated":
+                        self.best = max(self.best, float(info["score"]))
                     self.cache.setdefault(self.space.canonical(Arch.from_str(self.space, info["arch"])),
                                           float(info["score"]))
         return n_in_flight, in_flight
@@ -212,12 +215,12 @@ class StudyLoop:
             return []
         visited, queue, out = {start}, deque([start]), [start]
         while queue and len(visited) < NEAR_CHEAPEST_LIMIT:
-            new = [b for b in dict.fromkeys(neighbours(queue.popleft())) if b not in visited]
-            visited.update(new)
-            for b, c in zip(new, self.costs.many(new)):  # one batch per subnet's neighbours (a latency model)
-                if self.budget.admits(c):
-                    out.append(b)
-                    queue.append(b)
+            for b in neighbours(queue.popleft()):
+                if b not in visited:
+                    visited.add(b)
+                    if self.feasible(b):
+                        out.append(b)
+                        queue.append(b)
         self._near_complete = not queue
         return out
 

@@ -75,6 +75,7 @@ class SearchResult:
         self.budgets = list(budgets)
         self.settings = dict(settings or {})
         self.studies = list(studies) if studies is not None else None
+        self.path: Path | None = None  # the file it was last saved to or loaded from (None: only in memory)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -129,6 +130,16 @@ class SearchResult:
         idx = pareto_front([r.costs[cost] for r in self.records], [r.score for r in self.records])
         return [self.records[i] for i in idx]
 
+    def budget_of(self, study: str) -> Budget | None:
+        """The budget a study of this search ran under (`name[flops<=4.5e+06]`, or the only budget of a one-study
+        search); None for a Pareto study, which covers every budget at once."""
+        for b in self.budgets:
+            if study.endswith(f"[{b}]"):
+                return b
+        if len(self.budgets) == 1 and not study.endswith("[pareto]"):
+            return self.budgets[0]
+        return None
+
     def best_so_far(self) -> list[float]:
         """Best score after each query (index i: after i + 1 distinct subnets), ignoring budgets."""
         out, top = [], -math.inf
@@ -153,6 +164,7 @@ class SearchResult:
         """Write the result as JSON (atomically); returns the path."""
         path = Path(path)
         atomic_write_bytes(path, json.dumps(self.to_json(), indent=1, default=str).encode())
+        self.path = path
         return path
 
     @classmethod
@@ -171,7 +183,9 @@ class SearchResult:
                                 {k: v for k, v in d.items() if k not in keys}, d["trial"], d["study"], d["seed"],
                                 d["query"]) for d in data["records"]]
         budgets = [Budget.of(**b) for b in data["budgets"]]
-        return cls(space, records, budgets, data["settings"])
+        result = cls(space, records, budgets, data["settings"])
+        result.path = Path(path)
+        return result
 
     def summary(self) -> str:
         """A short text table: the best subnet per budget."""
