@@ -215,12 +215,12 @@ class StudyLoop:
             return []
         visited, queue, out = {start}, deque([start]), [start]
         while queue and len(visited) < NEAR_CHEAPEST_LIMIT:
-            for b in neighbours(queue.popleft()):
-                if b not in visited:
-                    visited.add(b)
-                    if self.feasible(b):
-                        out.append(b)
-                        queue.append(b)
+            new = [b for b in dict.fromkeys(neighbours(queue.popleft())) if b not in visited]
+            visited.update(new)
+            for b, c in zip(new, self.costs.many(new)):  # one batch per subnet's neighbours (a latency model)
+                if self.budget.admits(c):
+                    out.append(b)
+                    queue.append(b)
         self._near_complete = not queue
         return out
 

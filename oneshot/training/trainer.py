@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.strategies import DDPStrategy
 
-from supernets import Supernet, create_supernet, space_to_dict
+from supernets import Supernet, create_supernet, get_config, space_to_dict
 
 from oneshot.console import quiet_lightning, trainer_console
 from oneshot.data import SPLIT_KEYS, SplitDataModule, datamodule_from_section
@@ -25,7 +25,7 @@ from .checkpoint import AtomicCheckpointIO, CheckpointMetadata, read_checkpoint
 from .module import SupernetModule
 from .path_samplers import PathSampler, create_path_sampler
 
-__all__ = ["train", "checkpoint_path", "CHECKPOINT_NAME"]
+__all__ = ["train", "checkpoint_path", "build_supernet", "CHECKPOINT_NAME"]
 
 CHECKPOINT_NAME = "supernet.ckpt"
 
@@ -44,6 +44,79 @@ def _supernet_overrides(recipe: Recipe, dm: SplitDataModule) -> dict[str, Any]:
             raise ValueError(f"supernet.overrides.{key}={given[key]} contradicts the data: {dm.name} at "
                              f"data.image_size={dm.image_size} has {key}={value}")
     return {**given, **derived}
+
+
+def build_supernet(recipe: Recipe, dm: SplitDataModule) -> Supernet:
+    """The recipe's supernet, fitted to the data (classes, channels, input size).
+
+    A shipped family takes them as config overrides. Your own module (`supernet.class_path`, or a registered space
+    of family "module") is wrapped by `supernets.ModuleConfig` at the data's input shape (C, H, W), and its
+    constructor gets `num_classes` and `in_chans` from the data where it takes arguments of those names and the
+    init_args leave them out; the resolved init_args are what the checkpoint records.
+    """
+    section = recipe.supernet
+    if section.class_path is not None:
+        return _module_supernet(section.class_path, section.init_args, section.name, dm, "supernet.class_path")
+    config = get_config(section.name)
+    if config.family == "module":  # a registered space written with the blocks: overrides are its init_args
+        init_args = {**config.init_args, **section.overrides}
+        return _module_supernet(config.class_path, init_args, section.name, dm, f"supernet {section.name!r}")
+    return create_supernet(section.name, **_supernet_overrides(recipe, dm))
+
+
+# Constructor arguments a module supernet gets from the data when it declares them (data attribute per argument).
+_FROM_DATA = {"num_classes": "num_classes", "in_chans": "in_chans"}
+
+
+def _module_supernet(class_path: str, init_args: dict[str, Any], name: str, dm: SplitDataModule,
+                     key: str) -> Supernet:
+    import inspect
+
+    from supernets import ModuleConfig
+
+    from oneshot.data.user import import_class_path
+
+    cls = import_class_path(class_path, key)
+    if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+        raise ValueError(f"{key} {class_path!r} is not an nn.Module class (a supernet is an nn.Module built from "
+                         f"the elastic blocks of `supernets`)")
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        params = {}
+    args = dict(init_args)
+    for arg, attr in _FROM_DATA.items():
+        if arg in params:
+            value = getattr(dm, attr)
+            if arg in args and args[arg] != value:
+                raise ValueError(f"{key} {class_path!r}: init_args {arg}={args[arg]} contradicts the data "
+                                 f"({dm.name} has {arg}={value}); leave it out, the data sets it")
+            args[arg] = value
+    try:
+        supernet = ModuleConfig(class_path, args, tuple(dm.input_shape)).build_supernet(name)
+    except ValueError as exc:  # the blocks name the block and decision at fault; say whose code it is
+        raise ValueError(str(exc) if class_path in str(exc) else f"{class_path}: {exc}") from None
+    _check_outputs(supernet, dm, class_path)
+    return supernet
+
+
+def _check_outputs(supernet: Supernet, dm: SplitDataModule, class_path: str) -> None:
+    """One forward of the smallest subnet: the logits must have one column per class of the data."""
+    x = torch.zeros(1, *dm.input_shape)
+    was_training = supernet.training
+    supernet.eval()
+    try:
+        with torch.no_grad():
+            out = supernet(x, supernet.space.smallest())
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"{class_path}: the smallest subnet fails on one {tuple(dm.input_shape)} image: "
+                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    finally:
+        supernet.train(was_training)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, dm.num_classes):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"{class_path} returns {shape} for one image, but the data has {dm.num_classes} classes: "
+                         f"logits must be (batch, {dm.num_classes})")
 
 
 def _strategy(strategy: str, accelerator: str, devices: int | str) -> Any:
@@ -79,7 +152,8 @@ def _checkpoint_to_resume(own: Path, resume: bool | str | os.PathLike, overwrite
 # would train on other images (a changed split leaks holdout and test images into training) or in another order.
 _RESUME_DATA_KEYS = {**{f"data.{k}": k for k in SPLIT_KEYS}, "data.path": "path", "data.image_size": "image_size",
                      "data.batch_size": "batch_size", "data.augment": "augment", "data.crop_padding": "crop_padding",
-                     "data.hflip": "hflip", "data.mean": "mean", "data.std": "std", "seed": "seed"}
+                     "data.hflip": "hflip", "data.mean": "mean", "data.std": "std", "seed": "seed",
+                     "data.class_path": "class_path", "data.init_args": "init_args"}
 
 
 def _check_resumable(path: Path, old: dict[str, Any], supernet: Any, sampler: Any, data: dict[str, Any]) -> None:
@@ -92,9 +166,9 @@ def _check_resumable(path: Path, old: dict[str, Any], supernet: Any, sampler: An
                          f"{old['sampler']['name']!r} {old['sampler'].get('args', {})}, the recipe asks for "
                          f"{sampler.name!r} {sampler.args()}")
     for key, field in _RESUME_DATA_KEYS.items():
-        if field in old["data"] and old["data"][field] != data[field]:
-            raise ValueError(f"cannot resume {str(path)!r}: the recipe sets {key}={data[field]!r} but the checkpoint "
-                             f"was trained with {old['data'][field]!r}; restore it, or train elsewhere "
+        if field in old["data"] and old["data"][field] != data.get(field):  # get: class_path only for user data
+            raise ValueError(f"cannot resume {str(path)!r}: the recipe sets {key}={data.get(field)!r} but the "
+                             f"checkpoint was trained with {old['data'][field]!r}; restore it, or train elsewhere "
                              f"(--set name=OTHER) or from scratch (`oneshot train --overwrite`, overwrite=True)")
     if old["data"].get("split_digest", data["split_digest"]) != data["split_digest"]:
         raise ValueError(f"cannot resume {str(path)!r}: the rebuilt train/holdout/test split differs from the one it "
@@ -166,7 +240,7 @@ def train(recipe: Recipe, resume: bool | str | os.PathLike = True, callbacks: Se
 
         return train_few_shot(recipe, resume=resume, callbacks=callbacks, progress=progress, overwrite=overwrite)
     dm = _setup(recipe)
-    supernet = create_supernet(recipe.supernet.name, **_supernet_overrides(recipe, dm))
+    supernet = build_supernet(recipe, dm)
     sampler = create_path_sampler(tr.sampler, supernet.space, seed=recipe.seed, **tr.sampler_args)
     return run_phase(recipe, dm, supernet, sampler, checkpoint_path(recipe), tr.epochs, tr.max_steps, resume,
                      overwrite, callbacks, progress)

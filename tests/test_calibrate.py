@@ -1,0 +1,193 @@
+"""Calibration with standalone truths (oneshot.deploy.calibrate): design, truths, fused predictor, report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+import numpy as np
+import pytest
+
+from oneshot.deploy.calibrate import Calibration, calibrate, candidate_pool, design_subnets
+from oneshot.score.tabular import TabularBenchmark
+from predictors import Signals, kendall_tau, load_predictor
+from supernets import get_space, space_from_dict
+from supernets.cost import cost
+
+SPACE = "nb201_test"
+
+
+def _h(text: str) -> float:
+    """A fixed standard-normal draw per string."""
+    return float(np.random.default_rng(int.from_bytes(hashlib.sha1(text.encode()).digest()[:8], "little")).normal())
+
+
+def _world(n: int = 160, seed: int = 0):
+    """(space, candidates, truth table, signals): the truth is a hidden per-network value; `good` tracks it
+    (correlation ~0.9), `noise` does not, `supernet_acc` is noise named like the supernet's signal."""
+    space = get_space(SPACE)
+    rng = np.random.default_rng(seed)
+    cands = list(dict.fromkeys(space.canonical(space.sample(rng)) for _ in range(3 * n)))[:n]
+    truth = {str(a): 70 + 5 * _h(f"t{a}") for a in cands}
+    table = TabularBenchmark(space, [(k, {"acc": v}) for k, v in truth.items()])
+    good = {k: (v - 70) / 5 + 0.45 * _h(f"g{k}") for k, v in truth.items()}
+    signals = Signals({"good": good, "noise": lambda a: _h(f"n{a}"), "supernet_acc": lambda a: _h(f"s{a}")})
+    return space, cands, table, truth, signals
+
+
+def test_calibrate_from_a_table_reports_each_signal_and_a_fused_estimate_that_ranks_held_out_subnets():
+    space, cands, table, truth, signals = _world()
+    cal = calibrate(space, 20, signals, table, candidates=cands, metric="acc", seed=1, resamples=200)
+    r = cal.report
+    assert r["n"] == 20 and len(cal.archs) == 20 and set(cal.archs) <= set(cands)
+    assert set(r["signals"]) == {"good", "noise", "supernet_acc"}
+    assert r["signals"]["good"]["tau"] > 0.5 and abs(r["signals"]["noise"]["tau"]) < r["signals"]["good"]["tau"]
+    lo, hi = r["signals"]["good"]["ci"]
+    assert lo <= r["signals"]["good"]["tau"] <= hi
+    assert r["fused"]["tau"] > 0.4 and r["fused"]["folds"] == 5
+    assert r["fused_without_supernet"]["tau"] is not None  # there is a supernet signal: its worth is shown
+    assert math.isclose(sum(r["weights"].values()), 1.0)
+    held = [a for a in cands if a not in set(cal.archs)]
+    mean, std = cal.predictor.predict(held)
+    assert kendall_tau([truth[str(a)] for a in held], mean) > 0.5 and np.all(std > 0)
+    f, ucb = cal.objective(), cal.objective("ucb", kappa=2.0)
+    assert f(held[0]) == pytest.approx(mean[0]) and ucb(held[0]) == pytest.approx(mean[0] + 2 * std[0])
+    assert f.identity != ucb.identity and cal.digest in f.identity
+    assert "| good |" in cal.markdown() and "out of fold" in cal.markdown()
+
+
+def test_the_design_holds_the_cheapest_and_the_dearest_and_spreads_over_cost_and_score():
+    space, cands, *_ = _world()
+    costs = np.array([cost(a).macs for a in cands], float)
+    score = np.array([_h(f"s{a}") for a in cands])
+    for seed in range(3):
+        idx = design_subnets(cands, 12, costs, score, seed)
+        assert len(set(idx)) == 12
+        assert costs[idx].min() == costs.min() and costs[idx].max() == costs.max()
+        q = (np.argsort(np.argsort(score[idx[2:]])) + 0.5) / 10  # the stratified picks' score ranks among themselves
+        assert np.all(np.abs(np.sort(q) - (np.arange(10) + 0.5) / 10) < 1e-9)  # one per score decile of the picks
+        ranks = np.argsort(np.argsort(score)) / len(score)
+        assert ranks[idx].min() < 0.2 and ranks[idx].max() > 0.8  # they reach both ends of the score's range
+    assert design_subnets(cands, 12, costs, score, 0) == design_subnets(cands, 12, costs, score, 0)
+    assert design_subnets(cands, 12, costs, score, 0) != design_subnets(cands, 12, costs, score, 1)
+
+
+def test_candidate_pool_counts_feasible_networks_once():
+    space = get_space("macro_test")
+    limit = np.median([cost(space.sample(np.random.default_rng(i))).macs for i in range(50)])
+    pool, complete = candidate_pool(space, 100, lambda a: cost(a).macs <= limit)
+    assert complete == (space.size() <= 20_000)
+    assert len(pool) == len({space.canonical(a) for a in pool}) and all(cost(a).macs <= limit for a in pool)
+
+
+def _one_line(excinfo, *words):
+    msg = str(excinfo.value)
+    assert "\n" not in msg and all(w in msg for w in words), msg
+
+
+def test_more_subnets_than_feasible_is_a_one_line_error():
+    space, cands, table, _, signals = _world(30)
+    with pytest.raises(ValueError) as err:
+        calibrate(space, 31, signals, table, candidates=cands, metric="acc")
+    _one_line(err, "31", "only 30", "calibrate.subnets")
+    with pytest.raises(ValueError) as err:
+        calibrate(space, 2, signals, table, candidates=cands, metric="acc")
+    _one_line(err, "at least 3")
+
+
+def test_truths_of_another_space_nan_or_constant_are_refused_or_dropped_as_stated():
+    space, cands, table, truth, signals = _world(60)
+    other = get_space("macro_test")
+    foreign = TabularBenchmark(other, [(str(other.smallest()), {"acc": 1.0})])
+    with pytest.raises(ValueError) as err:
+        calibrate(space, 5, signals, foreign, candidates=cands, metric="acc")
+    _one_line(err, "is for space", other.name)
+    with pytest.raises(ValueError) as err:
+        calibrate(space, 8, signals, lambda a: 0.5, candidates=cands)
+    _one_line(err, "all 8 truths equal 0.5")
+    with pytest.raises(ValueError) as err:
+        calibrate(space, 8, signals, lambda a: float("nan"), candidates=cands)
+    _one_line(err, "NaN", "fewer than 3")
+    some_nan = lambda a: float("nan") if _h(f"x{a}") > 0.8 else truth[str(a)]  # noqa: E731
+    cal = calibrate(space, 20, signals, some_nan, candidates=cands, resamples=100)
+    assert cal.report["n"] < 20 and "NaN truth left out" in cal.report["notes"][0]
+    assert np.all(np.isfinite(cal.truths))
+
+
+def test_a_constant_signal_has_no_tau_and_says_why():
+    space, cands, table, truth, _ = _world(80)
+    signals = Signals({"flat": lambda a: 3.0, "missing": {}, "good": {k: v for k, v in truth.items()}})
+    cal = calibrate(space, 10, signals, table, candidates=cands, metric="acc", resamples=100)
+    flat, missing = cal.report["signals"]["flat"], cal.report["signals"]["missing"]
+    assert flat["tau"] is None and "constant" in flat["note"]
+    assert missing["tau"] is None and "defined on only 0" in missing["note"]
+    assert cal.report["signals"]["good"]["tau"] == pytest.approx(1.0)
+    assert "nan" not in json.dumps(cal.report).lower()  # never a silent NaN
+
+
+def test_given_subnets_are_calibrated_as_they_are_and_saved_without_pickle(tmp_path):
+    space, cands, table, truth, signals = _world(80)
+    cal = calibrate(space, 3, signals, table, archs=cands[:12], metric="acc", resamples=100)
+    assert cal.archs == cands[:12] and "12 given" in cal.report["design"]
+    md = cal.save(tmp_path / "cal")
+    saved = json.loads((tmp_path / "cal" / "calibration.json").read_text())
+    assert saved["digest"] == cal.digest and len(saved["subnets"]) == 12 and md.read_text().startswith("# Calib")
+    again = load_predictor(tmp_path / "cal" / "calibration.predictor", signals=signals)
+    assert np.allclose(again.predict(cands[20:30])[0], cal.predictor.predict(cands[20:30])[0])
+    cal.save(tmp_path / "cal")  # the same calibration again: fine
+    other = calibrate(space, 3, signals, table, archs=cands[12:24], metric="acc", resamples=100)
+    with pytest.raises(ValueError) as err:
+        other.save(tmp_path / "cal")
+    _one_line(err, "another calibration", "overwrite=True")
+    other.save(tmp_path / "cal", overwrite=True)
+
+
+def test_a_useless_supernet_signal_is_weighed_out_of_the_fused_estimate():
+    """Paired over seeds: the fused estimate with a noise `supernet_acc` column ranks held-out subnets no worse
+    than the same stack without it (within two standard errors)."""
+    space, cands, table, truth, signals = _world(160)
+    diffs = []
+    for seed in range(4):
+        cal = calibrate(space, 25, signals, table, candidates=cands, metric="acc", seed=seed, resamples=50)
+        no_sn = calibrate(space, 25, Signals({"good": signals.columns["good"], "noise": signals.columns["noise"]}),
+                          table, archs=cal.archs, metric="acc", seed=seed, resamples=50)
+        held = [a for a in cands if a not in set(cal.archs)]
+        t = [truth[str(a)] for a in held]
+        diffs.append(kendall_tau(t, cal.predictor.predict(held)[0]) - kendall_tau(t, no_sn.predictor.predict(held)[0]))
+    diffs = np.array(diffs)
+    assert diffs.mean() >= -max(2 * diffs.std(ddof=1) / math.sqrt(len(diffs)), 0.02), diffs
+
+
+def test_supernet_signals_and_standalone_truths_from_a_checkpoint(tiny_checkpoint, tmp_path):
+    """On the tiny digits run: the supernet's accuracy and loss plus MACs as signals (the design spreads over the
+    supernet's accuracy); standalone truths trained for one epoch with the retrain settings, then served from the
+    retrain table by a second source instead of trained again."""
+    import shutil
+
+    from oneshot.deploy.calibrate import RetrainTruths, SupernetSignals
+    from oneshot.recipe import RetrainSection
+    from oneshot.training.checkpoint import read_checkpoint
+    from predictors import cost_signals
+
+    ckpt = tmp_path / "supernet.ckpt"
+    shutil.copy(tiny_checkpoint, ckpt)  # the evaluation table is written beside it
+    info = read_checkpoint(ckpt)["oneshot"]
+    space = space_from_dict(info["space"])
+    signals = Signals({"macs": cost_signals(space)["macs"]},
+                      sources=[SupernetSignals(ckpt, calib_batches=1, calib_batch_size=16)])
+    truth = lambda a: -math.log(cost(a).macs) + 0.1 * _h(str(a))  # noqa: E731  (a stand-in: training is below)
+    cal = calibrate(space, 4, signals, truth, pool_size=8, seed=0, resamples=50)
+    assert list(cal.report["signals"]) == ["supernet_acc", "supernet_loss", "macs"]
+    assert "supernet_acc" in cal.report["design"] and (tmp_path / "evaluations.jsonl").is_file()
+    assert cal.report["signals"]["macs"]["tau"] < -0.3  # the truth falls with cost, and the sign is kept
+
+    section = RetrainSection(epochs=1, optimizer={"name": "SGD", "lr": 0.05}, scheduler=None)
+    archs = cal.archs[:2]
+    truths = RetrainTruths(info["data"], section, table_path=tmp_path / "retrain.jsonl", accelerator="cpu")
+    y = truths(archs)
+    assert truths.trained == 2 and truths.seconds > 0 and y.shape == (2,) and np.all((0 <= y) & (y <= 1))
+    assert all("standalone_test_acc" in r for r in truths.records)  # the test split is recorded, not the truth
+    again = RetrainTruths(info["data"], section, table_path=tmp_path / "retrain.jsonl", accelerator="cpu")
+    assert np.array_equal(again(archs), y) and again.trained == 0
+    assert "epochs=1" in again.identity
