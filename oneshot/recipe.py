@@ -172,6 +172,7 @@ class Recipe:
         for section in (recipe.supernet, recipe.data):
             if section.class_path is not None:  # reports name the space / data by the class
                 section.name = section.class_path.rpartition(".")[2]
+        _expand_paths(recipe)
         if recipe.train.few_shot is not None:
             _check_few_shot_split(recipe)
         objective = recipe.search.objective
@@ -187,6 +188,10 @@ class Recipe:
             if out[section]["class_path"] is not None:
                 for key in keys:
                     out[section].pop(key)
+        if out["search"]["storage"]:  # saved in recipe.json, reports and checkpoints: never with its password
+            from oneshot.redact import redact
+
+            out["search"]["storage"] = redact(out["search"]["storage"])
         return out
 
     @property
@@ -221,6 +226,19 @@ def _check_class_paths(data: Any) -> Any:
         elif raw.get("init_args"):
             raise ValueError(f"recipe {section}.init_args needs {section}.class_path (the class they are passed to)")
     return data
+
+
+def _expand_paths(recipe: Recipe) -> None:
+    """`$VAR` / `${VAR}` in the path values (output_dir, data.path) become the environment's values, so
+    `output_dir: ${SCRATCH}/runs` means what it says instead of making a folder named `${SCRATCH}`; an unset
+    variable is an error naming the key, `$$` is a literal `$`. (search.storage is expanded only when the storage
+    is opened, so a password given as `${VAR}` is never saved.)"""
+    from oneshot.redact import expand_env
+
+    if "$" in recipe.output_dir:
+        recipe.output_dir = expand_env(recipe.output_dir, "recipe value output_dir")
+    if recipe.data.path is not None and "$" in recipe.data.path:
+        recipe.data.path = expand_env(recipe.data.path, "recipe value data.path")
 
 
 def _check_few_shot_split(recipe: Recipe) -> None:
@@ -386,8 +404,12 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    # YAML merge keys (`<<: *base`, standard YAML copied from other configs) merge first; keys written in this
+    # mapping override merged ones, as the merge-key spec says: only keys written here twice are an error.
+    written = [k for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"]
+    loader.flatten_mapping(node)
     seen = set()
-    for key_node, _ in node.value:
+    for key_node in written:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
@@ -420,9 +442,12 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     """Read a YAML recipe, apply dotted overrides (`{"train.epochs": 1}`), and validate it."""
     p = resolve_recipe_path(path)
     try:
-        data = _read_yaml(p.read_text()) or {}
+        data = _read_yaml(p.read_text())
     except yaml.YAMLError as exc:
         raise ValueError(f"recipe {str(p)!r} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if data is None:  # an empty file would silently train the whole default for minutes
+        raise ValueError(f"recipe {str(p)!r} is empty: give at least one section (e.g. `train: {{epochs: 1}}`), or "
+                         "run the shipped default with `oneshot run` (recipes/digits.yaml)")
     if not isinstance(data, dict):
         raise ValueError(f"recipe {str(p)!r} must be a mapping of sections (supernet:, data:, train:, ...) at the "
                          f"top level, got a {type(data).__name__}")

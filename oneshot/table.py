@@ -2,8 +2,12 @@
 
 Line 1 is a header naming the space (and whatever the writer wants to pin, e.g. the checkpoint); every other line
 is one record with at least `key` and `arch`. Each record is written with a single `write` + fsync under an
-exclusive `flock` of the table, and a torn last line (a crash mid-write) is ignored on reading and cut before the
-next append, so a resumed run simply re-evaluates that one subnet.
+exclusive `flock` of the table, and a torn last line (a crash mid-write) is skipped on reading, with a note naming
+its line, and cut before the next append, so a resumed run simply re-evaluates that one subnet.
+
+A key is one subnet under one set of settings, so its result is one value: a key on two lines is kept when both
+lines say the same (timings and provenance aside: `*_seconds`, `code_version`, `checkpoint_path`), and is an error
+naming both lines when they differ (a predictor must not train on whichever came last).
 
 A file is never written before its header has been read and found to be a result table of the same space: opening
 anything else (a recipe, a JSON file, another space's table) is a one-line error and leaves the file untouched.
@@ -19,6 +23,7 @@ import contextlib
 import json
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import IO, Any, Iterator
 
@@ -63,7 +68,8 @@ class ResultTable:
         self._open_existing()
 
     def _open_existing(self) -> None:
-        with open(self.path, "rb") as f:
+        # Under the lock: a line another process is writing right now is not mistaken for a torn one.
+        with self._locked("rb") as f:
             data = f.read()
         header, records, self._offset, self._lines = _parse(data, self.path)
         fp = header.get("fingerprint")
@@ -73,8 +79,9 @@ class ResultTable:
                 f"({fp}), not {self.space.name!r} ({self.space.fingerprint}); use another file"
             )
         self.meta = header.get("meta", {})
-        for r in records:
-            self._records[r["key"]] = r
+        self._line_of: dict[str, int] = {}
+        for lineno, r in records:
+            _keep(self._records, self._line_of, r, lineno, self.path)
 
     @contextlib.contextmanager
     def _locked(self, mode: str = "ab") -> Iterator[IO[bytes]]:
@@ -94,11 +101,12 @@ class ResultTable:
             f.seek(self._offset)
             data = f.read()
         end = data.rfind(b"\n") + 1  # a line still being written (or torn) is read once complete
+        line_of = getattr(self, "_line_of", {})
         for line in data[:end].decode("utf-8").split("\n")[:-1]:
             self._lines += 1
             if line.strip():
-                r = _record(line, self.path, self._lines)
-                self._records[r["key"]] = r
+                _keep(self._records, line_of, _record(line, self.path, self._lines), self._lines, self.path)
+        self._line_of = line_of
         self._offset += end
 
     def __contains__(self, key: str) -> bool:
@@ -212,8 +220,34 @@ def _record(line: str, path: Path, lineno: int) -> dict[str, Any]:
     return r
 
 
-def _parse(data: bytes, path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], int, int]:
-    """(header, records, bytes of whole lines, lines read) of a table's bytes; refuses anything not a table."""
+# Fields that differ between two evaluations of one subnet without the result differing.
+_VOLATILE = ("code_version", "checkpoint_path")
+
+
+def _result_of(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in _VOLATILE and not k.endswith("_seconds")}
+
+
+def _keep(records: dict[str, dict[str, Any]], line_of: dict[str, int], r: dict[str, Any], lineno: int,
+          path: Path) -> None:
+    """Add record `r` (read on `lineno`) to `records`; a key seen before with another result is an error naming
+    both lines."""
+    key = r["key"]
+    old = records.get(key)
+    if old is not None and _result_of(old) != _result_of(r):
+        a, b = _result_of(old), _result_of(r)
+        diff = sorted(k for k in {*a, *b} if a.get(k) != b.get(k))
+        shown = "; ".join(f"{k} {a.get(k)!r} vs {b.get(k)!r}" for k in diff[:3])
+        raise ValueError(f"{str(path)!r} lines {line_of.get(key, '?')} and {lineno} both hold subnet {r.get('arch')!r} "
+                         f"(key {key}) with different results ({shown}); delete the wrong line")
+    if old is None:
+        line_of[key] = lineno
+    records[key] = r
+
+
+def _parse(data: bytes, path: Path) -> tuple[dict[str, Any], list[tuple[int, dict[str, Any]]], int, int]:
+    """(header, (line number, record) pairs, bytes of whole lines, lines read) of a table's bytes; refuses anything
+    not a table, and says on stderr when a torn last line (a crash mid-write) is skipped."""
     first = data.split(b"\n", 1)[0]
     try:
         header = json.loads(first)
@@ -224,7 +258,10 @@ def _parse(data: bytes, path: Path) -> tuple[dict[str, Any], list[dict[str, Any]
                          "give another file")
     end = data.rfind(b"\n") + 1  # a final line without its newline is torn by a crash: not read, cut on next add
     lines = data[:end].decode("utf-8", errors="replace").split("\n")[:-1]
-    records = [_record(line, path, i) for i, line in enumerate(lines[1:], start=2) if line.strip()]
+    records = [(i, _record(line, path, i)) for i, line in enumerate(lines[1:], start=2) if line.strip()]
+    if data[end:].strip():
+        print(f"note: {str(path)!r} line {len(lines) + 1} is torn (a write cut short by a crash): skipped; that "
+              "subnet counts as not evaluated", file=sys.stderr, flush=True)
     return header, records, end, len(lines)
 
 
@@ -235,11 +272,16 @@ def read_table(path: str | os.PathLike) -> tuple[SearchSpace, list[dict[str, Any
         raise IsADirectoryError(21, "is a folder, not a result table", str(path))
     if not path.is_file():
         raise FileNotFoundError(f"result table {str(path)!r} does not exist")
-    header, records, _, _ = _parse(path.read_bytes(), path)
+    with open(path, "rb") as f:  # under the table's lock: a line being written now is not taken for a torn one
+        if fcntl is not None:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+        data = f.read()
+    header, records, _, _ = _parse(data, path)
     space = space_from_dict(header["space"])
     latest: dict[str, dict[str, Any]] = {}
-    for r in records:
-        latest[r["key"]] = r
+    line_of: dict[str, int] = {}
+    for lineno, r in records:
+        _keep(latest, line_of, r, lineno, path)
     return space, list(latest.values())
 
 

@@ -39,12 +39,32 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class Cluster:
+    """A running throwaway server: `url` to connect, `stop()` and `start()` it again on the same port and data."""
+
+    def __init__(self, bin_dir: Path, root: Path, prefix: list[str], port: int) -> None:
+        self.bin_dir, self.root, self.prefix, self.port = bin_dir, root, prefix, port
+        self.url = f"postgresql+psycopg://oneshot@127.0.0.1:{port}/oneshot"
+
+    def run(self, *args: str) -> None:
+        subprocess.run(self.prefix + list(args), check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        self.run(str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), "-l", str(self.root / "log"), "-w",
+                 "start", "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                 "-c max_connections=50")
+
+    def stop(self, mode: str = "fast") -> None:
+        subprocess.run(self.prefix + [str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), "-m", mode,
+                                      "-w", "stop"], capture_output=True, timeout=60)
+
+
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Yield a SQLAlchemy URL of an empty database on a fresh server; stop and delete it afterwards."""
+def postgres_cluster() -> Iterator[Cluster]:
+    """Yield a fresh server that the caller may stop and start (`Cluster`); stop and delete it afterwards. Not
+    available with ONESHOT_TEST_POSTGRES_URL (a server we do not own is never stopped)."""
     if os.environ.get("ONESHOT_TEST_POSTGRES_URL"):
-        yield os.environ["ONESHOT_TEST_POSTGRES_URL"]
-        return
+        raise Unavailable("ONESHOT_TEST_POSTGRES_URL names a server this test may not stop")
     try:
         import psycopg  # noqa: F401
     except ImportError as exc:
@@ -59,27 +79,30 @@ def postgres_server() -> Iterator[str]:
             raise Unavailable("running as root and there is no 'postgres' user to run the server") from exc
         os.chown(root, pw.pw_uid, pw.pw_gid)
         prefix = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    data = root / "data"
-
-    def run(*args: str) -> None:
-        subprocess.run(prefix + list(args), check=True, capture_output=True, timeout=120)
-
+    cluster = Cluster(bin_dir, root, prefix, _free_port())
     try:
-        run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "oneshot", "--no-sync")
-        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "start", "-o",
-            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50")
-        run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "oneshot", "oneshot")
+        cluster.run(str(bin_dir / "initdb"), "-D", str(root / "data"), "-A", "trust", "-U", "oneshot", "--no-sync")
+        cluster.start()
+        cluster.run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "oneshot", "oneshot")
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         shutil.rmtree(root, ignore_errors=True)
         detail = getattr(exc, "stderr", b"") or b""
         raise Unavailable(f"could not start PostgreSQL: {detail.decode(errors='replace')[-500:]}") from exc
     try:
-        yield f"postgresql+psycopg://oneshot@127.0.0.1:{port}/oneshot"
+        yield cluster
     finally:
-        subprocess.run(prefix + [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60)
+        cluster.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """Yield a SQLAlchemy URL of an empty database on a fresh server; stop and delete it afterwards."""
+    if os.environ.get("ONESHOT_TEST_POSTGRES_URL"):
+        yield os.environ["ONESHOT_TEST_POSTGRES_URL"]
+        return
+    with postgres_cluster() as cluster:
+        yield cluster.url
 
 
 def fresh_database(url: str, name: str) -> str:

@@ -17,6 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                  "is added to")
     p.add_argument("--overwrite", action="store_true", help="replace subnets of the manifest that have the same name")
     p.add_argument("--calib-batches", type=int, default=None, help="K batches for BN recalibration")
+    p.add_argument("--data-path", default=None,
+                   help="where the checkpoint's dataset lives now, if it moved (the split digest is still checked)")
     # The same names as oneshot.deploy.extract.FORMATS, spelled out so parsing imports no engine (a test checks).
     p.add_argument("--format", dest="fmt", choices=["pt", "safetensors", "onnx"], default="pt",
                    help="pt: torch file; safetensors: loads without unpickling; onnx: safetensors plus an .onnx model")
@@ -28,14 +30,17 @@ def run(args: argparse.Namespace) -> int:
     from supernets import Arch
 
     from oneshot.deploy.extract import entries_from_search, extract_subnets, read_manifest
+    from oneshot.score.evaluate import read_archs
     from oneshot.training.checkpoint import load_supernet
 
     entries: list[dict[str, Any]] = [{"arch": a} for a in args.arch]
+    loaded = None
     if args.archs:
         f = Path(args.archs)
         if not f.is_file():
             raise FileNotFoundError(f"arch list {args.archs!r} does not exist")
-        entries += [{"arch": ln.strip()} for ln in f.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+        loaded = load_supernet(args.checkpoint)  # the space, so a bad line is named by its number (as evaluate does)
+        entries += [{"arch": str(a)} for a in read_archs(f, loaded[0].space)]
     if args.search:
         entries += entries_from_search(args.search)
     if not entries:
@@ -46,13 +51,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"writing to {out}")
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(20, "is a file, not a folder for subnets", str(out))
-    loaded = load_supernet(args.checkpoint)
+    if (out / "manifest.json").is_file():
+        read_manifest(out)  # one that names files outside its folder is refused before anything is scored
+    loaded = loaded or load_supernet(args.checkpoint)
     for e in entries:  # every arch checked before anything is scored or written
         Arch.from_str(loaded[0].space, str(e["arch"]))
     with torch.no_grad():  # scoped: a global switch would leak into whatever runs next in this process
         _add_supernet_acc(args, entries)
         manifest = extract_subnets(args.checkpoint, entries, out, calib_batches=args.calib_batches, fmt=args.fmt,
-                                   overwrite=args.overwrite, loaded=loaded, log=lambda line: print(f"  {line}"))
+                                   overwrite=args.overwrite, loaded=loaded, log=lambda line: print(f"  {line}"),
+                                   data_overrides={"path": args.data_path} if args.data_path else None)
     _, rows = read_manifest(manifest)
     for r in rows:
         files = r["file"] + (f" + {r['onnx']}" if r.get("onnx") else "")

@@ -97,13 +97,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"oneshot {args.command}: interrupted; finished work is saved and the next run resumes", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as exc:  # out of memory: say which memory and the setting that lowers it
+        from oneshot.console import out_of_memory
+
+        line = out_of_memory("run" if hasattr(args, "phases") else args.command, exc)
+        if line is None:
+            raise
+        print(f"oneshot {args.command}: error: {line}", file=sys.stderr)
+        return 2
 
 
 def _one_line(exc: BaseException) -> str:
-    """The message of `exc` on one line (FileNotFoundError from open() carries errno, strerror and filename)."""
+    """The message of `exc` on one line (FileNotFoundError from open() carries errno, strerror and filename), with
+    echoed input cut to a readable length."""
+    from oneshot.console import clip_message
+
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
-        return f"{exc.filename}: {exc.strerror}"
-    return " ".join(str(exc).split("\n"))
+        return clip_message(f"{exc.filename}: {exc.strerror}")
+    return clip_message(str(exc))
 
 
 if __name__ == "__main__":

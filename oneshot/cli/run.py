@@ -20,6 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--phases", default=",".join(PHASES),
                    help=f"comma-separated phases to run, in pipeline order (default: all of {','.join(PHASES)})")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs stay)")
+    p.add_argument("--data-path", default=None,
+                   help="where the checkpoint's dataset lives now, if it moved (the split digest is still checked)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe, parse_overrides(args.overrides))
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-    run_dir = run_pipeline(recipe, progress=not args.no_progress, phases=phases)
+    run_dir = run_pipeline(recipe, progress=not args.no_progress, phases=phases, data_path=args.data_path)
     report = run_dir / "report" / "report.md"
     if "report" in phases and report.is_file():
         print(f"\nreport: {_shown(report)}\nnext:")

@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", default="runs/{study}",
                         help="folder for study.db and search.json; {study} is the study name (default %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.add_argument("--data-path", default=None,
+                        help="objective supernet: where the checkpoint's dataset lives now, if it moved (the split "
+                             "digest is still checked)")
     parser.add_argument("--latency", default=None, metavar="TABLE",
                         help="latency table from `oneshot latency`: lets --budget name latency=MS")
     table = parser.add_argument_group(
@@ -69,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     result = search(args.target, objective=objective, budgets=parse_budget_text(args.budget) or None,
                     costs=costs or None, progress=not args.no_progress, sampler=args.sampler, n_trials=args.n_trials,
                     seed=args.seed, storage=args.storage, study_name=args.study_name, strategy=args.strategy,
-                    run_dir=args.run_dir, new_study=args.new_study, verbose=True)
+                    run_dir=args.run_dir, new_study=args.new_study, verbose=True,
+                    evaluate_args={"data": {"path": args.data_path}} if args.data_path else None)
     print(result.summary())
     front = result.pareto()
     print(f"pareto front (score vs flops): {len(front)} subnets")

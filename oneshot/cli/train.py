@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,13 +24,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from oneshot.pipeline.run_folder import record_phase
+    from oneshot.pipeline.run_folder import RunLock
     from oneshot.recipe import load_recipe, parse_overrides
-    from oneshot.training.trainer import checkpoint_path, train
 
     recipe = load_recipe(args.recipe, parse_overrides(args.overrides))
     if args.resume and args.overwrite:
         raise ValueError("--resume continues the checkpoint, --overwrite replaces it: give one")
+    with RunLock(recipe.run_dir, "oneshot train"):  # one trainer per checkpoint: a second is refused, naming it
+        return _train(recipe, args)
+
+
+def _train(recipe: Any, args: argparse.Namespace) -> int:
+    from oneshot.pipeline.run_folder import record_phase
+    from oneshot.training.trainer import checkpoint_path, train
+
     start = time.perf_counter()
     existed = checkpoint_path(recipe).is_file() and not args.overwrite
     path = train(recipe, resume=True, overwrite=args.overwrite, progress=not args.no_progress)

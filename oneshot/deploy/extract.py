@@ -15,10 +15,33 @@ from typing import Any, Callable, Sequence
 from supernets import Arch, cost, extract, save_subnet
 from supernets.files import atomic_write_bytes
 
-__all__ = ["extract_subnets", "entries_from_search", "read_manifest", "MANIFEST_NAME", "FORMATS"]
+__all__ = ["extract_subnets", "entries_from_search", "read_manifest", "inside_folder", "MANIFEST_NAME", "FORMATS"]
 
 MANIFEST_NAME = "manifest.json"
 FORMATS = {"pt": ".pt", "safetensors": ".safetensors", "onnx": ".safetensors"}  # weights file suffix per format
+
+
+def inside_folder(folder: str | Path, name: Any, what: str) -> Path:
+    """`folder / name` for a file name read from a stored file (a manifest, a run folder, a search result), refused
+    in one line unless it is a relative path that stays inside `folder` once `..` and symlinks are resolved: a
+    crafted or stale entry must never make a command read or replace a file elsewhere. `what` names the source."""
+    from oneshot.console import clip
+
+    folder = Path(folder)
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise ValueError(f"{what}: file {clip(repr(name))} is not a file name")
+    p = Path(name)
+    target = folder / p
+    inside = not p.is_absolute() and ".." not in p.parts
+    if inside:
+        try:
+            target.resolve().relative_to(folder.resolve())
+        except ValueError:  # a symlink (of the file or a folder on the way) that leads out
+            inside = False
+    if not inside:
+        raise ValueError(f"{what}: file {clip(repr(name))} lies outside the folder {str(folder)!r}; refused "
+                         "(stored file names must stay inside their folder)")
+    return target
 
 
 def _format_of(entry: dict[str, Any]) -> str:
@@ -65,8 +88,8 @@ def extract_subnets(
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown subnet file format {fmt!r}; allowed: {list(FORMATS)}")
-    from oneshot.data import datamodule_from_info
     from oneshot.score.bn import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, CalibrationSet, recalibrate_bn
+    from oneshot.score.evaluate import datamodule_for
     from oneshot.training.checkpoint import load_supernet
 
     say = log or (lambda _line: None)
@@ -86,7 +109,7 @@ def extract_subnets(
 
     # The calibration decides the file's BN statistics: an entry extracted with other settings is another result.
     # Its settings are known before any image is drawn; the images are drawn only if a file is to be written.
-    dm = data if data is not None else datamodule_from_info(info["data"], **(data_overrides or {}))
+    dm = data if data is not None else datamodule_for(info["data"], data_overrides)
     dm.setup()
     k = DEFAULT_CALIB_BATCHES if calib_batches is None else calib_batches  # 0 is an error, not the default
     b = DEFAULT_CALIB_BATCH_SIZE if calib_batch_size is None else calib_batch_size
@@ -98,6 +121,7 @@ def extract_subnets(
             if e.get("calibration") == settings}
     used_files = {e["file"] for e in old}
     todo: list[tuple[dict[str, Any], Arch, str]] = []  # (manifest entry without costs, arch, file) to write
+    adopted: dict[str, dict[str, Any]] = {}  # file -> costs and provenance, of files an interrupted run left
     plan: list[dict[str, Any]] = []
     for entry, arch in zip(entries, archs):
         name = entry.get("name") or _free_name({*by_name, *(e["name"] for e in plan)}, str(arch), by_name, ckpt_id)
@@ -116,7 +140,7 @@ def extract_subnets(
         if prev is not None and not overwrite:
             raise ValueError(f"{str(out / MANIFEST_NAME)!r} already has a subnet named {name!r} ({prev['arch']}); "
                              "give another name, another --out, or --overwrite")
-        extra = {k: v for k, v in entry.items() if k not in ("arch", "name")}
+        extra = {k: v for k, v in entry.items() if k not in ("arch", "name", "file", "onnx")}  # files are ours
         shared = same.get((str(arch), ckpt_id)) or next((f for e, a, f in todo if a == arch), None)
         if shared is not None and any(e["file"] == shared and _format_of(e) != fmt for e in old):
             shared = None  # a file in another format: this format gets its own file
@@ -130,13 +154,26 @@ def extract_subnets(
             same = {k: f for k, f in same.items() if f != file}
         else:  # never replace a file another entry uses or one the manifest does not know: take a free name
             file = f"{_slug(name)}{FORMATS[fmt]}"
-            if file in used_files or (out / file).exists():
+            orphan = None
+            if file not in used_files and (out / file).exists():
+                # An extraction interrupted after writing this file and before its manifest: when it holds exactly
+                # this subnet (same arch, checkpoint weights and calibration) it is ours, adopted, never a `-1` copy.
+                orphan = _orphan_of(out / file, arch, ckpt_id, settings, fmt)
+                if orphan is None:
+                    file = _free_file(out, _slug(name), used_files, FORMATS[fmt])
+            elif file in used_files:
                 file = _free_file(out, _slug(name), used_files, FORMATS[fmt])
+            if orphan is not None:
+                used_files.add(file)
+                plan.append({"name": name, "file": file, "arch": str(arch), **extra})
+                adopted[file] = orphan
+                say(f"{name}: adopted {out / file}, written by an interrupted extraction")
+                continue
         used_files.add(file)
         plan.append({"name": name, "file": file, "arch": str(arch), **extra})
         todo.append((plan[-1], arch, file))
 
-    written: dict[str, dict[str, Any]] = {}
+    written: dict[str, dict[str, Any]] = dict(adopted)
     if todo:
         calib = CalibrationSet.from_datamodule(dm, k, b, seed, next(supernet.parameters()).device, balanced)
         out.mkdir(parents=True, exist_ok=True)
@@ -166,6 +203,29 @@ def extract_subnets(
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, json.dumps({"space": space.name, "subnets": list(kept.values())}, indent=2).encode())
     return path
+
+
+_PROVENANCE = ("macs", "flops", "params", "supernet_checkpoint", "checkpoint_id", "calibration")
+
+
+def _orphan_of(path: Path, arch: Arch, ckpt_id: str, settings: Any, fmt: str) -> dict[str, Any] | None:
+    """The costs and provenance of subnet file `path` when it holds `arch` extracted from these weights with this
+    calibration (and, for onnx, has its .onnx beside it); None for any other file, which is never replaced."""
+    from supernets import load_subnet
+
+    try:
+        _, file_arch, meta = load_subnet(path)
+    except Exception:  # not a subnet file, or not one this code reads: someone else's, leave it
+        return None
+    if (str(file_arch) != str(arch) or meta.get("checkpoint_id") != ckpt_id
+            or json.loads(json.dumps(meta.get("calibration"))) != json.loads(json.dumps(settings))):
+        return None
+    base = {k: meta[k] for k in _PROVENANCE if k in meta}
+    if fmt == "onnx":
+        if not path.with_suffix(".onnx").is_file():
+            return None
+        base["onnx"] = path.with_suffix(".onnx").name
+    return base if len(base) >= len(_PROVENANCE) - 1 else None
 
 
 def _free_name(taken: set[str], arch: str, old: dict[str, dict[str, Any]], ckpt_id: str) -> str:
@@ -221,6 +281,8 @@ def entries_from_search(path: str | Path) -> list[dict[str, Any]]:
 
 def read_manifest(path: str | Path) -> tuple[Path, list[dict[str, Any]]]:
     """(folder, entries) of a manifest, given the manifest file or the folder holding it."""
+    from oneshot.console import clip
+
     p = Path(path)
     if p.is_dir():
         p = p / MANIFEST_NAME
@@ -230,10 +292,17 @@ def read_manifest(path: str | Path) -> tuple[Path, list[dict[str, Any]]]:
         data = json.loads(p.read_text())
         entries = list(data["subnets"])
         for e in entries:
+            if not isinstance(e, dict):
+                raise TypeError(f"an entry is a {type(e).__name__}, not a mapping")
             missing = [k for k in ("name", "file", "arch") if k not in e]
             if missing:
                 raise KeyError(f"an entry lacks {missing}")
-        return p.parent, entries
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise ValueError(f"{str(p)!r} is not a oneshot subnet manifest: {exc}") from None
+    for e in entries:  # every file it names is read, and replaced by --overwrite: each must lie in this folder
+        where = f"{str(p)!r} entry {clip(repr(e.get('name')))}"
+        inside_folder(p.parent, e["file"], where)
+        if "onnx" in e:
+            inside_folder(p.parent, e["onnx"], where)
+    return p.parent, entries
 

@@ -23,7 +23,7 @@ from torch import nn
 from predictors.metrics import rank_agreement  # re-exported: the one rank correlation, kept in predictors
 from supernets import Arch, config_from_dict
 
-from oneshot.console import quiet_lightning, trainer_console
+from oneshot.console import fit_interruptibly, quiet_lightning, trainer_console
 from oneshot.recipe import RetrainSection
 from oneshot.table import ResultTable
 from oneshot.training.optim import configure_optimizers
@@ -104,21 +104,21 @@ def retrain_subnets(
     progress:   Lightning's bar on a terminal, one line per epoch when stdout is piped; a line naming each
                 subnet (`retrain i/n NAME ARCH`) is printed either way, since one subnet can take minutes.
     """
-    from oneshot.data import datamodule_from_info
+    from oneshot.score.evaluate import data_identity, datamodule_for
 
     section = section or RetrainSection()
     if not items:
         raise ValueError("no subnets to retrain")
     if not isinstance(section.epochs, int) or section.epochs < 1:  # 0 epochs would report untrained accuracy
         raise ValueError(f"retraining needs at least 1 epoch, got epochs={section.epochs!r}")
-    dm = datamodule_from_info(data_info, **{"seed": seed, **(data_overrides or {})})
+    dm = datamodule_for(data_info, {"seed": seed, **(data_overrides or {})})
     dm.setup()
     space = items[0]["arch"].space
     settings = {"epochs": section.epochs, "from_scratch": section.from_scratch, "optimizer": section.optimizer,
                 "scheduler": section.scheduler, "seed": seed, "data": data_info.get("name")}
     # The cache key covers everything the result depends on: every training setting, the data as rebuilt (path,
     # split, sample caps, augmentation, batch size), and for fine-tuning the inherited weights.
-    data_id = _digest({k: v for k, v in dm.info().items() if k != "num_workers"})
+    data_id = _digest({k: v for k, v in data_identity(dm).items() if k != "num_workers"})  # moved data: same id
     table = ResultTable(table_path, space, meta={"kind": "standalone retraining"}) if table_path else None
     out = []
     for i, item in enumerate(items, 1):
@@ -154,10 +154,13 @@ def retrain_subnets(
                 **trainer_console(progress, desc=f"retrain {i}/{len(items)}"),
             )
             t0 = time.perf_counter()
-            trainer.fit(module, train_dataloaders=dm.train_dataloader(), val_dataloaders=dm.val_dataloader())
+            # Ctrl-C: KeyboardInterrupt (exit 130 at the command), not Lightning's own exit(1); retrained subnets
+            # are in the table already, so the next run resumes with the one that was interrupted
+            fit_interruptibly(trainer, "fit", module, train_dataloaders=dm.train_dataloader(),
+                              val_dataloaders=dm.val_dataloader())
             fit_s = time.perf_counter() - t0
-            test = trainer.test(module, dataloaders=dm.test_dataloader(), verbose=False)[0]
-            holdout = trainer.validate(module, dataloaders=dm.val_dataloader(), verbose=False)[0]
+            test = fit_interruptibly(trainer, "test", module, dataloaders=dm.test_dataloader(), verbose=False)[0]
+            holdout = fit_interruptibly(trainer, "validate", module, dataloaders=dm.val_dataloader(), verbose=False)[0]
         record = {
             "key": key, "arch": str(arch), "name": item.get("name"),
             "standalone_test_acc": float(test["test_acc"]), "standalone_test_loss": float(test["test_loss"]),

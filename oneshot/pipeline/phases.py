@@ -20,7 +20,7 @@ import numpy as np
 from oneshot.recipe import Recipe
 
 from . import PHASES
-from .run_folder import Run, phase_runs, phase_seconds, record_phase, subnet_manifest
+from .run_folder import Run, RunLock, phase_runs, phase_seconds, record_phase, subnet_manifest
 
 __all__ = ["PHASES", "PHASE_FUNCTIONS", "run_pipeline", "min_predictor_rows"]
 
@@ -205,6 +205,7 @@ def phase_retrain(run: Run) -> str:
     """Retrain the chosen subnets (and a spread of evaluated ones) standalone; rank agreement with the supernet."""
     from supernets import Arch, cost, load_subnet
 
+    from oneshot.deploy.extract import inside_folder
     from oneshot.deploy.retrain import rank_agreement, retrain_subnets
 
     rt, space = run.recipe.retrain, run.space
@@ -219,7 +220,7 @@ def phase_retrain(run: Run) -> str:
               for i, x in enumerate(extra)]
     if not rt.from_scratch:
         for item, e in zip(items, entries):
-            item["module"] = load_subnet(folder / e["file"])[0]
+            item["module"] = load_subnet(inside_folder(folder, e["file"], f"{str(folder)!r} entry {e['name']!r}"))[0]
         for item in items[len(entries):]:
             item["module"] = _inherited(run, item["arch"])
     unique_items: dict[str, dict[str, Any]] = {}
@@ -227,7 +228,8 @@ def phase_retrain(run: Run) -> str:
         unique_items.setdefault(str(x["arch"]), x)
     items = list(unique_items.values())
     retrained = retrain_subnets(items, run.loaded[1]["data"], rt, seed=run.recipe.seed,
-                                table_path=run.dir / "retrain.jsonl", progress=run.progress)
+                                table_path=run.dir / "retrain.jsonl", progress=run.progress,
+                                data_overrides=run.data_overrides or None)
     unique = list({x["arch"]: x for x in retrained}.values())
     rank = None
     if len(unique) >= 3:
@@ -348,19 +350,27 @@ def _timed(run: Run, name: str, i: int, total: int) -> Iterator[None]:
     print(f"[{i}/{total}] {name} done in {seconds:.1f} s", flush=True)
 
 
-def run_pipeline(recipe: Recipe, progress: bool = True, phases: Sequence[str] = PHASES) -> Path:
-    """Run `phases` of `recipe` in order (default: all); returns the run folder."""
+def run_pipeline(recipe: Recipe, progress: bool = True, phases: Sequence[str] = PHASES,
+                 data_path: str | None = None) -> Path:
+    """Run `phases` of `recipe` in order (default: all); returns the run folder.
+
+    The run folder is locked for the whole call (`RunLock`): a second pipeline, or `oneshot train`, on the same
+    folder is refused while this one runs. `data_path`: where the checkpoint's data lives now if it moved (the
+    train phase and every later one read it there; the split digest is still checked).
+    """
     from oneshot.threads import configure_threads
 
     unknown = [p for p in phases if p not in PHASES]
     if unknown:
         raise ValueError(f"unknown phase(s) {unknown}; allowed: {list(PHASES)}")
+    if data_path:
+        recipe.data.path = data_path
     configure_threads(recipe.train.threads)
-    run = Run(recipe, progress)
-    run.dir.mkdir(parents=True, exist_ok=True)
-    run.write("recipe.json", recipe.to_dict())
-    todo = [p for p in PHASES if p in phases]
-    for i, name in enumerate(todo, 1):
-        with _timed(run, name, i, len(todo)):
-            print(f"  {PHASE_FUNCTIONS[name](run)}", flush=True)
+    run = Run(recipe, progress, data_path=data_path)
+    with RunLock(run.dir, f"oneshot run ({','.join(p for p in PHASES if p in phases)})"):
+        run.write("recipe.json", recipe.to_dict())  # to_dict masks a storage password
+        todo = [p for p in PHASES if p in phases]
+        for i, name in enumerate(todo, 1):
+            with _timed(run, name, i, len(todo)):
+                print(f"  {PHASE_FUNCTIONS[name](run)}", flush=True)
     return run.dir

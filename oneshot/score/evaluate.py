@@ -37,7 +37,8 @@ from oneshot.version import code_version
 
 from .bn import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, CalibrationSet, recalibrate_bn
 
-__all__ = ["evaluate", "Evaluations", "sample_archs", "read_archs", "resolve_device", "HoldoutSet", "TABLE_NAME"]
+__all__ = ["evaluate", "Evaluations", "sample_archs", "read_archs", "resolve_device", "HoldoutSet", "TABLE_NAME",
+           "datamodule_for", "data_identity"]
 
 TABLE_NAME = "evaluations.jsonl"
 
@@ -114,9 +115,30 @@ def _key(checkpoint: str, arch: str, calib: dict[str, int], data: str) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:20]
 
 
+def datamodule_for(data_info: dict[str, Any], overrides: dict[str, Any] | None = None) -> SplitDataModule:
+    """The DataModule a checkpoint describes, with `overrides` (e.g. `path=` where the data moved since).
+
+    Data that only moved keeps the identity of its recorded path in every result key (evaluation tables, study
+    identities, retraining caches): `setup()` checks the split digest, so these are the same images, and work done
+    before the move is reused instead of repeated."""
+    overrides = dict(overrides or {})
+    dm = datamodule_from_info(data_info, **overrides)
+    if "path" in overrides and getattr(dm, "expected_split_digest", None) and data_info.get("path") is not None:
+        dm.recorded_path = data_info["path"]  # type: ignore[attr-defined]
+    return dm
+
+
+def data_identity(datamodule: SplitDataModule) -> dict[str, Any]:
+    """`datamodule.info()` as results are keyed by it: a moved data folder under its recorded path."""
+    info = dict(datamodule.info())
+    if getattr(datamodule, "recorded_path", None) is not None:
+        info["path"] = datamodule.recorded_path  # type: ignore[attr-defined]
+    return info
+
+
 def _data_digest(datamodule: SplitDataModule) -> str:
     """Identifies the holdout images and their preprocessing (not batch sizes or training-only settings)."""
-    info = datamodule.info()
+    info = data_identity(datamodule)
     keep = ("name", "path", "image_size", "holdout_fraction", "test_fraction", "mean", "std", "split_seed",
             "max_eval_samples")
     keep += tuple(k for k in ("class_path", "init_args") if k in info)  # a user's data class (oneshot.data.user)
@@ -209,7 +231,7 @@ def evaluate(
         if isinstance(data, SplitDataModule):
             dm = data
         else:
-            dm = datamodule_from_info(info["data"], **(data or {}))
+            dm = datamodule_for(info["data"], data)
         if table is None:
             table = ckpt_path.parent / TABLE_NAME
     space = supernet.space

@@ -142,15 +142,16 @@ def supernet_objective(path: Path, evaluate_args: dict[str, Any]) -> ResolvedObj
     """
     import torch
 
-    from oneshot.data import SplitDataModule, datamodule_from_info
+    from oneshot.data import SplitDataModule
     from oneshot.training.checkpoint import load_supernet
 
-    from .evaluate import DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, TABLE_NAME, _data_digest, evaluate
+    from .evaluate import (DEFAULT_CALIB_BATCH_SIZE, DEFAULT_CALIB_BATCHES, TABLE_NAME, _data_digest, datamodule_for,
+                           evaluate)
 
     supernet, info = load_supernet(path)
     args = dict(evaluate_args)
     data = args.pop("data", None)
-    dm = data if isinstance(data, SplitDataModule) else datamodule_from_info(info["data"], **(data or {}))
+    dm = data if isinstance(data, SplitDataModule) else datamodule_for(info["data"], data)
     args.setdefault("table", path.parent / TABLE_NAME)
     args.setdefault("progress", False)
 

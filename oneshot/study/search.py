@@ -44,7 +44,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-from contextlib import contextmanager
+import os
+import socket
+import sys
+import time
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -61,12 +65,12 @@ from oneshot.version import code_version
 
 from .budget import Budget, BudgetCheck, CostModel, check_reachable, parse_budgets
 from .defaults import DEFAULT_PARETO_SAMPLER, DEFAULT_SAMPLER, DEFAULT_STRATEGY, STRATEGIES, default_sampler
-from .loop import ATTR, StudyLoop
+from .loop import ATTR, WORKER, StudyLoop
 from .results import SearchRecord, SearchResult, collect
 from .search_samplers import (ArchSampler, create_search_sampler, list_search_samplers,
                               supports_multi_objective)
 from .space import arch_from_trial, trial_for
-from .storage import open_storage, redact
+from .storage import StorageError, open_storage, redact, retry_seconds, storage_failure
 
 __all__ = ["search", "collect", "default_sampler", "default_study_name", "SearchResult", "SearchRecord", "STRATEGIES", "DEFAULT_STRATEGY",
            "DEFAULT_SAMPLER", "DEFAULT_PARETO_SAMPLER"]
@@ -175,9 +179,54 @@ def search(
     base = study_name or default_study_name(space, resolved.name, budget_list, seed)
     if run_dir is not None:
         run_dir = Path(str(run_dir).replace("{study}", safe_name(base)))
+    # A storage whose connection is lost mid-search (a database server restarting) is retried with backoff for
+    # retry_seconds(), then the search starts again exactly as a re-run would (the studies resume; subnets already
+    # told are not evaluated again). Any other storage failure, or one on the first open, is one line at once.
+    state: dict[str, Any] = {"base": base, "new_study": new_study, "where": None, "retry": False}
+    window, waited, delay, lost = retry_seconds(), 0.0, 0.5, None
+    while True:
+        try:
+            result = _run_studies(state, storage, run_dir, space, fn, resolved, budget_list, cost_model, sampler,
+                                  sampler_args, seed, n_trials, n_startup, max_rejects, multi, derived, progress,
+                                  verbose)
+        except Exception as exc:
+            failure = storage_failure(exc, state["where"] or "?")
+            if failure is None:
+                raise
+            if not failure.transient or state["where"] is None or waited >= window:
+                if lost is None:
+                    raise failure from None
+                raise StorageError(failure.url, f"{failure.cause} (still failing after {waited:.0f} s of retries)",
+                                   doing="reach") from None
+            lost = failure
+            print(f"storage {failure.url}: connection lost ({failure.cause}); retrying in {delay:.1f} s "
+                  f"(for up to {window:.0f} s in all)", file=sys.stderr, flush=True)
+            time.sleep(delay)
+            waited, delay = waited + delay, min(2 * delay, 8.0)
+            state["retry"] = True
+            continue
+        if lost is not None:
+            print(f"storage {state['where']}: reconnected; the search resumed as a re-run does", file=sys.stderr,
+                  flush=True)
+        return result
+
+
+def _run_studies(state: dict[str, Any], storage: Any, run_dir: Path | None, space: SearchSpace, fn: Any,
+                 resolved: Any, budget_list: list[Budget], cost_model: CostModel, sampler: Any,
+                 sampler_args: Mapping[str, Any] | None, seed: int, n_trials: int, n_startup: int, max_rejects: int,
+                 multi: bool, derived: bool, progress: bool, verbose: bool | None) -> SearchResult:
+    """Open the storage and the studies, and run each study's loop to its target (one attempt of `search`)."""
+    old = state.get("storage_obj")
+    if old is not None and hasattr(old, "engine"):  # a lost server's pooled connections are dead: new ones
+        with suppress(Exception):
+            old.engine.dispose()
     storage_obj, storage_url = open_storage("memory" if storage is None and run_dir is None else storage, run_dir)
-    if new_study:
-        base = _free_name(storage_obj, base, budget_list, n_trials, multi)
+    state["storage_obj"] = storage_obj
+    state["where"] = redact(storage_url) if storage_url != "memory" else "memory"
+    base = state["base"]
+    if state["new_study"]:
+        base = state["base"] = _free_name(storage_obj, base, budget_list, n_trials, multi)
+        state["new_study"] = False  # a retry resumes the study this call made
     plans = _plan_studies(base, budget_list, n_trials, multi)
     sampler_name = sampler if isinstance(sampler, str) else type(sampler).__name__
     settings = {
@@ -188,7 +237,7 @@ def search(
         "budgets": [str(b) for b in budget_list], "storage": redact(storage_url), "study_name": base,
         "code_version": code_version(),
     }
-    where = redact(storage_url) if storage_url != "memory" else "memory"
+    where = state["where"]
     seeds = np.random.SeedSequence(seed).spawn(2 * len(plans))
     cache: dict[Arch, float] = {}
     studies, before = [], {}
@@ -198,6 +247,8 @@ def search(
                                  n_startup, dict(sampler_args or {}), multi)
             identity = _identity(space, resolved.identity, budget, settings)
             study = _open_study(storage_obj, name, space, objectives, settings, identity, samp, derived, where)
+            if state["retry"]:
+                _fail_own_running(study)
             studies.append(study)
             before[name] = _n_evaluated(study)
         _say_resumed(plans, before, where, progress if verbose is None else verbose)
@@ -210,11 +261,21 @@ def search(
                              max_rejects, seed, np.random.default_rng(seeds[2 * i + 1]))
             with progress_bar(total=target, desc=f"search {budget}", unit="subnet", enabled=progress) as bar:
                 loop.run(bar)
-    settings["evaluated_before"] = before  # per study: subnets it held when this call started (0: a new study)
+    # per study: subnets it held when this call started (0: a new study), not when a lost connection was retried
+    settings["evaluated_before"] = state.setdefault("before", before)
     result = collect(space, studies, budget_list, settings, limits={name: target for name, _, _, target in plans})
     if run_dir is not None:
         result.save(Path(run_dir) / "search.json")
     return result
+
+
+def _fail_own_running(study: optuna.Study) -> None:
+    """After a lost storage connection: trials this process left running are not in flight any more."""
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.user_attrs.get(WORKER) == me:
+            with suppress(ValueError, RuntimeError):
+                study.tell(t.number, state=TrialState.FAIL)
 
 
 def default_study_name(space: SearchSpace, objective_name: str, budgets: Sequence[Budget], seed: int) -> str:

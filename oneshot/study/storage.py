@@ -1,11 +1,17 @@
 """Optuna storages from URLs: a local SQLite file, a journal file, a shared database, or memory.
 
 Storage is a URL so that the same search runs on one machine or as many workers sharing one study; the storage
-object is opened once and passed explicitly to every study of a search.
+object is opened once and passed explicitly to every study of a search. `$VAR` / `${VAR}` in a URL are expanded
+here, when the storage is opened (`storage: ${ONESHOT_STORAGE}` keeps a password out of every saved file).
+
+A storage that fails (a read-only SQLite file or folder, a database server that stopped) is reported as one
+`StorageError` line naming the URL with its password masked and the cause; `storage_failure` tells such failures
+from other errors and whether they may pass (a connection lost), for the search's retry.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -14,7 +20,69 @@ from typing import Any
 import optuna
 from optuna.storages import BaseStorage
 
-__all__ = ["open_storage", "redact"]
+from oneshot.redact import expand_env, redact
+
+__all__ = ["open_storage", "redact", "StorageError", "storage_failure", "retry_seconds", "RETRY_SECONDS"]
+
+# How long a search waits for a storage whose connection was lost (a database server restarting) before giving up;
+# ONESHOT_STORAGE_RETRY_SECONDS overrides it (0: fail at once).
+RETRY_SECONDS = 60.0
+
+# Causes that may pass: the server went away or is restarting (PostgreSQL / MySQL driver messages, lower case).
+_TRANSIENT = ("connection refused", "server closed the connection", "terminating connection", "could not connect",
+              "connection reset", "connection timed out", "the database system is starting up",
+              "the database system is shutting down", "no connection to the server", "connection is closed",
+              "consuming input failed", "lost connection", "server has gone away", "connection to server",
+              "connection failed", "broken pipe")
+
+
+class StorageError(ValueError):
+    """A storage that cannot be used: one line naming the URL (password masked) and the cause."""
+
+    def __init__(self, url: str, cause: str, transient: bool = False, doing: str = "") -> None:
+        self.url, self.cause, self.transient = url, cause, transient
+        super().__init__(f"cannot {doing} storage {url}: {cause}" if doing else f"storage {url}: {cause}")
+
+
+def retry_seconds() -> float:
+    """The retry window for a lost storage connection (`ONESHOT_STORAGE_RETRY_SECONDS`, default `RETRY_SECONDS`)."""
+    text = os.environ.get("ONESHOT_STORAGE_RETRY_SECONDS", "")
+    try:
+        return max(0.0, float(text)) if text.strip() else RETRY_SECONDS
+    except ValueError:
+        raise ValueError(f"ONESHOT_STORAGE_RETRY_SECONDS must be a number of seconds, got {text!r}") from None
+
+
+def storage_failure(exc: BaseException, url: str) -> StorageError | None:
+    """`exc` as a `StorageError` for `url` (already masked) when it is a storage failure (a database error anywhere
+    in its chain, or Optuna's StorageInternalError); None for any other error."""
+    if isinstance(exc, StorageError):
+        return exc
+    chain, seen = [], set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    db = [x for x in chain if _is_database_error(x)]
+    if not db:
+        return None
+    root = getattr(db[0], "orig", None) or db[-1]
+    root = getattr(root, "orig", None) or root
+    lines = [ln.strip() for ln in str(root).strip().splitlines() if ln.strip()]
+    text = lines[0] if lines else type(root).__name__
+    low = " ".join(str(x).lower() for x in (root, *db))
+    if "readonly" in low or "read-only" in low or "read only" in low:
+        return StorageError(url, f"read-only: {text} (give a writable folder or --storage)")
+    transient = any(t in low for t in _TRANSIENT) or any(getattr(x, "connection_invalidated", False) for x in db)
+    return StorageError(url, text, transient)
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    """A SQLAlchemy, DB-API (sqlite3, psycopg) or Optuna storage error, told apart without importing drivers."""
+    names = {c.__module__.split(".")[0] + "." + c.__name__ for c in type(exc).__mro__}
+    return bool(names & {"optuna.StorageInternalError", "sqlalchemy.SQLAlchemyError", "sqlite3.Error",
+                         "psycopg.Error", "psycopg2.Error"})
 
 
 def open_storage(storage: str | BaseStorage | None, run_dir: str | Path | None = None) -> tuple[BaseStorage, str]:
@@ -28,6 +96,8 @@ def open_storage(storage: str | BaseStorage | None, run_dir: str | Path | None =
         storage = f"sqlite:///{Path(run_dir) / 'study.db'}"
     if not isinstance(storage, str):
         raise TypeError(f"storage must be a URL string or an Optuna storage, got {type(storage).__name__}")
+    if "$" in storage:  # a reference such as ${ONESHOT_STORAGE}: the password lives in the environment only
+        storage = expand_env(storage, f"storage {redact(storage)}")
     if storage in ("memory", ":memory:"):
         return optuna.storages.InMemoryStorage(), "memory"
     if storage.startswith("journal:"):
@@ -38,7 +108,8 @@ def open_storage(storage: str | BaseStorage | None, run_dir: str | Path | None =
         return JournalStorage(JournalFileBackend(path)), storage
     kwargs: dict[str, Any] = {}
     if storage.startswith("sqlite:///"):
-        Path(storage[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        if not storage[len("sqlite:///"):].startswith("file:"):  # a `file:...?uri=true` form is SQLite's to open
+            Path(storage[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         # Workers share the file: wait for its lock instead of failing after SQLite's default 5 s.
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 120}}
     # Workers started together on a fresh database race to create its schema; the loser sees "table ... already
@@ -55,22 +126,10 @@ def open_storage(storage: str | BaseStorage | None, run_dir: str | Path | None =
             if attempt < 4 and ("already exists" in text or "unique constraint" in text):
                 time.sleep(0.2 * (attempt + 1))
                 continue
+            failure = storage_failure(exc, redact(storage))
+            if failure is not None:
+                raise StorageError(failure.url, failure.cause, failure.transient, doing="open") from None
             first = str(getattr(exc, "orig", exc)).strip().splitlines()
             raise ValueError(f"cannot open storage {redact(storage)}: {first[0] if first else type(exc).__name__}"
-                             ) from exc
+                             ) from None
     raise AssertionError("unreachable")
-
-
-# user:password@host, the password possibly empty-usered (`://:pw@`) or holding `@` or `/` unescaped: everything
-# between the first `:` of the userinfo and the last `@` before a host with no `@`, `/`, `?` or `#`.
-_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*):.*@(?P<host>[^@/?#]*(?:[/?#].*)?)$",
-                       re.DOTALL)
-_QUERY = re.compile(r"(?P<key>[?&;](?:password|passwd|pwd|pass|secret|token)=)[^&;#]*", re.IGNORECASE)
-
-
-def redact(url: str) -> str:
-    """A storage URL with its password replaced by `***` (in the userinfo and in `?password=`), safe to print."""
-    url = _QUERY.sub(r"\g<key>***", url)
-    m = _USERINFO.match(url)
-    # Redacting a query password first leaves `***` in the query, never an `@`: the userinfo match is unaffected.
-    return f"{m['head']}:***@{m['host']}" if m else url

@@ -16,7 +16,7 @@ from lightning.pytorch.strategies import DDPStrategy
 
 from supernets import Supernet, create_supernet, get_config, space_to_dict
 
-from oneshot.console import quiet_lightning, trainer_console
+from oneshot.console import fit_interruptibly, quiet_lightning, trainer_console
 from oneshot.data import SPLIT_KEYS, SplitDataModule, datamodule_from_section
 from oneshot.recipe import Recipe
 from oneshot.threads import configure_threads
@@ -37,6 +37,9 @@ def checkpoint_path(recipe: Recipe) -> Path:
 
 def _supernet_overrides(recipe: Recipe, dm: SplitDataModule) -> dict[str, Any]:
     """The recipe's supernet overrides plus what the data dictates (classes, channels, image size)."""
+    if not isinstance(dm.image_size, int):  # a user's data class with non-square images
+        raise ValueError(f"supernet {recipe.supernet.name!r} takes square images, but {dm.name} gives "
+                         f"{dm.input_shape[1]}x{dm.input_shape[2]} ones")
     derived = {"num_classes": dm.num_classes, "in_chans": dm.in_chans, "image_size": dm.image_size}
     given = dict(recipe.supernet.overrides)
     for key, value in derived.items():
@@ -166,6 +169,8 @@ def _check_resumable(path: Path, old: dict[str, Any], supernet: Any, sampler: An
                          f"{old['sampler']['name']!r} {old['sampler'].get('args', {})}, the recipe asks for "
                          f"{sampler.name!r} {sampler.args()}")
     for key, field in _RESUME_DATA_KEYS.items():
+        if key == "data.path" and "split_digest" in old["data"]:
+            continue  # data that moved (--data-path) is fine: the split digest below proves it is the same images
         if field in old["data"] and old["data"][field] != data.get(field):  # get: class_path only for user data
             raise ValueError(f"cannot resume {str(path)!r}: the recipe sets {key}={data.get(field)!r} but the "
                              f"checkpoint was trained with {old['data'][field]!r}; restore it, or train elsewhere "
@@ -314,7 +319,9 @@ def run_phase(recipe: Recipe, dm: SplitDataModule, supernet: Supernet, sampler: 
             **console,
         )
         # weights_only: a checkpoint is data (tensors, numbers, strings); loading one never runs code
-        trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None, weights_only=True)
+        # fit_interruptibly: Ctrl-C ends the command like every other phase (exit 130), not Lightning's exit(1)
+        fit_interruptibly(trainer, "fit", module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None,
+                          weights_only=True)
     trainer.save_checkpoint(path, weights_only=False)
     return path
 
