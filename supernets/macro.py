@@ -12,6 +12,13 @@ linear classifier. Each layer chooses
 and the arch string is the benchmark's own key: one digit per layer, e.g. `22212220`. The supernet holds every op
 of every layer with its own weights (no sharing between ops, as in SPOS); a subnet runs one op per layer.
 
+Built on the elastic blocks: `MacroNet` is a plain module whose layers are `LayerChoice`s (the shape-keeping
+identity is an `nn.Identity` candidate, the shape-changing one a 1x1 conv + BN), `MacroSupernet` is the
+`BlockSupernet` of it with this module's codec and canonicalizer, and the extracted subnet is the same `MacroNet`
+with each layer's chosen op in place of its choice. Cost and the standalone subnet come from the blocks too, so no
+formula beside the modules restates what they compute (tests/test_macro.py checks all 6,561 keys against the
+former hand-written family, kept in tests/reference_macro.py).
+
 Costs are counted as the benchmark counts them: `Cost.macs` is the multiply-accumulates of convs and the linear
 layer with no bias adds (the table's `flops` column, e.g. 7,713,280 for `00000000`), `Cost.params` every parameter
 including BN affine weights (the table's `params`). Only the classifier has a bias, so `count_cost` on an extracted
@@ -29,7 +36,8 @@ from typing import Any, ClassVar, Mapping
 import torch
 from torch import nn
 
-from .base import Cost, FamilyConfig, Supernet
+from .base import Cost, FamilyConfig
+from .blocks import BlockSupernet, LayerChoice, meta_supernet, standalone_subnet
 from .space import Arch, Choice, Decision, SearchSpace
 
 __all__ = ["MacroConfig", "MacroSupernet", "MacroNet", "OPS"]
@@ -86,27 +94,10 @@ class MacroConfig(FamilyConfig):
         return MacroSupernet(self, name)
 
     def build_subnet(self, arch: Arch) -> MacroNet:
-        return MacroNet(self, [str(v) for _, v in arch.values])
+        return standalone_subnet(self, arch)  # type: ignore[return-value]
 
     def cost(self, arch: Arch) -> Cost:
-        r = self.image_size
-        macs = r * r * self.stem_width * self.in_chans * 9
-        params = self.stem_width * self.in_chans * 9 + 2 * self.stem_width
-        for (cin, cout, stride), (_, op) in zip(self.plan(), arch.values):
-            r_out = (r - 1) // stride + 1  # k x k conv with padding k // 2 (and 1x1 with none) at this stride
-            if op in _IR:
-                k, e = _IR[str(op)]
-                hid = cin * e
-                macs += r * r * cin * hid + r_out * r_out * hid * k * k + r_out * r_out * hid * cout
-                params += cin * hid + hid * k * k + hid * cout + 2 * (2 * hid + cout)
-            elif (cin, stride) != (cout, 1):  # identity that changes the shape: 1x1 conv + BN
-                macs += r_out * r_out * cin * cout
-                params += cin * cout + 2 * cout
-            r = r_out
-        cin = self.stage_widths[-1]
-        macs += r * r * cin * self.head_width + self.head_width * self.num_classes  # no bias adds, as the table
-        params += cin * self.head_width + 2 * self.head_width + self.head_width * self.num_classes + self.num_classes
-        return Cost(macs=macs, params=params)
+        return meta_supernet(self, arch.space.name).cost(arch)  # type: ignore[operator]
 
 
 class _MacroCodec:
@@ -175,56 +166,42 @@ class _InvertedResidual(nn.Module):
         return x + y if self.residual else y
 
 
-def _make_op(op: str, cin: int, cout: int, stride: int) -> nn.Module | None:
-    """The module of one layer's op; None for an identity that keeps the shape (no weights, nothing to run)."""
+def _make_op(op: str, cin: int, cout: int, stride: int) -> nn.Module:
+    """The module of one layer's op: an inverted residual, or the identity (a 1x1 conv + BN if it changes shape)."""
     if op in _IR:
         return _InvertedResidual(cin, cout, *_IR[op], stride)
     if (cin, stride) == (cout, 1):
-        return None
+        return nn.Identity()
     return nn.Sequential(*_conv_bn(cin, cout, 1, stride))  # the benchmark's downsampling identity
 
 
-def _build_skeleton(net: nn.Module, c: MacroConfig, make_layer) -> None:
-    """Stem, searchable layers from `make_layer(i, cin, cout, stride)`, head and classifier on `net`."""
-    net.stem = nn.Sequential(*_conv_bn(c.in_chans, c.stem_width, 3), nn.ReLU(inplace=True))
-    net.layers = nn.ModuleList(make_layer(i, *p) for i, p in enumerate(c.plan()))
-    net.head = nn.Sequential(*_conv_bn(c.stage_widths[-1], c.head_width, 1), nn.ReLU(inplace=True))
-    net.classifier = nn.Linear(c.head_width, c.num_classes)
-
-
-class MacroSupernet(Supernet):
-    """All 3^8 networks in one: every layer holds each of its ops with separate weights; a subnet runs one per layer."""
-
-    def __init__(self, config: MacroConfig, name: str = "macro") -> None:
-        super().__init__(config, name)
-        _build_skeleton(self, config, lambda i, cin, cout, s: nn.ModuleDict(
-            {op: m for op in OPS if (m := _make_op(op, cin, cout, s)) is not None}))
-
-    def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:  # (B, C, H, W) -> (B, classes)
-        self.check_arch(arch)
-        x = self.stem(x)
-        for layer, (_, op) in zip(self.layers, arch.values):
-            if op in layer:  # a shape-keeping identity has no module
-                x = layer[op](x)
-        return self.classifier(self.head(x).mean((2, 3)))
-
-    def weight_source(self, name: str, arch: Arch) -> str:
-        # layers.I.<rest> in the standalone net is layers.I.<op>.<rest> here.
-        parts = name.split(".")
-        if parts[0] == "layers":
-            parts.insert(2, str(arch.values[int(parts[1])][1]))
-        return ".".join(parts)
-
-
 class MacroNet(nn.Module):
-    """A plain NAS-Bench-Macro network for one arch; shape-keeping identities are `nn.Identity`."""
+    """The NAS-Bench-Macro network: stem, one `LayerChoice` of `OPS` per searchable layer, head, classifier.
 
-    def __init__(self, config: MacroConfig, ops: list[str]) -> None:
+    In the supernet each layer holds every op; in an extracted subnet (`supernets.extract`) the same class holds
+    the chosen op per layer, so both run this forward.
+    """
+
+    def __init__(self, config: MacroConfig) -> None:
         super().__init__()
-        _build_skeleton(self, config, lambda i, cin, cout, s: _make_op(ops[i], cin, cout, s) or nn.Identity())
+        c = config
+        self.stem = nn.Sequential(*_conv_bn(c.in_chans, c.stem_width, 3), nn.ReLU(inplace=True))
+        self.layers = nn.ModuleList(
+            LayerChoice({op: _make_op(op, *p) for op in OPS}, name=f"layer{i}") for i, p in enumerate(c.plan()))
+        self.head = nn.Sequential(*_conv_bn(c.stage_widths[-1], c.head_width, 1), nn.ReLU(inplace=True))
+        self.classifier = nn.Linear(c.head_width, c.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, classes)
         x = self.stem(x)
         for layer in self.layers:
             x = layer(x)
         return self.classifier(self.head(x).mean((2, 3)))
+
+
+class MacroSupernet(BlockSupernet):
+    """All 3^8 networks in one: every layer holds each of its ops with separate weights; a subnet runs one per layer."""
+
+    def __init__(self, config: MacroConfig, name: str = "macro") -> None:
+        shape = (config.in_chans, config.image_size, config.image_size)
+        super().__init__(MacroNet(config), name, shape, space=config.search_space(name),
+                         bias_adds=config.bias_adds_in_macs, config=config)

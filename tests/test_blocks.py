@@ -335,3 +335,8 @@ def test_module_config_names_a_class_path_that_does_not_import(class_path, match
 def test_space_recorded_from_a_module_object_cannot_be_rebuilt(tiny):
     with pytest.raises(ValueError, match="recorded from a module object"):
         supernets.space_from_dict(supernets.space_to_dict(tiny.space))
+
+
+def test_a_child_replaced_on_the_supernet_is_replaced_in_the_net(tiny):
+    tiny.pick = LayerChoice({"none": Zero(), "id": nn.Identity(), "dw": nn.Identity()})  # e.g. a module swap
+    assert tiny._net.pick is tiny.pick

@@ -58,14 +58,15 @@ def test_macro_equivalents_compute_the_same_function_when_positions_share_weight
     """Tie each stage's shape-keeping layers to one set of weights per op: then only the op order can matter."""
     torch.manual_seed(0)
     net = create_supernet("macro_test").eval()
-    plan = net.config.plan()
-    for i in range(1, len(plan)):
-        if plan[i][2] == 1 and plan[i - 1][2] == 1:  # follows another shape-keeping layer of the stage
-            net.layers[i] = net.layers[i - 1]
     for m in net.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.normal_(0, 0.1)
             m.bias.data.normal_(0, 0.1)
+    plan = net.config.plan()
+    for i in range(1, len(plan)):
+        if plan[i][2] == 1 and plan[i - 1][2] == 1:  # follows another shape-keeping layer of the stage
+            # copy, not share the module: each layer's LayerChoice reads its own decision
+            net.layers[i].load_state_dict(net.layers[i - 1].state_dict())
     x = torch.randn(2, 3, 8, 8)
     space = net.space
     with torch.no_grad():

@@ -20,6 +20,30 @@ from .values import Derived, Spec, Value, as_spec, describe_spec, spec_max
 __all__ = ["ElasticConv2d", "ElasticBatchNorm2d", "ElasticLinear", "ElasticBlock"]
 
 
+_BASE_ATTRS = frozenset(nn.Module().__dict__)
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+def _bare(cls: type, params: dict[str, Any], buffers: dict[str, Any], **attrs: Any) -> Any:
+    """A plain torch layer holding the given tensors, built without its `__init__` (whose weight initialization
+    costs ~100 us a layer, several times the copy): Module state, the class's own defaults taken once from a real
+    instance, then `attrs`."""
+    if cls not in _DEFAULTS:
+        example = cls(1, 1, 1) if cls is nn.Conv2d else cls(1, 1) if cls is nn.Linear else cls(1)  # CPU: no meta init
+        _DEFAULTS[cls] = {k: v for k, v in example.__dict__.items() if k not in _BASE_ATTRS}
+    m = cls.__new__(cls)
+    nn.Module.__init__(m)
+    m.__dict__.update(_DEFAULTS[cls])
+    m.__dict__.update(attrs)
+    m._parameters.update(params)
+    m._buffers.update(buffers)
+    return m
+
+
+def _param(t: torch.Tensor | None, like: torch.Tensor | None) -> nn.Parameter | None:
+    return None if t is None else nn.Parameter(t.clone(), like.requires_grad if like is not None else True)
+
+
 def _get(spec: Spec, values: dict[Any, Any]) -> int:
     return spec if type(spec) is int else values[spec]  # noqa: E721 - the fast path of every forward
 
@@ -138,14 +162,11 @@ class ElasticConv2d(nn.Conv2d, ElasticBlock):
     @torch.no_grad()
     def materialize(self, values: dict[Any, Any]) -> nn.Conv2d:
         w, b, pad, groups = self._active(values, _get(self.in_spec, values))
-        conv = nn.Conv2d(w.shape[1] * groups, w.shape[0], w.shape[-1], self.stride, pad, self.dilation, groups,
-                         bias=b is not None, device="meta")
-        # Straight into the tensor dicts: Module.__setattr__'s checks cost more than the copy on small layers.
-        conv._parameters["weight"] = nn.Parameter(w.clone(), self.weight.requires_grad)
-        if b is not None:
-            conv._parameters["bias"] = nn.Parameter(b.clone(), self.bias.requires_grad)
-        conv.training = self.training
-        return conv
+        k = w.shape[-1]
+        return _bare(nn.Conv2d, {"weight": _param(w, self.weight), "bias": _param(b, self.bias)}, {},
+                     in_channels=w.shape[1] * groups, out_channels=w.shape[0], kernel_size=(k, k), stride=self.stride,
+                     padding=(pad, pad), dilation=self.dilation, groups=groups,
+                     _reversed_padding_repeated_twice=(pad, pad, pad, pad), training=self.training)
 
     def block_cost(self, values: dict[Any, Any], sizes: tuple[int, ...], bias_adds: bool) -> tuple[int, int]:
         cin = _get(self.in_spec, values)
@@ -196,16 +217,13 @@ class ElasticBatchNorm2d(nn.BatchNorm2d, ElasticBlock):
     @torch.no_grad()
     def materialize(self, values: dict[Any, Any]) -> nn.BatchNorm2d:
         c = _get(self.width_spec, values)
-        bn = nn.BatchNorm2d(c, self.eps, self.momentum, self.affine, self.track_running_stats, device="meta")
-        if self.affine:
-            bn._parameters["weight"] = nn.Parameter(self.weight[:c].clone(), self.weight.requires_grad)
-            bn._parameters["bias"] = nn.Parameter(self.bias[:c].clone(), self.bias.requires_grad)
-        if self.track_running_stats:
-            bn._buffers["running_mean"] = self.running_mean[:c].clone()
-            bn._buffers["running_var"] = self.running_var[:c].clone()
-            bn._buffers["num_batches_tracked"] = self.num_batches_tracked.clone()
-        bn.training = self.training
-        return bn
+        params = {"weight": _param(_cut(self.weight, c), self.weight), "bias": _param(_cut(self.bias, c), self.bias)}
+        stats = {k: None if t is None else t[:c].clone() for k, t in
+                 (("running_mean", self.running_mean), ("running_var", self.running_var))}
+        nbt = self.num_batches_tracked
+        return _bare(nn.BatchNorm2d, params, {**stats, "num_batches_tracked": None if nbt is None else nbt.clone()},
+                     num_features=c, eps=self.eps, momentum=self.momentum, affine=self.affine,
+                     track_running_stats=self.track_running_stats, training=self.training)
 
     def block_cost(self, values: dict[Any, Any], sizes: tuple[int, ...], bias_adds: bool) -> tuple[int, int]:
         return 0, (2 * _get(self.width_spec, values) if self.affine else 0)
@@ -248,12 +266,8 @@ class ElasticLinear(nn.Linear, ElasticBlock):
     @torch.no_grad()
     def materialize(self, values: dict[Any, Any]) -> nn.Linear:
         w, b = self._active(values)
-        lin = nn.Linear(w.shape[1], w.shape[0], bias=b is not None, device="meta")
-        lin._parameters["weight"] = nn.Parameter(w.clone(), self.weight.requires_grad)
-        if b is not None:
-            lin._parameters["bias"] = nn.Parameter(b.clone(), self.bias.requires_grad)
-        lin.training = self.training
-        return lin
+        return _bare(nn.Linear, {"weight": _param(w, self.weight), "bias": _param(b, self.bias)}, {},
+                     in_features=w.shape[1], out_features=w.shape[0], training=self.training)
 
     def block_cost(self, values: dict[Any, Any], sizes: tuple[int, ...], bias_adds: bool) -> tuple[int, int]:
         cin, cout = _get(self.in_spec, values), _get(self.out_spec, values)

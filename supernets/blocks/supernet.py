@@ -10,6 +10,7 @@ is analytic, from the blocks and the spatial sizes recorded once by a trace on t
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -82,7 +83,8 @@ class BlockSupernet(Supernet):
         self.train(net.training)
         self._derive(name, space)
         self._trace()
-        self._program = _compile(self._net, self._sizes, bias_adds, set(), set())
+        self._program = _finish(_compile(self._net, self._sizes, bias_adds, set(), set()))
+        self._cost_needs_derived = _needs_derived(self._program)
 
     # ------------------------------------------------------------------ the space
     def _derive(self, name: str, given: SearchSpace | None) -> None:
@@ -159,10 +161,10 @@ class BlockSupernet(Supernet):
         return self._owners.get(decision, "")
 
     # ------------------------------------------------------------------ running a subnet
-    def _resolve(self, arch: Arch) -> dict[Any, Any]:
+    def _resolve(self, arch: Arch, derived: bool = True) -> dict[Any, Any]:
         chosen = arch._dict
         values = {v: chosen[k] for v, k in self._keys if k in chosen}
-        for d in self._deriveds:
+        for d in self._deriveds if derived else ():
             if all(p in values for p in d.leaves):
                 values[d] = d.resolve(values)
         return values
@@ -184,7 +186,7 @@ class BlockSupernet(Supernet):
     def cost(self, arch: Arch) -> Cost:
         """Analytic MACs and params of `arch` at `input_shape`; equals `count_cost(materialize(arch), ...)`."""
         self.check_arch(arch)
-        macs, params = self._program.eval(self._resolve(arch))
+        macs, params = self._program.eval(self._resolve(arch, self._cost_needs_derived))
         return Cost(macs=macs, params=params)
 
     def cost_terms(self, arch: Arch) -> dict[str, tuple[int, int]]:
@@ -212,6 +214,12 @@ class BlockSupernet(Supernet):
         super().train(mode)
         self._net.training = mode
         return self
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        net = self.__dict__.get("_net")
+        if net is not None and (name in net._modules or name in net._parameters or name in net._buffers):
+            setattr(net, name, value)  # a child or tensor replaced here (a module swap) is replaced in `net` too
 
     def _apply(self, fn: Any, recurse: bool = True) -> BlockSupernet:
         super()._apply(fn, recurse)
@@ -246,8 +254,31 @@ class BlockSupernet(Supernet):
         return list(dict.fromkeys(archs))
 
     def _trace(self) -> None:
-        """Run the net on the meta device for a set of subnets: record each conv/linear layer's output positions
-        per call, check they do not depend on the subnet, and turn any failure into one line naming the module."""
+        """Run the net for a set of subnets: record each conv/linear layer's output positions per call, check they
+        do not depend on the subnet, and turn any failure into one line naming the module being run.
+
+        First on an empty batch with the net's own tensors (no arithmetic, no extra imports); a net that cannot take
+        an empty batch (a `view(B, -1)`), or one already on the meta device, runs on the meta device instead, whose
+        kernels cost a one-time import of about a second of CPU.
+        """
+        net = self._net
+        archs = self._trace_archs()
+        ref = next(itertools.chain(net.parameters(), net.buffers()), None)
+        if ref is not None and ref.device.type != "meta":
+            empty = torch.zeros((0, *self.input_shape), device=ref.device,
+                                dtype=ref.dtype if ref.is_floating_point() else torch.get_default_dtype())
+            try:
+                self._sizes, self._ran = self._record(archs, lambda: net(empty))
+                return
+            except ValueError:
+                pass  # the meta run below reports the failure (or succeeds where an empty batch cannot run)
+        tensors = {**dict(net.named_parameters(remove_duplicate=False)), **dict(net.named_buffers(remove_duplicate=False))}
+        meta = {k: torch.empty_like(t, device="meta") for k, t in tensors.items()}
+        x = torch.zeros((1, *self.input_shape), device="meta")
+        self._sizes, self._ran = self._record(archs, lambda: torch.func.functional_call(net, meta, (x,), strict=False))
+
+    def _record(self, archs: list[Arch], run: Any) -> tuple[dict[nn.Module, tuple[int, ...]], set[nn.Module]]:
+        """(output positions per call of each conv/linear layer, modules that ran) over `archs`, run by `run()`."""
         net = self._net
         paths = {m: p for p, m in net.named_modules()}
         stack: list[nn.Module] = []
@@ -263,23 +294,21 @@ class BlockSupernet(Supernet):
             stack.pop()
             ran.add(m)
             if isinstance(m, (nn.Conv2d, nn.Linear)) and isinstance(out, torch.Tensor):
-                per_channel = out.shape[2:].numel() if isinstance(m, nn.Conv2d) else out.numel() // out.shape[-1]
-                calls.setdefault(m, []).append(int(per_channel))
+                # positions per sample: a conv's output pixels, a linear layer's rows (dims between batch and features)
+                per_sample = out.shape[2:].numel() if isinstance(m, nn.Conv2d) else out.shape[1:-1].numel()
+                calls.setdefault(m, []).append(int(per_sample))
 
         modes = {m: m.training for m in net.modules()}
         hooks = [h for m in net.modules() for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
-        tensors = {**dict(net.named_parameters(remove_duplicate=False)), **dict(net.named_buffers(remove_duplicate=False))}
-        meta = {k: torch.empty_like(t, device="meta") for k, t in tensors.items()}
-        x = torch.zeros((1, *self.input_shape), device="meta")
         net.eval()
         try:
-            for arch in self._trace_archs():
+            for arch in archs:
                 stack.clear()
                 calls.clear()
                 token = _ACTIVE.set(self._resolve(arch))
                 try:
                     with torch.no_grad():
-                        torch.func.functional_call(net, meta, (x,), strict=False)
+                        run()
                 except Exception as exc:
                     where = stack[-1] if stack else net
                     if isinstance(exc, ValueError) and str(exc).startswith("block "):
@@ -302,8 +331,7 @@ class BlockSupernet(Supernet):
                 h.remove()
             for m, mode in modes.items():
                 m.training = mode
-        self._sizes = sizes
-        self._ran = ran
+        return sizes, ran
 
     def never_run(self) -> list[tuple[str, str]]:
         """(decision, block path) of blocks holding a decision that never ran in the trace (forward ignores them)."""
@@ -485,6 +513,83 @@ class _Depth:
         return macs, params
 
 
+class _Tab:
+    """Leaves that always run together, their summed cost tabulated over every combination of their Values."""
+
+    __slots__ = ("deps", "table")
+
+    def __init__(self, deps: tuple[Value, ...], table: dict[tuple, tuple[int, int]]) -> None:
+        self.deps, self.table = deps, table
+
+    def eval(self, values: dict[Any, Any]) -> tuple[int, int]:
+        return self.table[tuple([values[v] for v in self.deps])]
+
+
+_MAX_TABLE = 4096  # entries of one cost table (a block's width x expansion x kernel x width is 81 in mbv3)
+
+
+def _tabulate(node: Any) -> Any:
+    """A sum of leaves (or one leaf) as one table lookup, when the product of its Values' choices is small: the
+    leaves' formulas run once per combination here instead of once per `cost` call."""
+    leaves = [node] if isinstance(node, _Leaf) else list(node.parts)
+    base = (0, 0) if isinstance(node, _Leaf) else (node.macs, node.params)
+    deps: dict[Value, None] = {}
+    deriveds: dict[Derived, None] = {}
+    for leaf in leaves:
+        for _, spec in leaf.block.block_specs():
+            deps.update(dict.fromkeys(spec_parents(spec)))
+            if isinstance(spec, Derived):
+                deriveds.update(dict.fromkeys(_derived_order(spec)))
+    if int(np.prod([len(v.choices) for v in deps])) > _MAX_TABLE:
+        return node
+    table = {}
+    for combo in itertools.product(*(v.choices for v in deps)):
+        values: dict[Any, Any] = dict(zip(deps, combo))
+        for d in deriveds:
+            values[d] = d.resolve(values)
+        macs, params = base
+        for leaf in leaves:
+            m, p = leaf.eval(values)
+            macs, params = macs + m, params + p
+        table[combo] = (macs, params)
+    if not deps:  # fixed widths and kernels: a constant
+        return _Const(*table[()])
+    if len(deps) == 1:
+        (value,) = deps
+        return _Table(value, {c[0]: mp for c, mp in table.items()})
+    return _Tab(tuple(deps), table)
+
+
+def _finish(node: Any) -> Any:
+    """At a boundary (a choice's candidate, a depth's block, the root) the leaves of a sum always run together:
+    tabulate them as one lookup (or one per leaf when their Values combine into too large a table)."""
+    if isinstance(node, _Leaf):
+        return _tabulate(node)
+    if not isinstance(node, _Sum):
+        return node
+    leaves = [p for p in node.parts if isinstance(p, _Leaf)]
+    others = [p for p in node.parts if not isinstance(p, _Leaf)]
+    if not leaves:
+        return node
+    tab = _tabulate(_Sum(node.macs, node.params, leaves))
+    if tab is not None and not isinstance(tab, _Sum):
+        return tab if not others else _Sum(0, 0, [tab, *others])
+    return _Sum(node.macs, node.params, [_tabulate(leaf) for leaf in leaves] + others)
+
+
+def _needs_derived(node: Any) -> bool:
+    """Whether evaluating `node` reads Derived values (a leaf left out of the tables)."""
+    if isinstance(node, _Leaf):
+        return True
+    if isinstance(node, _Sum):
+        return any(_needs_derived(p) for p in node.parts)
+    if isinstance(node, _Choice):
+        return any(_needs_derived(n) for n in node.nodes.values())
+    if isinstance(node, _Depth):
+        return any(_needs_derived(n) for n in node.nodes)
+    return False
+
+
 def _sum(parts: Iterable[Any]) -> Any:
     macs = params = 0
     rest = []
@@ -519,12 +624,12 @@ def _compile(m: nn.Module, sizes: dict[nn.Module, tuple[int, ...]], bias_adds: b
                 seen_params.add(id(p))
         return _Leaf(m, sizes.get(m, ()), bias_adds)
     if isinstance(m, LayerChoice):
-        nodes = {k: _compile(c, sizes, bias_adds, seen, seen_params) for k, c in m._modules.items()}
+        nodes = {k: _finish(_compile(c, sizes, bias_adds, seen, seen_params)) for k, c in m._modules.items()}
         if all(isinstance(n, _Const) for n in nodes.values()):
             return _Table(m.value, {k: (n.macs, n.params) for k, n in nodes.items()})
         return _Choice(m.value, nodes)
     if isinstance(m, ElasticDepth):
-        nodes = [_compile(b, sizes, bias_adds, seen, seen_params) for b in m._modules.values()]
+        nodes = [_finish(_compile(b, sizes, bias_adds, seen, seen_params)) for b in m._modules.values()]
         if all(isinstance(n, _Const) for n in nodes):
             table, macs, params = {}, 0, 0
             for d, n in enumerate(nodes, start=1):
@@ -563,16 +668,11 @@ def _terms(m: nn.Module, path: str, values: dict[Any, Any], sizes: dict[nn.Modul
 
 # ---------------------------------------------------------------------- the "module" family
 @lru_cache(maxsize=64)
-def _meta_supernet(config_type: type, config_json: str, name: str) -> Supernet:
-    config = config_type.from_dict(json.loads(config_json))
-    with torch.device("meta"):
-        return config.build_supernet(name)
-
-
 def meta_supernet(config: FamilyConfig, name: str) -> Supernet:
     """The family's supernet built on the meta device (no memory, no init), once per (config, name): its space,
     cost program and materialize serve `search_space`, `cost` and `build_subnet` of block-built families."""
-    return _meta_supernet(type(config), config.canonical_json(), name)
+    with torch.device("meta"):
+        return config.build_supernet(name)
 
 
 _RESETTABLE = ("reset_parameters", "reset_running_stats")
@@ -627,9 +727,10 @@ class ModuleConfig(FamilyConfig):
         shape = self.input_shape
         if not isinstance(shape, tuple) or not shape or not all(isinstance(s, int) and s > 0 for s in shape):
             raise ValueError(f"input_shape must be positive ints (channels, height, width), got {shape!r}")
+        object.__setattr__(self, "_hash", hash(self.canonical_json()))  # init_args is a dict: hash its text, once
 
     def __hash__(self) -> int:
-        return hash(self.canonical_json())
+        return self._hash  # type: ignore[attr-defined]
 
     @property
     def bias_adds_in_macs(self) -> bool:  # type: ignore[override]

@@ -44,20 +44,16 @@ class Derived:
         if not values or not all(isinstance(v, (Value, Derived)) for v in values):
             raise TypeError("Derived(fn, *values) needs at least one Value (or Derived) after the function")
         self.fn, self.values = fn, tuple(values)
+        leaves: dict[Value, None] = {}
+        for v in self.values:
+            leaves.update(dict.fromkeys(v.leaves if isinstance(v, Derived) else (v,)))
+        self.leaves: tuple[Value, ...] = tuple(leaves)  # the Values this depends on, directly or not, first-use order
         outs = {self.resolve(dict(zip(self.leaves, combo))) for combo in
                 itertools.product(*(v.choices for v in self.leaves))}
         bad = [o for o in outs if not isinstance(o, int) or isinstance(o, bool) or o < 1]
         if bad:
             raise ValueError(f"Derived {getattr(fn, '__name__', fn)!r} must give positive ints, gave {bad[0]!r}")
         self.max, self.min = max(outs), min(outs)
-
-    @property
-    def leaves(self) -> tuple[Value, ...]:
-        """The Values this depends on, directly or through other Deriveds, each once in first-use order."""
-        out: dict[Value, None] = {}
-        for v in self.values:
-            out.update(dict.fromkeys(v.leaves if isinstance(v, Derived) else (v,)))
-        return tuple(out)
 
     def resolve(self, values: dict[Any, Any]) -> int:
         """The int for the given Value -> choice mapping."""
