@@ -419,6 +419,23 @@ def test_supernet_gets_classes_and_channels_from_the_data(user_pkg: str) -> None
     assert supernet(torch.zeros(2, 1, 10, 10), supernet.space.largest()).shape == (2, 10)
 
 
+def test_a_registered_module_space_takes_overrides_as_init_args(user_pkg: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A space an entry point (or register_supernet) provides as a ModuleConfig is named like a shipped one."""
+    from supernets import ModuleConfig
+    from supernets.registry import _VARIANTS
+
+    from oneshot.training.trainer import build_supernet
+
+    config = ModuleConfig(f"{user_pkg}.models.Net", {"widths": [4, 6]}, input_shape=(3, 32, 32))
+    monkeypatch.setitem(_VARIANTS._entries, "usernet", lambda: config)
+    recipe = Recipe.from_dict({"supernet": {"name": "usernet", "overrides": {"widths": [6, 8]}},
+                               "data": {"name": "digits", "image_size": 8, "max_train_samples": 32}})
+    supernet = build_supernet(recipe, datamodule_from_section(recipe.data))
+    assert tuple(supernet.config.input_shape) == (1, 8, 8) and supernet.space.name == "usernet"  # from the data
+    assert json.loads(json.dumps(supernet.config.init_args)) == {"widths": [6, 8], "num_classes": 10, "in_chans": 1}
+
+
 # --------------------------------------------------------------------------- end to end, as a user runs it
 def _user_folder(root: Path, pkg: str) -> Path:
     """A user's project folder: their package and a recipe naming it (run there with PYTHONPATH=.)."""
