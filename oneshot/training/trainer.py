@@ -40,9 +40,6 @@ def _supernet_overrides(recipe: Recipe, dm: SplitDataModule) -> dict[str, Any]:
     if not isinstance(dm.image_size, int):  # a user's data class with non-square images
         raise ValueError(f"supernet {recipe.supernet.name!r} takes square images, but {dm.name} gives "
                          f"{dm.input_shape[1]}x{dm.input_shape[2]} ones")
-    if not isinstance(dm.image_size, int):  # a user's data class with non-square images
-        raise ValueError(f"supernet {recipe.supernet.name!r} takes square images, but {dm.name} gives "
-                         f"{dm.input_shape[1]}x{dm.input_shape[2]} ones")
     derived = {"num_classes": dm.num_classes, "in_chans": dm.in_chans, "image_size": dm.image_size}
     given = dict(recipe.supernet.overrides)
     for key, value in derived.items():
