@@ -301,3 +301,52 @@ def test_stale_checkpoint_temporaries_are_removed_under_the_lock(tmp_path: Path,
         assert (tmp_path / ".oneshot.lock").is_file()
     assert (tmp_path / ".notes.txt.ab12_x9z").exists() and not (tmp_path / ".oneshot.lock").exists()
     assert "removed 1 temporary file(s) of an interrupted checkpoint save" in capsys.readouterr().err
+
+
+def _image_folder(root: Path, per_class: int) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for c in ("cat", "dog", "emu"):
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+def test_data_that_moved_is_found_with_data_path_and_other_data_is_refused(tmp_path: Path, capsys) -> None:
+    """--data-path for evaluate, extract, search and run: the same images at a new path are used (and results keyed
+    by the data are reused); a folder whose split differs is refused by the split digest."""
+    first = _image_folder(tmp_path / "images", 12)
+    recipe = {**TINY_RECIPE, "output_dir": str(tmp_path / "runs"),
+              "data": {"name": "imagefolder", "path": str(first), "image_size": 8, "batch_size": 8}}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
+    assert main(["train", str(tmp_path / "r.yaml"), "--no-progress"]) == 0
+    ckpt = tmp_path / "runs" / "tiny" / "supernet.ckpt"
+    cal = ["--calib-batches", "1", "--calib-batch-size", "8"]
+    assert main(["evaluate", str(ckpt), "--num-subnets", "2", "--no-progress", *cal]) == 0
+    table = ckpt.parent / "evaluations.jsonl"
+    lines = table.read_text().count("\n")
+    moved = tmp_path / "moved" / "images"
+    moved.parent.mkdir()
+    shutil.move(first, moved)
+    capsys.readouterr()
+    assert main(["evaluate", str(ckpt), "--num-subnets", "2", "--no-progress", *cal]) == 2  # not found where it was
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["evaluate", str(ckpt), "--num-subnets", "2", "--no-progress", "--data-path", str(moved), *cal]) == 0
+    assert "(2 evaluated now" not in capsys.readouterr().out and table.read_text().count("\n") == lines  # reused
+    assert main(["extract", str(ckpt), "--arch", SMALLEST, "--data-path", str(moved), "--calib-batches", "1"]) == 0
+    assert main(["search", str(ckpt), "--n-trials", "2", "--run-dir", str(tmp_path / "s"), "--no-progress",
+                 "--data-path", str(moved)]) == 0
+    assert main(["run", str(tmp_path / "r.yaml"), "--phases", "train,evaluate", "--no-progress", "--data-path",
+                 str(moved), "--set", "evaluate.num_subnets=2", "--set", "evaluate.calib_batches=1",
+                 "--set", "evaluate.calib_batch_size=8"]) == 0
+    other = _image_folder(tmp_path / "other", 13)  # other images: another split
+    capsys.readouterr()
+    before = _snapshot(tmp_path / "runs")
+    assert main(["extract", str(ckpt), "--arch", SMALLEST, "--data-path", str(other), "--out",
+                 str(tmp_path / "runs" / "x"), "--calib-batches", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("oneshot extract: error: "), err
+    assert "split differs from the one the checkpoint was trained with" in err
+    assert _snapshot(tmp_path / "runs") == before
