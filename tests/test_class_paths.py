@@ -46,8 +46,9 @@ class Digits(Dataset):
 
     classes = [f"digit {i}" for i in range(10)]
 
-    def __init__(self, size: int = 8, limit: int | None = None):
+    def __init__(self, size: int = 8, limit: int | None = None, transform=None):
         d = load_digits()
+        self.transform = transform
         x = torch.tensor(d.images[:limit], dtype=torch.float32).unsqueeze(1) / 16
         self.x = F.interpolate(x, size=(size, size), mode="bilinear") if size != 8 else x
         self.y = d.target[:limit].tolist()
@@ -56,7 +57,17 @@ class Digits(Dataset):
         return len(self.y)
 
     def __getitem__(self, i):
-        return self.x[i], self.y[i]
+        return (self.transform or (lambda x: x))(self.x[i]), self.y[i]
+
+
+class Scale:
+    """A transform, built from the recipe by a nested class_path."""
+
+    def __init__(self, factor: float):
+        self.factor = factor
+
+    def __call__(self, x):
+        return x * self.factor
 
 
 class DigitsDM(L.LightningDataModule):
@@ -193,6 +204,21 @@ def test_dataset_normalized_and_capped_as_the_recipe_asks(user_pkg: str) -> None
     assert dm.input_shape == (1, 12, 12) and dm.image_size == 12 and dm.crop_padding == 12 // 8
     x, y = next(iter(dm.train_dataloader()))
     assert x.shape == (dm.batch_size, 1, 12, 12) and y.dtype == torch.int64
+
+
+def test_nested_class_paths_in_init_args_are_built_first(user_pkg: str) -> None:
+    """As in Lightning's CLI: a transform (here inside torchvision's Compose) named in the data's init_args."""
+    scale = {"class_path": f"{user_pkg}.data.Scale", "init_args": {"factor": 2.0}}
+    init_args = {"transform": {"class_path": "torchvision.transforms.Compose", "init_args": {"transforms": [scale]}}}
+    dm = UserDataModule(f"{user_pkg}.data.Digits", init_args)
+    dm.setup()
+    i = dm.split_indices["train"][0]
+    assert torch.equal(dm.train_set[0][0], 2.0 * dm._user.x[i])
+    assert dm.info()["init_args"] == init_args  # recorded as written: a checkpoint rebuilds the same objects
+    bad = UserDataModule(f"{user_pkg}.data.Digits", {"transform": {"class_path": f"{user_pkg}.data.Scale",
+                                                                   "init_args": {"factr": 2}}})
+    with pytest.raises(ValueError, match=rf"init_args \['factr'\] do not fit {user_pkg}.data.Scale\(factor: float\)"):
+        bad.setup()
 
 
 # --------------------------------------------------------------------------- data: a LightningDataModule

@@ -17,7 +17,9 @@ What oneshot reads from the data, and from where:
   names), else the largest label + 1;
 - input shape (C, H, W): the first training item (every split must agree).
 Images are used as the dataset returns them (float tensors): the recipe's `data.mean` / `data.std` normalize them
-further where given (default: not at all). Only the named class is imported, and only when the data is built.
+further where given (default: not at all). A mapping of `class_path` (and `init_args`) inside init_args is built
+into that object first, as in Lightning's CLI (a transform for a torchvision dataset). Only the named classes are
+imported, and only when the data is built.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from torch.utils.data import Dataset, Subset
 
 from .datamodule import SplitDataModule, _balanced_subset, _Source
 
-__all__ = ["UserDataModule", "import_class_path", "instantiate"]
+__all__ = ["UserDataModule", "import_class_path", "instantiate", "build_init_args"]
 
 
 def import_class_path(class_path: str, key: str = "class_path") -> Any:
@@ -72,6 +74,24 @@ def instantiate(cls: Any, init_args: dict[str, Any], class_path: str, key: str =
         except TypeError as exc:
             raise ValueError(f"init_args {sorted(init_args)} do not fit {class_path}{sig}: {exc}") from None
     return cls(**init_args)
+
+
+def build_init_args(value: Any, key: str = "init_args") -> Any:
+    """init_args with nested objects built, as Lightning's CLI does: a mapping of exactly `class_path` (and
+    `init_args`) anywhere inside, lists included, becomes that object (e.g. a torchvision transform:
+    `transform: {class_path: torchvision.transforms.ToTensor}`); everything else is passed as it is."""
+    if isinstance(value, dict) and "class_path" in value and set(value) <= {"class_path", "init_args"}:
+        path = value["class_path"]
+        args = value.get("init_args") or {}
+        if not isinstance(args, dict):
+            raise ValueError(f"{key}.init_args of {path!r} must be a mapping of keyword arguments, got {args!r}")
+        return instantiate(import_class_path(path, f"{key}.class_path"), build_init_args(args, f"{key}.init_args"),
+                           path, f"{key}.class_path")
+    if isinstance(value, dict):
+        return {k: build_init_args(v, f"{key}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [build_init_args(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    return value
 
 
 def _is_map_dataset_class(obj: Any) -> bool:
@@ -199,7 +219,7 @@ class UserDataModule(SplitDataModule):
         else:
             raise ValueError(f"data.class_path {self.class_path!r} is neither a LightningDataModule nor a map-style "
                              f"dataset class (one with __getitem__ and __len__)")
-        return instantiate(cls, self.init_args, self.class_path, "data.class_path")
+        return instantiate(cls, build_init_args(self.init_args, "data.init_args"), self.class_path, "data.class_path")
 
     def _load(self) -> tuple[_Source, None]:
         """A dataset: the whole pool, split three ways by `SplitDataModule.setup` (stratified, `split_seed`)."""
