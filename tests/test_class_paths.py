@@ -398,6 +398,17 @@ class Five(Net):
         super().__init__(5, in_chans)
 
 
+class NoBlocks(nn.Module):
+    """A plain torch model: nothing in it to search."""
+
+    def __init__(self, num_classes: int = 10, in_chans: int = 3):
+        super().__init__()
+        self.conv, self.head = nn.Conv2d(in_chans, 8, 3, padding=1), nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        return self.head(self.conv(x).mean((2, 3)))
+
+
 class Breaks(Net):
     def forward(self, x):
         return self.head(self.stem(x))  # (B, C, H, W) into a linear layer of C inputs: a shape error
@@ -418,6 +429,7 @@ def _recipe(pkg: str, supernet: dict, **data: object) -> Recipe:
      r"init_args num_classes=7 contradicts the data \(Digits has num_classes=10\)"),
     ({"class_path": "{pkg}.models.Five"}, r"{pkg}.models.Five returns \(1, 5\) for one image, but the data has 10 "),
     ({"class_path": "{pkg}.models.Breaks"}, r"{pkg}.models.Breaks"),
+    ({"class_path": "{pkg}.models.NoBlocks"}, r"{pkg}.models.NoBlocks declares no choices, so there is nothing to "),
 ])
 def test_bad_supernet_class_is_one_line_naming_the_path(user_pkg: str, supernet: dict, message: str) -> None:
     from oneshot.training.trainer import build_supernet

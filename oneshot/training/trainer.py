@@ -99,6 +99,9 @@ def _module_supernet(class_path: str, init_args: dict[str, Any], name: str, dm: 
         supernet = ModuleConfig(class_path, args, tuple(dm.input_shape)).build_supernet(name)
     except ValueError as exc:  # the blocks name the block and decision at fault; say whose code it is
         raise ValueError(str(exc) if class_path in str(exc) else f"{class_path}: {exc}") from None
+    if not supernet.space.decisions:  # a plain module: nothing to search
+        raise ValueError(f"{class_path} declares no choices, so there is nothing to search: build it from the "
+                         f"elastic blocks of `supernets` (Value, ElasticConv2d, ElasticDepth, LayerChoice, ...)")
     _check_outputs(supernet, dm, class_path)
     return supernet
 
