@@ -32,15 +32,15 @@ def inside_folder(folder: str | Path, name: Any, what: str) -> Path:
         raise ValueError(f"{what}: file {clip(repr(name))} is not a file name")
     p = Path(name)
     target = folder / p
-    inside = not p.is_absolute() and ".." not in p.parts
-    if inside:
-        try:
-            target.resolve().relative_to(folder.resolve())
-        except ValueError:  # a symlink (of the file or a folder on the way) that leads out
-            inside = False
-    if not inside:
+    if p.is_absolute() or ".." in p.parts:
         raise ValueError(f"{what}: file {clip(repr(name))} lies outside the folder {str(folder)!r}; refused "
                          "(stored file names must stay inside their folder)")
+    try:
+        target.resolve().relative_to(folder.resolve())
+    except ValueError:  # a symlink (the file, or a folder on the way) that leads out
+        raise ValueError(f"{what}: file {clip(repr(name))} is a link to {clip(repr(str(target.resolve())))}, "
+                         f"which lies outside the folder {str(folder)!r}; refused (stored file names must stay "
+                         "inside their folder)") from None
     return target
 
 
