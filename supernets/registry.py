@@ -10,6 +10,7 @@ from .blocks import ModuleConfig
 from .macro import MacroConfig
 from .mbv3 import MBV3Config, StageSpec
 from .nb201 import NB201Config
+from .resnet import ResNetConfig
 from .space import SearchSpace
 from .vit import ViTConfig
 
@@ -50,6 +51,7 @@ register_family("mbv3", MBV3Config)
 register_family("nb201", NB201Config)
 register_family("macro", MacroConfig)
 register_family("vit", ViTConfig)
+register_family("resnet", ResNetConfig)
 register_family("module", ModuleConfig)  # user code named by class path (supernets.blocks)
 
 
@@ -167,3 +169,26 @@ def vit_test() -> ViTConfig:
     """Minimal ViT space for unit tests (8 px inputs, 4 tokens plus the class token, 40 subnets)."""
     return ViTConfig(embed_dims=(8, 12), depths=(1, 2), num_heads=(1, 2), mlp_ratios=(1.0, 2.0), head_dim=4,
                      patch_size=4, num_classes=10, image_size=8)
+
+
+@register_supernet
+def resnet50() -> ResNetConfig:
+    """Once-for-All style ResNet space for 224 px ImageNet whose largest subnet is torchvision's ResNet-50: depth
+    per stage (3, 4, 6, 3 bottlenecks or up to 2 fewer), expansion 0.15/0.2/0.25 per block, width 0.65/0.8/1.0
+    per stage and stem."""
+    return ResNetConfig()
+
+
+@register_supernet
+def resnet_cifar() -> ResNetConfig:
+    """The resnet50 space sized for 32 px inputs (CIFAR-10): a 3x3 stride-1 stem without max pool, 10 classes."""
+    return ResNetConfig(stem_kernel=3, stem_stride=1, max_pool=False, num_classes=10, image_size=32)
+
+
+@register_supernet
+def resnet_test() -> ResNetConfig:
+    """Minimal resnet space for unit tests (8 px inputs): 2 stages of up to 2 bottlenecks, 2 widths and depths but
+    3 expansions, so decisions of different choice counts and conditional ones meet."""
+    return ResNetConfig(stage_widths=(16, 32), stage_blocks=(2, 2), stage_strides=(1, 2), depth_cuts=(0, 1),
+                        expands=(0.25, 0.5, 0.75), width_mults=(0.5, 1.0), stem_width=8, stem_kernel=3,
+                        stem_stride=1, max_pool=False, divisor=2, num_classes=10, image_size=8)

@@ -8,7 +8,8 @@ The state to checkpoint is therefore just the sampler's name, seed and settings 
 Path samplers are found by name (`create_path_sampler("fair", space, seed=0)`), as the recipe's `train.sampler` says:
 
 - `fair`     FairNAS strict fairness: m paths per step that together activate every choice of every decision
-             equally often (see `FairSampler` for the exact definition with conditional decisions).
+             equally often (see `FairSampler` for the exact definition with conditional decisions; `exact=True`
+             for spaces whose decisions have different numbers of choices).
 - `uniform`  one uniformly drawn path per step (single-path one-shot, SPOS).
 - `sandwich` the largest, the smallest and n random paths per step (BigNAS); with `distill=True` the largest path is
              a teacher whose soft outputs are the targets of the others (in-place distillation).
@@ -16,6 +17,7 @@ Path samplers are found by name (`create_path_sampler("fair", space, seed=0)`), 
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any, ClassVar
 
@@ -136,13 +138,28 @@ class FairSampler(PathSampler):
     blocks are active in fewer paths (block j runs in the paths whose depth exceeds j), so their weights are
     updated less often than those of first blocks; that is inherent to weight-shared depth and is not reweighted.
     The leftover choices of uneven decisions are drawn at random each step, so they are balanced in expectation.
+
+    `exact=True` removes the leftovers when decisions have different numbers of choices (a ResNet space with 2
+    widths and 3 expansions): m becomes the least common multiple of the unconditional decisions' choice counts
+    (raised to a multiple of it that is at least the largest count), so every unconditional decision activates
+    each choice exactly m/n times per step (count spread 0), at the price of m paths per step (6 instead of 3 for
+    counts 2 and 3). Conditional decisions stay within one, as above. Spaces whose counts all divide the largest
+    draw the same paths either way.
     """
 
     name = "fair"
 
-    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
+    def __init__(self, space: SearchSpace, seed: int = 0, exact: bool = False) -> None:
         super().__init__(space, seed)
-        self.m = max(len(d.choices) for d in space.decisions)
+        self.exact = bool(exact)
+        self.m = largest = max(len(d.choices) for d in space.decisions)
+        if self.exact:
+            step = math.lcm(*(len(d.choices) for d in space.decisions if d.when is None))
+            self.m = step * -(-largest // step)  # the least multiple of the lcm that is >= the largest count
+
+    def args(self) -> dict[str, Any]:
+        # Only a non-default setting is saved, so states written before `exact` existed load unchanged.
+        return {"exact": True} if self.exact else {}
 
     def _paths(self, rng: np.random.Generator) -> list[Arch]:
         values: list[dict[str, Any]] = [{} for _ in range(self.m)]
