@@ -457,7 +457,7 @@ def test_supernet_gets_classes_and_channels_from_the_data(user_pkg: str) -> None
     assert supernet(torch.zeros(2, 1, 10, 10), supernet.space.largest()).shape == (2, 10)
 
 
-def test_a_registered_module_space_takes_overrides_as_init_args(user_pkg: str,
+def test_a_registered_module_space_takes_overrides_as_init_args(user_pkg: str, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A space an entry point (or register_supernet) provides as a ModuleConfig is named like a shipped one."""
     from supernets import ModuleConfig
@@ -472,6 +472,13 @@ def test_a_registered_module_space_takes_overrides_as_init_args(user_pkg: str,
     supernet = build_supernet(recipe, datamodule_from_section(recipe.data))
     assert tuple(supernet.config.input_shape) == (1, 8, 8) and supernet.space.name == "usernet"  # from the data
     assert json.loads(json.dumps(supernet.config.init_args)) == {"widths": [6, 8], "num_classes": 10, "in_chans": 1}
+    from oneshot.cli.main import main  # `oneshot proxies --space` fits such a space to the data the same way
+
+    table = tmp_path / "proxies.jsonl"
+    assert main(["proxies", str(table), "--space", "usernet", "--data", "digits", "--image-size", "8",
+                 "--num-subnets", "2", "--proxies", "params", "--no-progress"]) == 0
+    rows = [json.loads(line) for line in table.read_text().splitlines()]
+    assert sum("arch" in r for r in rows) == 2 and all("width=" in r["arch"] for r in rows if "arch" in r)
 
 
 # --------------------------------------------------------------------------- end to end, as a user runs it

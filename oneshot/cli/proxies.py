@@ -89,8 +89,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         base = get_config(args.space)
         dm = _datamodule(args, None, getattr(base, "image_size", 32))
-        derived = {"num_classes": dm.num_classes, "in_chans": dm.in_chans, "image_size": dm.image_size}
-        space = get_config(args.space, **derived).search_space(args.space)  # as `oneshot train` adapts it
+        from oneshot.recipe import Recipe
+        from oneshot.training.trainer import supernet_config
+
+        # fitted to the data as `oneshot train` fits it (a "module" space from an entry point included)
+        space = supernet_config(Recipe.from_dict({"supernet": {"name": args.space}}), dm).search_space(args.space)
     batch = ProxyBatch.from_datamodule(dm, args.batch_size, args.seed)
     archs = read_archs(args.archs, space) if args.archs else []
     num = args.num_subnets if args.num_subnets is not None else (0 if archs else 100)

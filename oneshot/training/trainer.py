@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.strategies import DDPStrategy
 
-from supernets import Supernet, create_supernet, get_config, space_to_dict
+from supernets import FamilyConfig, Supernet, get_config, space_to_dict
 
 from oneshot.console import fit_interruptibly, quiet_lightning, trainer_console
 from oneshot.data import SPLIT_KEYS, SplitDataModule, datamodule_from_section
@@ -25,7 +25,7 @@ from .checkpoint import AtomicCheckpointIO, CheckpointMetadata, read_checkpoint
 from .module import SupernetModule
 from .path_samplers import PathSampler, create_path_sampler
 
-__all__ = ["train", "checkpoint_path", "build_supernet", "CHECKPOINT_NAME"]
+__all__ = ["train", "checkpoint_path", "build_supernet", "supernet_config", "CHECKPOINT_NAME"]
 
 CHECKPOINT_NAME = "supernet.ckpt"
 
@@ -49,30 +49,48 @@ def _supernet_overrides(recipe: Recipe, dm: SplitDataModule) -> dict[str, Any]:
     return {**given, **derived}
 
 
-def build_supernet(recipe: Recipe, dm: SplitDataModule) -> Supernet:
-    """The recipe's supernet, fitted to the data (classes, channels, input size).
+def supernet_config(recipe: Recipe, dm: SplitDataModule) -> FamilyConfig:
+    """The config of the recipe's supernet, fitted to the data (classes, channels, input size).
 
     A shipped family takes them as config overrides. Your own module (`supernet.class_path`, or a registered space
-    of family "module") is wrapped by `supernets.ModuleConfig` at the data's input shape (C, H, W), and its
-    constructor gets `num_classes` and `in_chans` from the data where it takes arguments of those names and the
-    init_args leave them out; the resolved init_args are what the checkpoint records.
+    of family "module") becomes a `supernets.ModuleConfig` at the data's input shape (C, H, W), whose constructor
+    gets `num_classes` and `in_chans` from the data where it takes arguments of those names and the init_args leave
+    them out; these resolved init_args are what the checkpoint records.
     """
     section = recipe.supernet
     if section.class_path is not None:
-        return _module_supernet(section.class_path, section.init_args, section.name, dm, "supernet.class_path")
+        return _module_config(section.class_path, section.init_args, dm, "supernet.class_path")
     config = get_config(section.name)
     if config.family == "module":  # a registered space written with the blocks: overrides are its init_args
-        init_args = {**config.init_args, **section.overrides}
-        return _module_supernet(config.class_path, init_args, section.name, dm, f"supernet {section.name!r}")
-    return create_supernet(section.name, **_supernet_overrides(recipe, dm))
+        return _module_config(config.class_path, {**config.init_args, **section.overrides}, dm,
+                              f"supernet {section.name!r}")
+    return get_config(section.name, **_supernet_overrides(recipe, dm))
+
+
+def build_supernet(recipe: Recipe, dm: SplitDataModule) -> Supernet:
+    """The recipe's supernet for the data (`supernet_config`); for your own module, one-line errors naming its
+    class path when it declares no choices or its logits do not have one column per class."""
+    config = supernet_config(recipe, dm)
+    name = recipe.supernet.name
+    if config.family != "module":
+        return config.build_supernet(name)
+    class_path = config.class_path
+    try:
+        supernet = config.build_supernet(name)
+    except ValueError as exc:  # the blocks name the block and decision at fault; say whose code it is
+        raise ValueError(str(exc) if class_path in str(exc) else f"{class_path}: {exc}") from None
+    if not supernet.space.decisions:  # a plain module: nothing to search
+        raise ValueError(f"{class_path} declares no choices, so there is nothing to search: build it from the "
+                         f"elastic blocks of `supernets` (Value, ElasticConv2d, ElasticDepth, LayerChoice, ...)")
+    _check_outputs(supernet, dm, class_path)
+    return supernet
 
 
 # Constructor arguments a module supernet gets from the data when it declares them (data attribute per argument).
 _FROM_DATA = {"num_classes": "num_classes", "in_chans": "in_chans"}
 
 
-def _module_supernet(class_path: str, init_args: dict[str, Any], name: str, dm: SplitDataModule,
-                     key: str) -> Supernet:
+def _module_config(class_path: str, init_args: dict[str, Any], dm: SplitDataModule, key: str) -> FamilyConfig:
     import inspect
 
     from supernets import ModuleConfig
@@ -95,15 +113,7 @@ def _module_supernet(class_path: str, init_args: dict[str, Any], name: str, dm: 
                 raise ValueError(f"{key} {class_path!r}: init_args {arg}={args[arg]} contradicts the data "
                                  f"({dm.name} has {arg}={value}); leave it out, the data sets it")
             args[arg] = value
-    try:
-        supernet = ModuleConfig(class_path, args, tuple(dm.input_shape)).build_supernet(name)
-    except ValueError as exc:  # the blocks name the block and decision at fault; say whose code it is
-        raise ValueError(str(exc) if class_path in str(exc) else f"{class_path}: {exc}") from None
-    if not supernet.space.decisions:  # a plain module: nothing to search
-        raise ValueError(f"{class_path} declares no choices, so there is nothing to search: build it from the "
-                         f"elastic blocks of `supernets` (Value, ElasticConv2d, ElasticDepth, LayerChoice, ...)")
-    _check_outputs(supernet, dm, class_path)
-    return supernet
+    return ModuleConfig(class_path, args, tuple(dm.input_shape))
 
 
 def _check_outputs(supernet: Supernet, dm: SplitDataModule, class_path: str) -> None:
