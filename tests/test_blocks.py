@@ -340,3 +340,10 @@ def test_space_recorded_from_a_module_object_cannot_be_rebuilt(tiny):
 def test_a_child_replaced_on_the_supernet_is_replaced_in_the_net(tiny):
     tiny.pick = LayerChoice({"none": Zero(), "id": nn.Identity(), "dw": nn.Identity()})  # e.g. a module swap
     assert tiny._net.pick is tiny.pick
+
+
+def test_a_given_space_must_have_the_derived_decisions():
+    other = supernets.get_space("macro_test")
+    with pytest.raises(ValueError, match=r"space 'macro_test' does not match the blocks of TinyNet: decision 'layer0' "
+                                         r"is Decision\(name='layer0'.* in the space, None in the blocks"):
+        BlockSupernet(TinyNet(), "tiny_blocks", (3, 8, 8), space=other)

@@ -4,7 +4,8 @@ The space is derived from the tree (written once, never beside it): every `Value
 named by the user or by the path of its first block; decisions inside `ElasticDepth` blocks beyond the minimum
 depth, or inside one `LayerChoice` candidate, are conditional. `forward(x, arch)` activates the arch's values for
 the duration of the call; `materialize(arch)` gives a plain torch module with copies of the used slices; `cost(arch)`
-is analytic, from the blocks and the spatial sizes recorded once by a trace on the meta device.
+is analytic, from the blocks and the spatial sizes recorded once by a trace at construction (an empty batch, or the
+meta device), tabulated per block so one subnet's cost is a few lookups.
 """
 
 from __future__ import annotations
@@ -126,6 +127,10 @@ class BlockSupernet(Supernet):
             if given.decisions != decisions:
                 ours, theirs = {d.name: d for d in decisions}, {d.name: d for d in given.decisions}
                 diff = next((n for n in [*theirs, *ours] if ours.get(n) != theirs.get(n)), None)
+                if diff is None:
+                    raise ValueError(f"space {given.name!r} lists the decisions of {type(self._net).__name__}'s blocks "
+                                     f"in another order: {[d.name for d in given.decisions]} against "
+                                     f"{[d.name for d in decisions]} (module-tree order)")
                 raise ValueError(f"space {given.name!r} does not match the blocks of {type(self._net).__name__}: "
                                  f"decision {diff!r} is {theirs.get(diff)} in the space, {ours.get(diff)} in the blocks")
             self.space = given
