@@ -50,7 +50,8 @@ class Digits(Dataset):
         d = load_digits()
         self.transform = transform
         x = torch.tensor(d.images[:limit], dtype=torch.float32).unsqueeze(1) / 16
-        self.x = F.interpolate(x, size=(size, size), mode="bilinear") if size != 8 else x
+        hw = tuple(size) if isinstance(size, (list, tuple)) else (size, size)  # (H, W) pixels
+        self.x = F.interpolate(x, size=hw, mode="bilinear") if hw != (8, 8) else x
         self.y = d.target[:limit].tolist()
 
     def __len__(self):
@@ -481,6 +482,28 @@ def test_a_registered_module_space_takes_overrides_as_init_args(user_pkg: str, t
     assert sum("arch" in r for r in rows) == 2 and all("width=" in r["arch"] for r in rows if "arch" in r)
 
 
+def test_non_square_inputs_reach_the_supernet_latency_and_onnx(user_pkg: str, tmp_path: Path) -> None:
+    """A user's data of 8 x 12 images: the module space takes (1, 8, 12), and so do latency timing and ONNX export."""
+    from supernets import extract
+    from supernets.onnx import export_onnx
+
+    from oneshot.score.latency import measure_latency
+    from oneshot.training.trainer import build_supernet
+
+    recipe = _recipe(user_pkg, {"class_path": f"{user_pkg}.models.Net"}, init_args={"size": [8, 12]})
+    dm = datamodule_from_section(recipe.data)
+    supernet = build_supernet(recipe, dm)
+    assert dm.input_shape == (1, 8, 12) and dm.image_size == [8, 12]
+    assert tuple(supernet.config.input_shape) == (1, 8, 12)
+    arch = supernet.space.largest()
+    assert set(measure_latency(supernet.space, [arch], repeats=1, warmup=0)) == {str(arch)}
+    config = supernet.config
+    export_onnx(extract(supernet, arch), tmp_path / "net.onnx", tuple(config.input_shape), arch)
+    shipped = Recipe.from_dict({"supernet": {"name": "mbv3_test"}, "data": recipe.to_dict()["data"]})
+    with pytest.raises(ValueError, match="supernet 'mbv3_test' takes square images, but Digits gives 8x12 ones"):
+        build_supernet(shipped, dm)
+
+
 # --------------------------------------------------------------------------- end to end, as a user runs it
 def _user_folder(root: Path, pkg: str) -> Path:
     """A user's project folder: their package and a recipe naming it (run there with PYTHONPATH=.)."""
@@ -574,4 +597,5 @@ def test_without_the_user_package_each_command_names_the_import(trained: tuple[P
     for rc, err in json.loads(r.stdout.strip().splitlines()[-1]):
         lines = [line for line in err.splitlines() if "error:" in line]
         assert rc == 2 and len(lines) == 1, err
-        assert f"class path '{pkg}.models.Net' does not import: ModuleNotFoundError: No module named '{pkg}'" in lines[0]
+        missing = f"class path '{pkg}.models.Net' does not import: ModuleNotFoundError: No module named '{pkg}'"
+        assert missing in lines[0]

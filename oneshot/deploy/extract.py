@@ -189,9 +189,9 @@ def extract_subnets(
             if fmt == "onnx":
                 from supernets.onnx import export_onnx
 
-                c_in, size = supernet.config.in_chans, supernet.config.image_size
-                meta["onnx"] = export_onnx(sub, (out / file).with_suffix(".onnx"), (c_in, size, size), arch,
-                                           overwrite=True).name
+                cfg = supernet.config  # a user's module (ModuleConfig) may take non-square inputs: its input_shape
+                shape = tuple(getattr(cfg, "input_shape", None) or (cfg.in_chans, cfg.image_size, cfg.image_size))
+                meta["onnx"] = export_onnx(sub, (out / file).with_suffix(".onnx"), shape, arch, overwrite=True).name
             written[file] = {k: v for k, v in meta.items() if k not in entry and k != "data"}
             say(f"{entry['name']}: wrote {out / file}" + (f" and {out / meta['onnx']}" if "onnx" in meta else ""))
     for entry in plan:  # costs and provenance of the file each entry points at

@@ -100,7 +100,9 @@ def _measure(space: SearchSpace | str | Path, archs: Iterable[Arch | str], devic
     now = time.thread_time if clock == "thread" else time.perf_counter
     store = ResultTable(table, space, meta={"kind": "latency", **settings}) if table else None
     suffix = json.dumps(settings, sort_keys=True)
-    x = torch.randn(batch_size, config.in_chans, config.image_size, config.image_size, device=dev)
+    # (C, H, W): a user's module (ModuleConfig) gives its input_shape, which may be non-square
+    shape = getattr(config, "input_shape", None) or (config.in_chans, config.image_size, config.image_size)
+    x = torch.randn(batch_size, *shape, device=dev)
     out: dict[str, float] = {}
     for a in archs:
         arch = a if isinstance(a, Arch) else Arch.from_str(space, a)
