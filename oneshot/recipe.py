@@ -18,7 +18,8 @@ import yaml
 
 __all__ = [
     "Recipe", "SupernetSection", "DataSection", "TrainSection", "FewShotSection", "EvaluateSection", "PredictSection",
-    "SearchSection", "RetrainSection", "load_recipe", "resolve_recipe_path", "parse_overrides", "RECIPES_DIR",
+    "SearchSection", "RetrainSection", "CalibrateSection", "load_recipe", "resolve_recipe_path", "parse_overrides",
+    "RECIPES_DIR",
 ]
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
@@ -151,6 +152,19 @@ class RetrainSection:
 
 
 @dataclass
+class CalibrateSection:
+    """Calibration on a few standalone truths (oneshot.deploy.calibrate): `subnets` evaluated subnets, spread over
+    cost and supernet accuracy, are trained with the retrain settings; a predictor on the signals (supernet holdout
+    accuracy and loss, MACs, params, predict.proxies) is fitted on their holdout accuracy; `search.objective:
+    calibrated` then maximizes it. 0 subnets: off (today's behaviour)."""
+
+    subnets: int = 0  # N standalone trainings (each retrain.epochs long); NAS-Bench-Macro: 25 (README)
+    predictor: str = "gp"  # the stacked model fitted on the truths
+    acquisition: str = "mean"  # mean | ucb (mean + kappa * std)
+    kappa: float = 1.0
+
+
+@dataclass
 class Recipe:
     """A whole run: every phase's section plus the seed and where outputs go."""
 
@@ -164,6 +178,7 @@ class Recipe:
     predict: PredictSection = field(default_factory=PredictSection)
     search: SearchSection = field(default_factory=SearchSection)
     retrain: RetrainSection = field(default_factory=RetrainSection)
+    calibrate: CalibrateSection = field(default_factory=CalibrateSection)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
@@ -176,9 +191,12 @@ class Recipe:
         if recipe.train.few_shot is not None:
             _check_few_shot_split(recipe)
         objective = recipe.search.objective
-        if objective != "supernet" and objective not in recipe.predict.models:
+        if objective not in ("supernet", "calibrated") and objective not in recipe.predict.models:
             raise ValueError(f"recipe value search.objective must be 'supernet' or one of predict.models "
-                             f"{recipe.predict.models}, got {objective!r}")
+                             f"{recipe.predict.models} (or 'calibrated'), got {objective!r}")
+        if objective == "calibrated" and recipe.calibrate.subnets == 0:
+            raise ValueError("recipe value search.objective 'calibrated' needs calibrate.subnets > 0 (the standalone "
+                             "truths it is calibrated on)")
         return recipe
 
     def to_dict(self) -> dict[str, Any]:
@@ -390,13 +408,15 @@ _RANGES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "PredictSection": {"folds": _at_least(2), "proxy_batch_size": _at_least(2)},
     "SearchSection": {"n_trials": _at_least(1)},
     "RetrainSection": {"epochs": _at_least(1), "extra_subnets": _at_least(0)},
+    "CalibrateSection": {"subnets": ((lambda v: v == 0 or v >= 3), "0 (off) or at least 3"), "kappa": _at_least(0),
+                         "acquisition": ((lambda v: v in ("mean", "ucb")), "mean or ucb")},
     "FewShotSection": {"epochs": _at_least(1), "lr_scale": _POSITIVE, "split": ((lambda v: bool(v)), "a decision of the space")},
     "SupernetSection": {"class_path": _CLASS_PATH},
     "Recipe": {"seed": _at_least(0), "name": ((lambda v: bool(v) and "/" not in v and v not in (".", "..")),
                                                 "a folder name (not empty, no '/')")},
 }
 _SECTIONS = {c.__name__: c for c in (SupernetSection, DataSection, TrainSection, FewShotSection, EvaluateSection,
-                                     PredictSection, SearchSection, RetrainSection)}
+                                     PredictSection, SearchSection, RetrainSection, CalibrateSection)}
 
 
 class _StrictLoader(yaml.SafeLoader):

@@ -171,8 +171,15 @@ class ProxyStack:
         self.proxy_std = float(max(np.sqrt(((single - z) ** 2).mean()), 1e-3))
         H = np.column_stack([*(m.held_out_ for m in self.members.values()), single])  # (n, members + 1)
         rows = np.isfinite(H).all(axis=1)  # subnets every member has a held-out prediction of
-        # Fewer held-out subnets than weights (e.g. XGBoost's K folds on fewer than K subnets) say nothing.
-        w = nnls(H[rows], z[rows])[0] if rows.sum() > H.shape[1] else np.zeros(H.shape[1])
+        if rows.sum() > H.shape[1]:
+            w = nnls(H[rows], z[rows])[0]
+        elif taus[self.proxy] != 0:
+            # Fewer held-out subnets than weights (e.g. XGBoost's K folds on fewer than K subnets, or a calibration
+            # on 3-4 standalone truths) cannot weigh the members; a model of the encoding on so few subnets knows
+            # next to nothing, while the best signal was chosen and oriented by these scores: it alone predicts.
+            w = np.eye(H.shape[1])[-1]
+        else:
+            w = np.zeros(H.shape[1])
         # All-zero weights: no member predicts the scores at all; the encoding member is the predictor without
         # proxies.
         self.weights = w / w.sum() if w.sum() > 0 else np.eye(len(w))[0]

@@ -250,9 +250,14 @@ def test_xgb_stack_refuses_what_it_cannot_weigh_and_falls_back_without_folds():
     with pytest.raises(ValueError, match="unknown XGB proxies mode"):
         create_predictor("xgb", space, encoding=enc, proxies="sum")
     create_predictor("xgb", space, encoding="onehot", resample="none")  # nothing to stack: fine
-    # 6 subnets for 8 folds: no out-of-fold predictions, so no evidence for a weight; the encoding member alone
+    # 6 subnets for 8 folds: no out-of-fold predictions, so no evidence for a weight; the best proxy alone (chosen
+    # and oriented by the 6 scores: an encoding model of 6 subnets knows next to nothing)
     tiny = create_predictor("xgb", space, encoding=enc, n_rounds=20).fit(archs[:6], y[:6])
-    assert tiny.weights_["onehot"] == 1.0 and math.isclose(sum(tiny.weights_.values()), 1.0)
+    best = tiny.stack_.names[-1]
+    assert tiny.weights_[best] == 1.0 and math.isclose(sum(tiny.weights_.values()), 1.0)
+    flat = create_predictor("xgb", space, encoding=get_encoding("onehot+zc", space, proxies=_Source(
+        ["c"], {str(a): [1.0] for a in archs})), n_rounds=20).fit(archs[:6], y[:6])
+    assert flat.weights_["onehot"] == 1.0  # a proxy that cannot rank them: the encoding member alone
 
 
 def test_fit_predictors_with_proxies_stacks_both_models():

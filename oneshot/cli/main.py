@@ -20,12 +20,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "retrain": ("oneshot.cli.retrain", "retrain subnets standalone and report the proxy-to-real gap"),
     "proxies": ("oneshot.cli.proxies", "score subnets with zero-cost proxies into a cached table (no training)"),
     "fidelity": ("oneshot.cli.fidelity", "rank agreement of a supernet with a tabular benchmark's ground truth"),
+    "calibrate": ("oneshot.cli.calibrate", "fit the search estimate on standalone truths with every signal as input"),
 }
 
 
 # Phases that also run from a recipe (`oneshot search recipes/digits.yaml`): the same step as inside `oneshot run`,
 # reading what earlier phases left in the recipe's run folder. `train` takes a recipe already.
-RECIPE_PHASES = ("evaluate", "predict", "search", "extract", "retrain")
+RECIPE_PHASES = ("evaluate", "predict", "calibrate", "search", "extract", "retrain")
 
 
 class UserError(Exception):

@@ -44,7 +44,7 @@ from supernets.files import atomic_write_bytes
 
 from oneshot.score.tabular import TabularBenchmark
 
-__all__ = ["calibrate", "design_subnets", "candidate_pool", "Calibration", "RetrainTruths", "SupernetSignals",
+__all__ = ["calibrate", "calibrated_objective", "design_subnets", "candidate_pool", "Calibration", "RetrainTruths", "SupernetSignals",
            "CALIBRATION_NAME", "ACQUISITIONS"]
 
 CALIBRATION_NAME = "calibration"  # calibration.json / .md / .predictor in the folder given to `save`
@@ -135,7 +135,7 @@ class RetrainTruths:
     @property
     def identity(self) -> str:
         s = self.section
-        return (f"standalone {self.metric} epochs={getattr(s, 'epochs', '?')} seed={self.seed} "
+        return (f"standalone training ({self.metric}), epochs={getattr(s, 'epochs', '?')} seed={self.seed} "
                 f"data={self.data_info.get('name')}")
 
     def __call__(self, archs: Sequence[Arch]) -> np.ndarray:
@@ -162,15 +162,30 @@ class SupernetSignals:
 
     names = [f"{SUPERNET_PREFIX}_acc", f"{SUPERNET_PREFIX}_loss"]
 
-    def __init__(self, checkpoint: str | os.PathLike, **evaluate_args: Any) -> None:
+    def __init__(self, checkpoint: str | os.PathLike, supernet: Any = None, **evaluate_args: Any) -> None:
+        """checkpoint: the supernet's checkpoint (its folder holds the evaluation table); supernet: the same
+        supernet already loaded (not loaded again); evaluate_args: `oneshot.score.evaluate.evaluate`'s settings,
+        `data` a SplitDataModule or overrides of the checkpoint's data."""
+        from oneshot.data import SplitDataModule
         from oneshot.score.evaluate import TABLE_NAME, datamodule_for
         from oneshot.training.checkpoint import load_supernet
 
         self.path = Path(checkpoint)
-        self.supernet, info = load_supernet(self.path)
+        if supernet is None:
+            supernet, info = load_supernet(self.path)
+        else:
+            info = None
+        self.supernet = supernet
         self.args = dict(evaluate_args)
         data = self.args.pop("data", None)
-        self.dm = datamodule_for(info["data"], data)
+        if isinstance(data, SplitDataModule):
+            self.dm = data
+        else:
+            if info is None:
+                from oneshot.training.checkpoint import read_checkpoint
+
+                info = read_checkpoint(self.path)["oneshot"]
+            self.dm = datamodule_for(info["data"], data)
         self.args.setdefault("table", self.path.parent / TABLE_NAME)
         self.args.setdefault("progress", False)
         self.seconds = 0.0
@@ -300,6 +315,30 @@ class Calibration:
         return "\n".join(lines)
 
 
+def calibrated_objective(folder: str | os.PathLike, signals: Any, acquisition: str = "mean",
+                         kappa: float = 1.0) -> Callable[[Arch], float]:
+    """The search objective of a calibration saved in `folder` (`Calibration.save`), its signals computed by
+    `signals` (the same names as when it was fitted); its identity names the predictor file's digest."""
+    from predictors import load_predictor
+
+    path = Path(folder) / f"{CALIBRATION_NAME}.predictor"
+    if not path.is_file():
+        raise FileNotFoundError(f"no calibration in {str(folder)!r} (run the calibrate phase first, with "
+                                "calibrate.subnets > 0)")
+    if acquisition not in ACQUISITIONS:
+        raise ValueError(f"unknown acquisition {acquisition!r}; choose from {list(ACQUISITIONS)}")
+    pred = load_predictor(path, signals=signals)
+    k = kappa if acquisition == "ucb" else 0.0
+
+    def calibrated(arch: Arch) -> float:
+        mean, std = pred.predict([arch])
+        return float(mean[0] + k * std[0])
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    calibrated.identity = f"calibration file sha256={digest} {acquisition} kappa={k:g}"  # type: ignore[attr-defined]
+    return calibrated
+
+
 # --------------------------------------------------------------------------- calibrate
 def _tau_entry(values: np.ndarray, truths: np.ndarray, resamples: int, confidence: float, seed: int) -> dict:
     ok = np.isfinite(values)
@@ -354,6 +393,7 @@ def calibrate(
     resamples: int = DEFAULT_RESAMPLES,
     confidence: float = 0.95,
     predictor_options: dict[str, Any] | None = None,
+    cross_validate_fit: bool = True,
 ) -> Calibration:
     """Fit the estimate search should maximize on `subnets` standalone truths, with `signals` as columns.
 
@@ -370,6 +410,8 @@ def calibrate(
     predictor, encoding, predictor_options: the model (default: a GP stack on its default encoding plus
                 `signals`).
     seed:       fixes the pool, the design, the folds and the bootstrap.
+    cross_validate_fit: compute the out-of-fold taus (a few more fits; False for benchmarks that judge the fit
+                on held-out subnets themselves: the report then says they were not computed).
     """
     from supernets.cost import cost as analytic_cost
 
@@ -447,12 +489,12 @@ def calibrate(
         "n": len(y), "space": space.name, "truths": truth_text, "design": design_text, "seed": seed,
         "resamples": resamples, "confidence": confidence, "predictor": predictor, "encoding": full.name,
         "signals": {n: _tau_entry(values[:, j], y, resamples, confidence, seed) for j, n in enumerate(names)},
-        "fused": _oof(model, chosen, y, seed, resamples, confidence),
+        "fused": _oof(model, chosen, y, seed, resamples, confidence) if cross_validate_fit else _NOT_CV,
         "weights": {k: float(v) for k, v in getattr(model, "weights_", {model.encoding.name: 1.0}).items()},
         "notes": notes,
     }
     supernet_cols = [j for j, n in enumerate(names) if n.startswith(SUPERNET_PREFIX)]
-    if supernet_cols and len(supernet_cols) < len(names):
+    if supernet_cols and len(supernet_cols) < len(names) and cross_validate_fit:
         # The same stack without the supernet's columns: whether the supernet helped on these truths.
         rest = [j for j in range(len(names)) if j not in supernet_cols]
         sub = _Columns(signals, rest)
@@ -472,6 +514,9 @@ def calibrate(
                  f"; signals of {len(pool)} candidate subnets: {signal_seconds:.1f} s"),
     }
     return Calibration(model, chosen, y, names, values, report)
+
+
+_NOT_CV = {"tau": None, "ci": None, "note": "not computed (cross_validate_fit=False)"}
 
 
 class _Columns:

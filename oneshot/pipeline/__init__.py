@@ -14,7 +14,7 @@ from typing import Any
 __all__ = ["PHASES", "DEFAULT_RECIPE", "PHASE_FUNCTIONS", "Run", "run_pipeline", "record_phase"]
 
 DEFAULT_RECIPE = "digits"
-PHASES = ("train", "evaluate", "predict", "search", "extract", "retrain", "report")
+PHASES = ("train", "evaluate", "predict", "calibrate", "search", "extract", "retrain", "report")
 
 _LAZY = {"PHASE_FUNCTIONS": "oneshot.pipeline.phases", "run_pipeline": "oneshot.pipeline.phases",
          "Run": "oneshot.pipeline.run_folder", "record_phase": "oneshot.pipeline.run_folder"}

@@ -105,6 +105,46 @@ def phase_predict(run: Run) -> str:
     return "; ".join(lines)
 
 
+def run_signals(run: Run) -> Any:
+    """The signals a calibration sees: the supernet's holdout accuracy and loss (the evaluate phase's table),
+    the analytic MACs and params, and the recipe's zero-cost proxies (predict.proxies)."""
+    from predictors import Signals, cost_signals
+    from predictors.encodings import CostEncoding
+
+    from oneshot.deploy.calibrate import SupernetSignals
+
+    sources = [SupernetSignals(run.ckpt, supernet=run.loaded[0], data=run.data, **run.eval_kwargs)]
+    if run.proxies is not None:
+        sources.append(run.proxies)
+    costs = cost_signals(run.space) if CostEncoding.supports(run.space) else {}
+    clash = set(costs) & {n for src in sources for n in src.names}  # a proxy named like a cost wins
+    return Signals({k: v for k, v in costs.items() if k not in clash}, sources=sources)
+
+
+def phase_calibrate(run: Run) -> str:
+    """Train `calibrate.subnets` evaluated subnets standalone and fit the calibrated estimate on them."""
+    from supernets import Arch
+
+    from oneshot.deploy.calibrate import RetrainTruths, calibrate
+
+    ca, r = run.recipe.calibrate, run.recipe
+    if ca.subnets == 0:
+        return "skipped: calibrate.subnets is 0 (search uses its objective uncalibrated)"
+    candidates = [Arch.from_str(run.space, x["arch"]) for x in run.evaluated()]
+    print(f"{ca.subnets} of {len(candidates)} evaluated subnets, spread over MACs and supernet accuracy, trained "
+          f"standalone for {r.retrain.epochs} epochs as truths")
+    truths = RetrainTruths(run.loaded[1]["data"], r.retrain, seed=r.seed, table_path=run.dir / "retrain.jsonl",
+                           progress=run.progress, data_overrides=run.data_overrides or None)
+    cal = calibrate(run.space, ca.subnets, run_signals(run), truths, candidates=candidates, predictor=ca.predictor,
+                    seed=r.seed)
+    cal.save(run.dir / "calibration", overwrite=True)  # the phase's own output, as predict.json is
+    f, rest = cal.report["fused"], cal.report.get("fused_without_supernet")
+    fused = "n/a" if f["tau"] is None else f"{f['tau']:.3f}"
+    without = "" if not rest or rest["tau"] is None else f" (without the supernet's signals {rest['tau']:.3f})"
+    return (f"calibrated on {cal.report['n']} standalone truths: fused estimate Kendall tau {fused} out of "
+            f"fold{without}; {cal.report['cost']['text']}")
+
+
 def phase_search(run: Run) -> str:
     """Search every budget, then choose the best subnet per budget."""
     from supernets import Arch
@@ -122,6 +162,13 @@ def phase_search(run: Run) -> str:
     print(f"{run.sampler} sampler, {se.n_trials} subnets, budgets {budgets}, objective {se.objective}")
     if se.objective == "supernet":  # scored through the evaluate phase's table (same calibration settings)
         target, objective = run.path(run.ckpt.name, "train"), "supernet"
+    elif se.objective == "calibrated":  # the calibrate phase's predictor, its file digest in the study identity
+        from oneshot.deploy.calibrate import calibrated_objective
+
+        run.path("calibration/calibration.predictor", "calibrate")
+        target = run.space
+        objective = calibrated_objective(run.dir / "calibration", run_signals(run), r.calibrate.acquisition,
+                                         r.calibrate.kappa)
     elif se.objective in r.predict.models:  # by file, so the study records the predictor file's digest
         target = run.space
         objective = f"predictor:{run.path(f'predictors/{se.objective}.predictor', 'predict')}"
@@ -139,7 +186,7 @@ def phase_search(run: Run) -> str:
                     sampler=run.sampler, n_trials=se.n_trials, strategy=se.strategy, sampler_args=se.sampler_args,
                     seed=r.seed, storage=se.storage, study_name=se.study_name,
                     run_dir=run.dir / "search", progress=run.progress, verbose=True,
-                    proxies=run.proxies if se.objective != "supernet" else None)
+                    proxies=run.proxies if se.objective not in ("supernet", "calibrated") else None)
     # With the supernet as objective, the evaluate phase's subnets are measurements of the same objective (same
     # calibration, same holdout split): the best per budget is taken over both sets.
     candidates = [{"arch": str(x.arch), "score": x.score, **dict(x.costs)} for x in result.records]
@@ -311,10 +358,13 @@ def phase_report(run: Run) -> str:
         "search_history": [{"study": x.study, "value": x.score, "budget": _budget_label(result, x.study)}
                            for x in result.records],
         "objective_label": ("holdout accuracy (supernet)" if se.objective == "supernet"
+                            else "calibrated estimate of standalone holdout accuracy" if se.objective == "calibrated"
                             else f"predicted {pr.target.replace('_', ' ')} ({se.objective})"),
         "search": result.settings,
         "recipe": r.to_dict(),
     }
+    if (run.dir / "calibration" / "calibration.md").is_file() and r.calibrate.subnets > 0:
+        summary["calibration_md"] = (run.dir / "calibration" / "calibration.md").read_text()
     if (run.dir / "latency.jsonl").is_file():  # latency budgets are ms on the device and batch they were timed at
         from oneshot.score.latency import describe_target
         from oneshot.table import read_table
@@ -333,7 +383,8 @@ def _budget_label(result: Any, study: str) -> str:
 
 
 PHASE_FUNCTIONS: dict[str, Callable[[Run], str]] = {
-    "train": phase_train, "evaluate": phase_evaluate, "predict": phase_predict, "search": phase_search,
+    "train": phase_train, "evaluate": phase_evaluate, "predict": phase_predict, "calibrate": phase_calibrate,
+    "search": phase_search,
     "extract": phase_extract, "retrain": phase_retrain, "report": phase_report,
 }
 

@@ -188,7 +188,7 @@ def _chosen_rows(rows: list[dict[str, Any]], latency_on: str) -> list[tuple[list
 
 def shared_choice_lines(rows: list[dict[str, Any]], latency_on: str = "") -> list[str]:
     """`one subnet serves budgets A, B, C` for each subnet that several budgets chose (nothing when none did)."""
-    return [f"one subnet serves budgets {', '.join(texts)}: `{r['arch']}`"
+    return [f"one subnet serves budgets {', '.join(texts)} (`{r['arch']}`)"
             for texts, r in _chosen_rows(rows, latency_on) if len(texts) > 1]
 
 
@@ -222,8 +222,8 @@ def write_report(out_dir: str | Path, summary: dict[str, Any]) -> Path:
         lines += ["## Chosen subnet per budget", "",
                   f"{len(rows)} budget{'s' if len(rows) != 1 else ''}, {len(grouped)} distinct "
                   f"subnet{'s' if len(grouped) != 1 else ''}"
-                  + (": " + "; ".join(shared_choice_lines(rows, on)) + ": the best subnet found "
-                     "within each of those budgets is the same network, so it is extracted and retrained once."
+                  + (": " + "; ".join(shared_choice_lines(rows, on)) + ". The best subnet found within "
+                     "each of those budgets is the same network, so it is extracted and retrained once."
                      if len(grouped) < len(rows) else "."), "",
                   "| budget | arch | MFLOPs | params | supernet holdout acc | standalone test acc |",
                   "|---|---|---:|---:|---:|---:|"]
@@ -276,6 +276,9 @@ def write_report(out_dir: str | Path, summary: dict[str, Any]) -> Path:
                 cells.append(f"{_fmt(v, 3)} ± {_fmt(std, 3)}" if std is not None else _fmt(v, 3))
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
+    if summary.get("calibration_md"):  # the calibrate phase's per-signal table, one heading level down
+        body = summary["calibration_md"].split("\n", 1)
+        lines += [f"## {body[0].lstrip('# ')}", "", body[1].replace("\n# ", "\n## ").strip(), ""]
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     for note in summary.get("notes", []):
