@@ -9,6 +9,22 @@
    fingerprint check starts, so load from other processes on a shared machine can be told apart.
 3. The largest resnet50 subnet against torchvision's resnet50: analytic cost and the counter's, at 224 px.
 
+Measured (one run, 2 shared CPU cores at load average 12-13.5, 2 torch threads, torch 2.14.1, 200 sampler steps):
+
+| space        | choice counts | sampler | paths/step | worst spread, unconditional | worst spread, conditional |
+|--------------|---------------|---------|-----------:|----------------------------:|--------------------------:|
+| resnet_test  | 2 and 3       | default |          3 |                           1 |                         1 |
+| resnet_test  | 2 and 3       | exact   |          6 |                           0 |                         0 |
+| resnet_cifar | 3             | either  |          3 |                           0 |                         1 |
+| resnet50     | 3             | either  |          3 |                           0 |                         1 |
+
+`check` (build + all 8 checks, n_random=8), CPU seconds of this process + the fingerprint's fresh process:
+mbv3_test 3.5 + 2.6 (its first extraction imports timm), nb201_test 0.7 + 2.6, macro_test 0.6 + 2.8, vit_test
+0.5 + 2.6, resnet_test 0.4 + 2.9: 19.3 s CPU in total, 13.5 s of it the five fresh processes (importing torch);
+65 s wall on the loaded machine. resnet_cifar (ResNet-50 at 32 px) alone: 8.8 + 2.7 s CPU, 43 s wall, so the
+test suite checks resnet_test only. The largest resnet50 subnet costs 4,089,185,256 MACs and 25,557,032 params,
+equal to `count_cost(torchvision.models.resnet50(), (3, 224, 224))`.
+
 Run: PYTHONPATH=. python benchmarks/bench_resnet.py [--steps 200] [--threads 2] [--cifar] [--skip-torchvision]
 (--cifar adds `check` on resnet_cifar, ResNet-50 sized for 32 px: informative, not part of the 30 s target.)
 """
