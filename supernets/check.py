@@ -286,7 +286,8 @@ def _cost_culprit(net: BlockSupernet, sub: nn.Module, arch: Arch, shape: tuple, 
                 bias[path] = bias.get(path, 0) + out.numel()
         return hook
 
-    hooks = [h for p, m in named.items() for h in (m.register_forward_pre_hook(pre(p)), m.register_forward_hook(post(p)))]
+    hooks = [h for p, m in named.items()
+             for h in (m.register_forward_pre_hook(pre(p)), m.register_forward_hook(post(p)))]
     try:
         with counter, torch.no_grad():
             sub(torch.zeros((1, *shape)))

@@ -1,6 +1,5 @@
 """Elastic building blocks: the space derived from a module tree, exact extraction, analytic cost, bad input."""
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -250,8 +249,8 @@ def test_two_widths_that_should_be_one_value_fail_where_they_meet():
         def forward(self, x):
             return self.a(x) + self.b(x)
 
-    with pytest.raises(ValueError, match=r"block 'TwoWidths' \(TwoWidths\) fails for subnet .*RuntimeError: .*broadcast") \
-            as info:
+    match = r"block 'TwoWidths' \(TwoWidths\) fails for subnet .*RuntimeError: .*broadcast"
+    with pytest.raises(ValueError, match=match) as info:
         BlockSupernet(TwoWidths(), "bad", (3, 4, 4))
     assert "\n" not in str(info.value)
 
@@ -347,3 +346,28 @@ def test_a_given_space_must_have_the_derived_decisions():
     with pytest.raises(ValueError, match=r"space 'macro_test' does not match the blocks of TinyNet: decision 'layer0' "
                                          r"is Decision\(name='layer0'.* in the space, None in the blocks"):
         BlockSupernet(TinyNet(), "tiny_blocks", (3, 8, 8), space=other)
+
+
+def test_a_decision_whose_blocks_do_not_run_is_canonically_its_first_choice():
+    k = Value((3, 5), name="k")  # one kernel decision for a conv in each of two edges
+
+    class Edges(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = LayerChoice({"skip": nn.Identity(), "conv": ElasticConv2d(3, 3, k)})
+            self.b = LayerChoice({"skip": nn.Identity(), "conv": ElasticConv2d(3, 3, k)})
+
+        def forward(self, x):
+            return self.b(self.a(x)).mean((2, 3))
+
+    sn = BlockSupernet(Edges(), "edges", (3, 4, 4))
+    assert [(d.name, d.when) for d in sn.space.decisions] == [("a.op", None), ("k", None), ("b.op", None)]
+    space = sn.space
+    dead = Arch.from_str(space, "a.op=skip,k=5,b.op=skip")
+    assert str(space.canonical(dead)) == "a.op=skip,k=3,b.op=skip"
+    for text in ("a.op=conv,k=5,b.op=skip", "a.op=skip,k=5,b.op=conv"):  # k runs: kept
+        assert space.canonical(Arch.from_str(space, text)) == Arch.from_str(space, text)
+    x = torch.randn(1, 3, 4, 4)
+    with torch.no_grad():
+        assert torch.equal(sn(x, dead), sn(x, space.canonical(dead)))
+    assert BlockSupernet(TinyNet(), "t", (3, 8, 8)).space.canonicalizer is None  # every decision exact

@@ -107,7 +107,7 @@ def test_supernet_ops_have_separate_weights_and_strided_identity_is_a_conv():
     assert isinstance(sub.layers[3], torch.nn.Identity)  # a shape-keeping identity
 
 
-# --------------------------------------------------------------------------- the blocks reproduce the hand-written family
+# ----------------------------------------------------------------------- the blocks reproduce the hand-written family
 @pytest.mark.parametrize("name", ["macro_test", "macro"])
 def test_block_macro_has_the_reference_space_strings_and_costs(name):
     """Every arch of the space: same decisions and fingerprint, strings, canonical forms and costs as before."""
@@ -160,7 +160,8 @@ def test_standalone_subnet_is_a_fresh_plain_macro_net():
     a = Arch.from_str(get_space("macro_test"), "21002120")
     sub = cfg.build_subnet(a)
     ref_sub = reference_macro.MacroConfig(**cfg.to_dict()).build_subnet(a)
-    assert [(k, v.shape) for k, v in sub.state_dict().items()] == [(k, v.shape) for k, v in ref_sub.state_dict().items()]
+    shapes = [(k, v.shape) for k, v in sub.state_dict().items()]
+    assert shapes == [(k, v.shape) for k, v in ref_sub.state_dict().items()]
     assert all(p.device.type == "cpu" and torch.isfinite(p).all() for p in sub.parameters())
     assert torch.equal(sub.layers[0].conv[1].running_var, torch.ones(sub.layers[0].conv[1].num_features))
     assert sub.layers[0].conv[0].weight.std() > 0  # initialized, not left empty

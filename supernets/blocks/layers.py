@@ -105,7 +105,8 @@ class ElasticConv2d(nn.Conv2d, ElasticBlock):
             raise TypeError("kernel_size cannot be a Derived: give an int, a tuple of sizes or a Value")
         self.depthwise = groups == "depthwise"
         if self.depthwise:
-            if self.in_spec is not self.out_spec and not (isinstance(self.in_spec, int) and self.in_spec == self.out_spec):
+            same_int = isinstance(self.in_spec, int) and self.in_spec == self.out_spec
+            if self.in_spec is not self.out_spec and not same_int:
                 raise ValueError("a depthwise ElasticConv2d needs in_channels and out_channels to be the same int or "
                                  "Value")
         elif groups != 1 and not (isinstance(groups, int) and isinstance(self.in_spec, int)
@@ -272,4 +273,5 @@ class ElasticLinear(nn.Linear, ElasticBlock):
     def block_cost(self, values: dict[Any, Any], sizes: tuple[int, ...], bias_adds: bool) -> tuple[int, int]:
         cin, cout = _get(self.in_spec, values), _get(self.out_spec, values)
         has_bias = self.bias is not None
-        return sum(sizes) * (cin * cout + (cout if has_bias and bias_adds else 0)), cin * cout + (cout if has_bias else 0)
+        params = cin * cout + (cout if has_bias else 0)
+        return sum(sizes) * (cin * cout + (cout if has_bias and bias_adds else 0)), params

@@ -16,7 +16,7 @@ import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar, Iterable, Mapping
 
 import numpy as np
 import torch
@@ -122,7 +122,8 @@ class BlockSupernet(Supernet):
             problem = m.block_problem() if hasattr(m, "block_problem") else None
             if problem:
                 raise ValueError(f"block {path!r}: {problem}")
-        decisions = tuple(Decision(v.key, v.choices, _condition(v, u)) for v, u in uses.items())  # type: ignore[arg-type]
+        decisions = tuple(Decision(v.key, v.choices, _condition(v, u))  # type: ignore[arg-type]
+                          for v, u in uses.items())
         if given is not None:
             if given.decisions != decisions:
                 ours, theirs = {d.name: d for d in decisions}, {d.name: d for d in given.decisions}
@@ -132,10 +133,12 @@ class BlockSupernet(Supernet):
                                      f"in another order: {[d.name for d in given.decisions]} against "
                                      f"{[d.name for d in decisions]} (module-tree order)")
                 raise ValueError(f"space {given.name!r} does not match the blocks of {type(self._net).__name__}: "
-                                 f"decision {diff!r} is {theirs.get(diff)} in the space, {ours.get(diff)} in the blocks")
+                                 f"decision {diff!r} is {theirs.get(diff)} in the space, {ours.get(diff)} in the "
+                                 f"blocks")
             self.space = given
         else:
-            self.space = SearchSpace(name, decisions, self.config.family, self.config.canonical_json())
+            self.space = SearchSpace(name, decisions, self.config.family, self.config.canonical_json(),
+                                     canonicalizer=_UnusedToFirst.of(uses))
         self._keys = tuple((v, v.key) for v in uses)
         self._deriveds = tuple(deriveds)
         self._owners = {v.key: u[0][0] for v, u in uses.items()}  # decision -> its first block's path
@@ -277,7 +280,8 @@ class BlockSupernet(Supernet):
                 return
             except ValueError:
                 pass  # the meta run below reports the failure (or succeeds where an empty batch cannot run)
-        tensors = {**dict(net.named_parameters(remove_duplicate=False)), **dict(net.named_buffers(remove_duplicate=False))}
+        tensors = {**dict(net.named_parameters(remove_duplicate=False)),
+                   **dict(net.named_buffers(remove_duplicate=False))}
         meta = {k: torch.empty_like(t, device="meta") for k, t in tensors.items()}
         x = torch.zeros((1, *self.input_shape), device="meta")
         self._sizes, self._ran = self._record(archs, lambda: torch.func.functional_call(net, meta, (x,), strict=False))
@@ -373,6 +377,33 @@ def _condition(v: Value, uses: list[tuple[str, str, tuple]]) -> tuple[str, tuple
         if len(allowed) < len(parent.choices):
             return parent.key, tuple(c for c in parent.choices if c in allowed)  # type: ignore[return-value]
     return None
+
+
+@dataclass(frozen=True)
+class _UnusedToFirst:
+    """A decision used in several places gets the weakest condition covering them all, so a subnet may carry it
+    where none of its blocks runs (a width used in two LayerChoice candidates, neither chosen): such a value
+    changes nothing, and the canonical form gives it the first choice."""
+
+    uses: tuple[tuple[str, tuple[tuple[tuple[str, frozenset], ...], ...]], ...]  # decision -> its uses' chains
+
+    @staticmethod
+    def of(uses: dict[Value, list[tuple[str, str, tuple]]]) -> _UnusedToFirst | None:
+        """The rule for a tree's uses, or None when every decision exists exactly where it is used."""
+        table = []
+        for v, u in uses.items():
+            chains = tuple(dict.fromkeys(tuple((p.key, a) for p, a in chain if p is not v) for _, _, chain in u))
+            if len(chains) > 1 and all(chains):  # used in several places, none of them unconditional
+                table.append((v.key, chains))
+        return _UnusedToFirst(tuple(table)) if table else None  # type: ignore[arg-type]
+
+    def canonical(self, space: SearchSpace, values: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(values)
+        for name, chains in self.uses:
+            if name in out and not any(
+                    all(p in values and values[p] in allowed for p, allowed in chain) for chain in chains):
+                out[name] = space[name].choices[0]
+        return out
 
 
 def _enabling(space: SearchSpace, name: str, choice: Any) -> dict[str, Any]:
@@ -643,7 +674,8 @@ def _compile(m: nn.Module, sizes: dict[nn.Module, tuple[int, ...]], bias_adds: b
             return _Table(m.value, {d: table[d] for d in m.value.choices}, m.value.choices[0] if m.fixed else None)
         return _Depth(m, nodes)
     own = _Const(*_plain_cost(m, sizes, bias_adds, seen_params))
-    return _sum([own, *(_compile(c, sizes, bias_adds, seen, seen_params) for c in m._modules.values() if c is not None)])
+    children = [_compile(c, sizes, bias_adds, seen, seen_params) for c in m._modules.values() if c is not None]
+    return _sum([own, *children])
 
 
 def _terms(m: nn.Module, path: str, values: dict[Any, Any], sizes: dict[nn.Module, tuple[int, ...]],
@@ -657,7 +689,8 @@ def _terms(m: nn.Module, path: str, values: dict[Any, Any], sizes: dict[nn.Modul
         out[path] = m.block_cost(values, sizes.get(m, ()), bias_adds)
         return
     if isinstance(m, LayerChoice):
-        _terms(m._modules[values[m.value]], path, values, sizes, bias_adds, seen, seen_params, out)  # type: ignore[index]
+        chosen = m._modules[values[m.value]]  # type: ignore[index]
+        _terms(chosen, path, values, sizes, bias_adds, seen, seen_params, out)  # type: ignore[arg-type]
         return
     if isinstance(m, ElasticDepth):
         children = list(m._modules.items())[:m.depth(values)]
