@@ -599,3 +599,16 @@ def test_without_the_user_package_each_command_names_the_import(trained: tuple[P
         assert rc == 2 and len(lines) == 1, err
         missing = f"class path '{pkg}.models.Net' does not import: ModuleNotFoundError: No module named '{pkg}'"
         assert missing in lines[0]
+
+
+def test_resume_refuses_other_data_init_args(trained: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The data's class path and init arguments are part of what a resumed run must share with its checkpoint."""
+    from oneshot.training.trainer import train
+
+    folder, pkg = trained
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.chdir(folder)
+    recipe = load_recipe(folder / "recipe.yaml", {"data.init_args": {"size": 8, "batch_size": 7}})
+    with pytest.raises(ValueError, match=r"cannot resume .*: the recipe sets data.init_args=\{'size': 8, "
+                                         r"'batch_size': 7\} but the checkpoint was trained with \{'size': 8\}"):
+        train(recipe, progress=False)
