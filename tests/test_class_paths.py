@@ -228,6 +228,7 @@ def test_lightning_datamodule_keeps_its_own_splits(user_pkg: str) -> None:
     dm.setup()
     user = dm._user
     assert dm.kind == "datamodule" and dm.num_classes == 10 and dm.input_shape == (1, 8, 8)
+    assert dm.classes[3] == "digit 3"  # names from the dataset behind random_split's Subset
     assert _ids(dm.train_set) == _ids(user.train)  # the module's own train split, whole
     assert set(_ids(dm.holdout_set)) <= set(_ids(user.val)) and len(dm.holdout_set) == 100  # capped, balanced
     assert set(_ids(dm.test_set)) <= set(_ids(user.test))

@@ -245,12 +245,17 @@ class UserDataModule(SplitDataModule):
 
     def _set_classes(self, dataset: Any, declared: Any, labels: np.ndarray) -> None:
         top = int(labels.max()) + 1 if len(labels) else 0
+        while isinstance(dataset, Subset) and not hasattr(dataset, "classes"):  # random_split: the parent's names
+            dataset = dataset.dataset
         names = getattr(dataset, "classes", None)
+        if not (isinstance(names, Sequence) and not isinstance(names, str)):
+            names = None
         if declared is not None:
             if not isinstance(declared, (int, np.integer)) or isinstance(declared, bool) or declared < 1:
                 raise ValueError(f"{self.class_path}.num_classes must be a positive int, got {declared!r}")
-            self.classes = [str(i) for i in range(int(declared))]
-        elif isinstance(names, Sequence) and not isinstance(names, str) and len(names) >= max(top, 1):
+            fits = names is not None and len(names) == declared  # the dataset's names, where they agree
+            self.classes = [str(c) for c in names] if fits else [str(i) for i in range(int(declared))]
+        elif names is not None and len(names) >= max(top, 1):
             self.classes = [str(c) for c in names]
         else:
             self.classes = [str(i) for i in range(top)]
