@@ -112,6 +112,7 @@ def test_truths_of_another_space_nan_or_constant_are_refused_or_dropped_as_state
     some_nan = lambda a: float("nan") if _h(f"x{a}") > 0.8 else truth[str(a)]  # noqa: E731
     cal = calibrate(space, 20, signals, some_nan, candidates=cands, resamples=100)
     assert cal.report["n"] < 20 and "NaN truth left out" in cal.report["notes"][0]
+    assert "NaN truth left out" in cal.markdown()  # the stated fallback reaches the report
     assert np.all(np.isfinite(cal.truths))
 
 

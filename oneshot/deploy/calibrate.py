@@ -312,7 +312,8 @@ class Calibration:
         lines += ["", "Stack weights (members by their columns; a signal name is the best signal alone): " +
                   ", ".join(f"`{k}` {v:.2f}" for k, v in r["weights"].items()), "",
                   f"Cost: {r['cost']['text']}", ""]
-        return "\n".join(lines)
+        lines += [f"- {note}" for note in r.get("notes", [])]
+        return "\n".join(lines + [""] if r.get("notes") else lines)
 
 
 def calibrated_objective(folder: str | os.PathLike, signals: Any, acquisition: str = "mean",
