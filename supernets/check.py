@@ -20,12 +20,11 @@ from typing import Any, Callable, Collection
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from .base import Cost, Supernet
 from .blocks import BlockSupernet, LayerChoice
 from .blocks.values import spec_parents
-from .cost import _CPU_SDPA, count_cost
+from .cost import count_cost, flop_counter_mode
 from .extract import extract
 from .registry import space_to_dict
 from .space import Arch, SearchSpace
@@ -270,7 +269,7 @@ def _cost(net: Supernet, archs: list[Arch], x: torch.Tensor, shape: tuple, *_: A
 
 def _cost_culprit(net: BlockSupernet, sub: nn.Module, arch: Arch, shape: tuple, bias_adds: bool) -> str:
     """`; first at block 'p' (decision ...): analytic (m, p), counted (m, p)`, per module of the subnet."""
-    counter = FlopCounterMode(display=False, custom_mapping=_CPU_SDPA)
+    counter: Any = flop_counter_mode()
     start: dict[str, int] = {}
     subtree: dict[str, int] = {}
     bias: dict[str, int] = {}

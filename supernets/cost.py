@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import torch
 from torch import nn
-from torch.utils import flop_counter
-from torch.utils.flop_counter import FlopCounterMode
 
 from .base import Cost, FamilyConfig
 from .registry import config_from_dict
@@ -41,7 +40,7 @@ def count_cost(module: nn.Module, input_shape: tuple[int, ...], bias_adds: bool 
     try:
         param = next(module.parameters(), None)
         x = torch.zeros((1, *input_shape), device=param.device if param is not None else "cpu")
-        counter = FlopCounterMode(display=False, custom_mapping=_CPU_SDPA)
+        counter = flop_counter_mode()
         with counter, torch.no_grad():
             module(x)
     finally:
@@ -55,14 +54,18 @@ def count_cost(module: nn.Module, input_shape: tuple[int, ...], bias_adds: bool 
 # torch's flop counter knows the CUDA kernels of F.scaled_dot_product_attention but not the CPU one, which it
 # would count as zero: give the CPU kernel the same formula (2 * B * heads * Tq * Tk * head_dim per product).
 def _sdpa_flops(query_shape: tuple, key_shape: tuple, value_shape: tuple, *args: object, **kwargs: object) -> int:
+    from torch.utils import flop_counter
+
     return flop_counter.sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
-_CPU_SDPA = {
-    op: _sdpa_flops
-    for op in [getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)]
-    if op is not None
-}
+def flop_counter_mode() -> Any:
+    """torch's FlopCounterMode as `count_cost` uses it (CPU attention counted); imported on first use, since the
+    flop counter pulls in triton (~0.2 s of `import supernets`)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    cpu_sdpa = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    return FlopCounterMode(display=False, custom_mapping={cpu_sdpa: _sdpa_flops} if cpu_sdpa is not None else {})
 
 
 @lru_cache(maxsize=None)
