@@ -74,8 +74,20 @@ def storage_failure(exc: BaseException, url: str) -> StorageError | None:
     low = " ".join(str(x).lower() for x in (root, *db))
     if "readonly" in low or "read-only" in low or "read only" in low:
         return StorageError(url, f"read-only: {text} (give a writable folder or --storage)")
+    folder = _sqlite_folder(url)
+    if folder is not None and folder.is_dir() and not os.access(folder, os.W_OK):
+        # SQLite writes a journal beside the database: a read-only folder fails as "unable to open database file"
+        return StorageError(url, f"read-only: the folder {str(folder)!r} is not writable ({text}); give a writable "
+                                 "folder or --storage")
     transient = any(t in low for t in _TRANSIENT) or any(getattr(x, "connection_invalidated", False) for x in db)
     return StorageError(url, text, transient)
+
+
+def _sqlite_folder(url: str) -> Path | None:
+    """The folder of a `sqlite:///PATH` database (None for other URLs and SQLite's `file:` URI form)."""
+    if not url.startswith("sqlite:///") or url[len("sqlite:///"):].startswith("file:"):
+        return None
+    return Path(url[len("sqlite:///"):].split("?", 1)[0]).parent
 
 
 def _is_database_error(exc: BaseException) -> bool:
