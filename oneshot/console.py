@@ -15,7 +15,6 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 from tqdm.auto import tqdm
 
 __all__ = ["interactive", "progress_bar", "PlainProgress", "quiet_lightning", "trainer_console", "EpochLines",
@@ -121,38 +120,11 @@ def quiet_lightning() -> Iterator[None]:
             lg.setLevel(level)
 
 
-class EpochLines(Callback):
-    """One plain line per training epoch with the logged metrics: Lightning's bar for a log file."""
-
-    def __init__(self, desc: str = "train") -> None:
-        self.desc = desc
-
-    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        if trainer.global_rank != 0:
-            return
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()))
-        total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
-        print(f"{self.desc}: epoch {trainer.current_epoch + 1}/{total}, step {trainer.global_step}"
-              f"{f', {shown}' if shown else ''}", flush=True)
-
-
-class EpochBar(TQDMProgressBar):
-    """Lightning's bar, its epochs counted as `EpochLines` counts them (`train: epoch 1/2`, not `Epoch 0`)."""
-
-    def __init__(self, desc: str = "train") -> None:
-        super().__init__()
-        self.desc = desc
-
-    def on_train_epoch_start(self, trainer: Any, *args: Any) -> None:
-        super().on_train_epoch_start(trainer, *args)
-        total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
-        self.train_progress_bar.set_description(f"{self.desc}: epoch {trainer.current_epoch + 1}/{total}")
-
-
 def trainer_console(progress: bool, desc: str = "train") -> dict[str, Any]:
     """`L.Trainer` keyword arguments for how a fit reports: `EpochBar` on a terminal, `EpochLines` in a log, never
     the model summary (it repeats for every phase and subnet). Merge `callbacks` with your own."""
+    from oneshot.console_callbacks import EpochBar, EpochLines  # Lightning's import takes seconds: only here
+
     bar = progress and interactive()
     return {"enable_progress_bar": bar, "enable_model_summary": False,
             "callbacks": [EpochBar(desc)] if bar else [EpochLines(desc)] if progress else []}
@@ -220,3 +192,13 @@ def out_of_memory(command: str, exc: BaseException) -> str | None:
     key = command if command in _MEMORY_SETTINGS else "run"
     first = clip(text.strip().splitlines()[0], 120) if text.strip() else name
     return f"out of {what} ({first}); lower {_MEMORY_SETTINGS[key]}"
+
+
+def __getattr__(name: str) -> Any:
+    # EpochLines and EpochBar live in oneshot.console_callbacks: they subclass Lightning's callbacks, and importing
+    # Lightning takes seconds that a search or a table read never needs.
+    if name in ("EpochLines", "EpochBar"):
+        from oneshot import console_callbacks
+
+        return getattr(console_callbacks, name)
+    raise AttributeError(f"module 'oneshot.console' has no attribute {name!r}")

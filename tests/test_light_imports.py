@@ -26,6 +26,14 @@ def test_importing_supernets_and_predictors_loads_no_heavy_library() -> None:
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
 
 
+def test_search_loads_no_lightning() -> None:
+    """A search on a table or a predictor (and every storage worker) needs Optuna, not Lightning's training stack
+    (Lightning loads torchmetrics, torchvision and scipy: seconds per process)."""
+    loaded = _loaded_after("from oneshot.study.search import search\nfrom oneshot.console import progress_bar")
+    assert "optuna" in loaded
+    assert loaded.isdisjoint(set(HEAVY) - {"optuna"}), sorted(loaded & set(HEAVY))
+
+
 def test_public_names_still_import_and_a_vit_still_builds_with_timm_layers() -> None:
     loaded = _loaded_after("from supernets import ViTNet, ViTSupernet, get_space, list_supernets\n"
                            "get_space('vit_test'); get_space('mbv3_tiny').smallest()")
