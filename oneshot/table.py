@@ -221,7 +221,7 @@ def _record(line: str, path: Path, lineno: int) -> dict[str, Any]:
 
 
 # Fields that differ between two evaluations of one subnet without the result differing.
-_VOLATILE = ("code_version", "checkpoint_path")
+_VOLATILE = ("code_version", "checkpoint_path", "seconds")
 
 
 def _result_of(record: dict[str, Any]) -> dict[str, Any]:
@@ -230,14 +230,15 @@ def _result_of(record: dict[str, Any]) -> dict[str, Any]:
 
 def _keep(records: dict[str, dict[str, Any]], line_of: dict[str, int], r: dict[str, Any], lineno: int,
           path: Path) -> None:
-    """Add record `r` (read on `lineno`) to `records`; a key seen before with another result is an error naming
-    both lines."""
+    """Add record `r` (read on `lineno`) to `records`, the later line winning; a key seen before with another value
+    of a field both lines hold is an error naming both lines. (A later line may add fields: a proxy table adds
+    the columns of proxies asked for later to a subnet's record.)"""
     key = r["key"]
     old = records.get(key)
-    if old is not None and _result_of(old) != _result_of(r):
-        a, b = _result_of(old), _result_of(r)
-        diff = sorted(k for k in {*a, *b} if a.get(k) != b.get(k))
-        shown = "; ".join(f"{k} {a.get(k)!r} vs {b.get(k)!r}" for k in diff[:3])
+    a, b = (_result_of(old), _result_of(r)) if old is not None else ({}, {})
+    diff = sorted(k for k in a.keys() & b.keys() if a[k] != b[k])
+    if diff:
+        shown = "; ".join(f"{k} {a[k]!r} vs {b[k]!r}" for k in diff[:3])
         raise ValueError(f"{str(path)!r} lines {line_of.get(key, '?')} and {lineno} both hold subnet {r.get('arch')!r} "
                          f"(key {key}) with different results ({shown}); delete the wrong line")
     if old is None:

@@ -269,7 +269,10 @@ def test_same_record_twice_is_fine(tmp_path: Path) -> None:
     t = ResultTable(tmp_path / "t.jsonl", SPACE)
     t.add({"key": "a", "arch": SMALLEST, "holdout_acc": 0.5, "eval_seconds": 1.0})
     t.add({"key": "a", "arch": SMALLEST, "holdout_acc": 0.5, "eval_seconds": 2.0})
-    assert len(read_table(tmp_path / "t.jsonl")[1]) == 1
+    # a later line adding fields (a proxy table scoring more proxies for a subnet) updates the record
+    t.add({"key": "a", "arch": SMALLEST, "holdout_acc": 0.5, "synflow": 3.0})
+    assert read_table(tmp_path / "t.jsonl")[1] == [{"key": "a", "arch": SMALLEST, "holdout_acc": 0.5,
+                                                    "synflow": 3.0}]
 
 
 def test_orphan_subnet_file_of_an_interrupted_extract_is_adopted(workspace: Path, tmp_path: Path) -> None:
