@@ -20,7 +20,8 @@ Measured (one run of the defaults, 2 shared CPU cores at load average ~12, torch
 | cost(), mbv3_tiny-sized, uncached               | 7.8 us    | 18.8 us (mbv3_tiny) | <= 20 us         |
 | cost(), macro, uncached                         | 4.5 us    | 6.3 us              | <= 20 us         |
 
-Step ratio 1.014 (ratio of the medians; the median of the 30 per-path ratios is 0.991): the blocks' whole
+Step ratio 1.014 (ratio of the medians; the median of the 30 per-path ratios is 0.991); a second run of the
+defaults gave 0.999 (0.984), extraction 3.28 ms, cost 7.3 / 4.3 us. The blocks' whole
 overhead is a LayerChoice dispatch and a context lookup per layer and an `nn.Identity` call where the hand-written
 code skipped the layer, small against a step's convolutions. A quick run before (4 paths, batch 16) gave 1.047.
 Extraction is faster than the hand-written families' path because plain layers are built without running their
