@@ -114,7 +114,7 @@ def test_piped_run_counts_subnets_not_budgets(piped_run):
     lines = [line for line in stdout.splitlines() if line.startswith("retrain ") and "epochs" in line]
     assert len(lines) == int(announced.group(2)) and lines[-1].startswith(f"retrain {len(lines)}/{len(lines)} ")
     report = (run_dir / "report" / "report.md").read_text()
-    assert "2 budgets, 1 distinct subnet: one subnet serves budgets flops ≤ 1e6, flops ≤ 2e6: `" in report
+    assert "2 budgets, 1 distinct subnet: one subnet serves budgets flops ≤ 1e6, flops ≤ 2e6 (`" in report
     table = report.split("## Chosen subnet per budget")[1].split("##")[0]
     assert len([row for row in table.splitlines() if row.startswith("| flops")]) == 1  # one row per subnet
 
@@ -214,8 +214,8 @@ def test_report_says_one_subnet_serves_several_budgets(tmp_path):
            "standalone_test_acc": 0.91}
     rows = [{**row, "budget": b} for b in (2.5e6, 4.5e6, 7e6)] + [{**row, "budget": 9e6, "arch": "b", "flops": 8e6}]
     md = write_report(tmp_path, {"title": "t", "budgets": rows}).read_text()
-    assert ("4 budgets, 2 distinct subnets: one subnet serves budgets flops ≤ 2.5e6, flops ≤ 4.5e6, flops ≤ 7e6: "
-            "`a`: the best subnet found within each of those budgets is the same network") in md
+    assert ("4 budgets, 2 distinct subnets: one subnet serves budgets flops ≤ 2.5e6, flops ≤ 4.5e6, flops ≤ 7e6 "
+            "(`a`). The best subnet found within each of those budgets is the same network") in md
     assert "| flops ≤ 2.5e6<br>flops ≤ 4.5e6<br>flops ≤ 7e6 | `a` |" in md and "| flops ≤ 9e6 | `b` |" in md
     single = write_report(tmp_path / "one", {"title": "t", "budgets": rows[:1]}).read_text()
     assert "1 budget, 1 distinct subnet." in single and "serves" not in single
