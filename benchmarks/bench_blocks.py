@@ -11,7 +11,7 @@
 
 Times are thread CPU time (`time.thread_time`), so other processes on the machine do not count; one torch thread.
 
-Measured (one run of the defaults, 2 shared CPU cores at load average ~12, torch 2.14.1):
+Measured (first of two runs of the defaults, 2 shared CPU cores at load average ~12, torch 2.14.1):
 
 | what                                            | blocks    | hand-written        | target           |
 |-------------------------------------------------|----------:|--------------------:|-----------------:|
