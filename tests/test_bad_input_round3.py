@@ -294,6 +294,18 @@ def test_orphan_subnet_file_of_an_interrupted_extract_is_adopted(workspace: Path
     assert [e["file"] for e in read_manifest(out)[1]] == ["a-1.pt"] and (out / "a.pt").read_bytes()
 
 
+def test_orphan_without_its_onnx_is_written_again_in_place(workspace: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    out = tmp_path / "subnets"
+    extract_subnets(workspace / "supernet.ckpt", [{"arch": SMALLEST, "name": "a"}], out, calib_batches=1,
+                    fmt="safetensors")
+    (out / "manifest.json").unlink()  # interrupted after the weights, before the .onnx and the manifest
+    extract_subnets(workspace / "supernet.ckpt", [{"arch": SMALLEST, "name": "a"}], out, calib_batches=1,
+                    fmt="onnx")
+    assert sorted(p.name for p in out.iterdir()) == ["a.onnx", "a.safetensors", "manifest.json"]
+    assert read_manifest(out)[1][0]["onnx"] == "a.onnx"
+
+
 def test_stale_checkpoint_temporaries_are_removed_under_the_lock(tmp_path: Path, capsys) -> None:
     from oneshot.pipeline.run_folder import RunLock
 

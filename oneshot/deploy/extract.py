@@ -161,6 +161,8 @@ def extract_subnets(
                 orphan = _orphan_of(out / file, arch, ckpt_id, settings, fmt)
                 if orphan is None:
                     file = _free_file(out, _slug(name), used_files, FORMATS[fmt])
+                elif not orphan:  # this subnet, but its .onnx was not written yet: written again, in place
+                    orphan = None
             elif file in used_files:
                 file = _free_file(out, _slug(name), used_files, FORMATS[fmt])
             if orphan is not None:
@@ -210,7 +212,8 @@ _PROVENANCE = ("macs", "flops", "params", "supernet_checkpoint", "checkpoint_id"
 
 def _orphan_of(path: Path, arch: Arch, ckpt_id: str, settings: Any, fmt: str) -> dict[str, Any] | None:
     """The costs and provenance of subnet file `path` when it holds `arch` extracted from these weights with this
-    calibration (and, for onnx, has its .onnx beside it); None for any other file, which is never replaced."""
+    calibration; {} when it does but the .onnx that goes with it is missing (it is written again); None for any
+    other file, which is never replaced."""
     from supernets import load_subnet
 
     try:
@@ -223,9 +226,9 @@ def _orphan_of(path: Path, arch: Arch, ckpt_id: str, settings: Any, fmt: str) ->
     base = {k: meta[k] for k in _PROVENANCE if k in meta}
     if fmt == "onnx":
         if not path.with_suffix(".onnx").is_file():
-            return None
+            return {}
         base["onnx"] = path.with_suffix(".onnx").name
-    return base if len(base) >= len(_PROVENANCE) - 1 else None
+    return base if all(k in base for k in ("macs", "flops", "params")) else None  # the manifest lists costs
 
 
 def _free_name(taken: set[str], arch: str, old: dict[str, dict[str, Any]], ckpt_id: str) -> str:
