@@ -1,10 +1,13 @@
-"""Every command and code block in README.md runs as written (issue 12 §5).
+"""Every command and code block in README.md and in every page of docs/ runs as written (issue 12 §5, issue 21).
 
-The README's ```bash blocks run each as one bash script (`set -euo pipefail`), and its ```python blocks run in
-order, in one temp folder that holds `recipes/` with copies of the shipped recipes and tiny settings written over them (a bare
-`oneshot run` reads `./recipes/digits.yaml` first: `oneshot.recipe.resolve_recipe_path`). Shell blocks run before
-Python blocks, since the Python blocks use the run folder the commands leave. The Python blocks share one
-namespace, cumulatively, in README order (one interpreter), as a reader pasting them into one session would.
+Pages run in `PAGES` order, README first (every docs/*.md must be listed there). Their ```bash blocks run each as
+one bash script (`set -euo pipefail`), and their ```python blocks run in order, in one temp folder that holds
+`recipes/` with copies of the shipped recipes and tiny settings written over them (a bare `oneshot run` reads
+`./recipes/digits.yaml` first: `oneshot.recipe.resolve_recipe_path`). The quickstart's `oneshot run` runs first and
+every page starts from the run folder it leaves, as a reader who did the quickstart would. Shell blocks run before
+Python blocks, since the Python blocks use the run folder the commands leave. The Python blocks of one page share
+one namespace, cumulatively, in page order, as a reader pasting them into one session would; each page starts a
+fresh namespace (one interpreter for all), so a page never leans on another page's variables.
 
 A block whose first line is `# needs: VAR` needs an external file named by the environment variable VAR (the
 NAS-Bench-Macro table, CIFAR-10); it is skipped when VAR is unset or names no existing path. With both
@@ -27,6 +30,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+# README first, then the docs in the order its "Where to go next" lists them.
+PAGES = [README] + [ROOT / "docs" / f"{name}.md" for name in (
+    "pipeline", "spaces", "training", "predictors", "search", "benchmarks", "deployment", "scaling-out", "failures",
+    "measured-figures", "data-and-install", "layout", "your-own-network")]
 
 # Tiny settings written over each shipped recipe the README runs: seconds per phase on a CPU.
 _TINY_DATA = {"max_train_samples": 96, "max_eval_samples": 48, "batch_size": 32}
@@ -47,10 +54,28 @@ TINY["vit_digits"] = {
     "evaluate": {**TINY["digits"]["evaluate"], "num_subnets": 16},
 }
 TINY["macro_cifar10"] = {"data": _TINY_DATA, "train": _TINY_TRAIN}
+# Recipes a page writes as files (docs/your-own-network.md), shrunk the same way when the test writes them.
+TINY["mynet"] = TINY["digits"]
+TINY["mynet_dm"] = {"data": _TINY_DATA, "train": _TINY_TRAIN, "evaluate": TINY["digits"]["evaluate"]}
 
 
-def _blocks(lang: str) -> list[str]:
-    return re.findall(rf"^```{lang}\n(.*?)^```", README.read_text(), flags=re.S | re.M)
+def _blocks(lang: str, page: Path = README) -> list[str]:
+    return re.findall(rf"^```{lang}\n(.*?)^```", page.read_text(), flags=re.S | re.M)
+
+
+def _files(page: Path) -> list[tuple[str, str]]:
+    """Blocks that show a file the reader saves (an info string such as ```python file=mynet.py): (name, text).
+    They are written into the work folder before the page's commands run, and are not run themselves."""
+    return re.findall(r"^```\w+ file=(\S+)\n(.*?)^```", page.read_text(), flags=re.S | re.M)
+
+
+def _write_files(page: Path, workdir: Path) -> None:
+    for name, text in _files(page):
+        path = workdir / name
+        if path.suffix == ".yaml" and path.stem in TINY:  # a recipe: tiny settings over it, as for recipes/
+            text = yaml.safe_dump(_deep_merge(yaml.safe_load(text), TINY[path.stem]))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
 
 
 def _needs(block: str) -> list[str]:
@@ -96,6 +121,11 @@ def _quickstart() -> list[str]:
     return _commands(_blocks("bash")[0])
 
 
+def test_every_docs_page_is_run() -> None:
+    """A page added to docs/ without a place in PAGES would go untested."""
+    assert sorted(PAGES[1:]) == sorted((ROOT / "docs").glob("*.md"))
+
+
 def test_quickstart_is_two_commands_and_ci_runs_the_second() -> None:
     first, second = _quickstart()  # exactly two
     assert first.split("&&")[-1].strip() == "oneshot run"
@@ -119,27 +149,32 @@ def test_readme_commands_and_python_blocks(workdir: Path) -> None:
     # The quickstart's first command, without its installation; the second (the test suite) is this suite.
     _run_shell("oneshot run", workdir)
     skipped = []
-    for block in bash[1:]:
-        if not _available(_needs(block)):
-            skipped += _needs(block)
-            continue
-        _run_shell(block, workdir)  # the whole block as one script: `&`, `wait` and variables work as written
+    for page in PAGES:
+        _write_files(page, workdir)
+        for block in bash[1:] if page == README else _blocks("bash", page):
+            if not _available(_needs(block)):
+                skipped += _needs(block)
+                continue
+            _run_shell(block, workdir)  # the whole block as one script: `&`, `wait` and variables work as written
 
-    # One interpreter, one namespace, blocks in README order; a block's failure names the block.
-    script = ["import sys, time, traceback", "ns = {}"]
-    for i, block in enumerate(_blocks("python")):
-        if not _available(_needs(block)):
-            skipped += _needs(block)
-            continue
-        script.append(f"t = time.monotonic()\n"
-                      f"try:\n    exec(compile({block!r}, 'README python block {i}', 'exec'), ns)\n"
-                      f"except Exception:\n    traceback.print_exc()\n"
-                      f"    sys.exit('README python block {i} failed:\\n' + {block[:300]!r})\n"
-                      f"print(f'{{time.monotonic() - t:6.1f}} s  python block {i}', file=sys.stderr)")
+    # One interpreter, a fresh namespace per page, blocks in page order; a block's failure names page and block.
+    script = ["import sys, time, traceback"]
+    for page in PAGES:
+        name = page.relative_to(ROOT).as_posix()
+        script.append("ns = {}")
+        for i, block in enumerate(_blocks("python", page)):
+            if not _available(_needs(block)):
+                skipped += _needs(block)
+                continue
+            script.append(f"t = time.monotonic()\n"
+                          f"try:\n    exec(compile({block!r}, '{name} python block {i}', 'exec'), ns)\n"
+                          f"except Exception:\n    traceback.print_exc()\n"
+                          f"    sys.exit('{name} python block {i} failed:\\n' + {block[:300]!r})\n"
+                          f"print(f'{{time.monotonic() - t:6.1f}} s  {name} python block {i}', file=sys.stderr)")
     r = subprocess.run([sys.executable, "-c", "\n".join(script)], cwd=workdir, env=_env(), capture_output=True,
                        text=True, timeout=900)
     assert r.returncode == 0, f"{r.stdout[-3000:]}{r.stderr[-5000:]}"
-    print("\n".join(line for line in r.stderr.splitlines() if "s  python block" in line))
+    print("\n".join(line for line in r.stderr.splitlines() if " python block " in line))
     if skipped:
         print(f"README blocks skipped (external files not set): {sorted(set(skipped))}")
 
@@ -169,3 +204,28 @@ def test_a_bare_recipe_name_prefers_the_working_folders_recipes(tmp_path: Path,
     (tmp_path / "recipes").mkdir()
     (tmp_path / "recipes" / "digits.yaml").write_text("name: mine\n")
     assert resolve_recipe_path("digits").resolve() == (tmp_path / "recipes" / "digits.yaml").resolve()
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_between_pages_lead_somewhere() -> None:
+    """Every relative link of the README and the docs names a file that exists and, with `#`, one of its headings:
+    the README is short because it points into docs/, so a broken pointer loses the reader."""
+    broken = []
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target):  # https:, mailto:
+                continue
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            if not file.exists():
+                broken.append(f"{page.name}: {target} (no such file)")
+            elif anchor and file.suffix == ".md":
+                prose = re.sub(r"^```.*?^```", "", file.read_text(), flags=re.S | re.M)  # `# comments` are no headings
+                headings = {_anchor(h) for h in re.findall(r"^#+ (.+)$", prose, flags=re.M)}
+                if anchor not in headings:
+                    broken.append(f"{page.name}: {target} (no such heading)")
+    assert not broken, broken
