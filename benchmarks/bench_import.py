@@ -12,11 +12,22 @@ left to do, prepared once in a temporary folder: `oneshot train` re-run on a fin
 for a few steps) and `oneshot evaluate` of subnets all found in its result table. Targets (issue 21):
 supernets + predictors <= 1.3x torch; a command with nothing to do <= 1.5x lightning.
 
-Measured (2 shared cores, 5 rounds, one thread, load average ~3 from other jobs; wall / cpu ratios):
-  before (timm and scipy imported by `import supernets, predictors`): supernets + predictors 3.04 s wall against
-  torch 3.54 s in one single run under heavier load, 11.2 s by the issue's count (it loaded timm, torchvision's
-  model zoo and scipy.stats).
-  after: see the printout; supernets + predictors x1.1 torch, no-op `oneshot train` x1.0 lightning.
+A busy machine (load average above its cores) inflates wall times far beyond the work done (a 2.8 s-of-CPU
+import took 59 s of wall under a load average of 10), so there the verdict is judged on CPU time and says so.
+
+Measured on the shared 2-core machine under a load average of 6-12 from other jobs, 5 rounds each, CPU seconds
+(median), before (commit eb11b14) and after this change, in separate runs:
+
+                                before          after
+    import torch                2.23            2.59
+    import supernets,predictors 6.48  (x2.91)   2.82  (x1.09 torch; target 1.3)
+    import lightning            7.22            7.84
+    oneshot train (done)        7.37  (x1.02)   7.98  (x1.02 lightning; target 1.5)
+    oneshot evaluate (cached)   7.93  (x1.10)   8.27  (x1.06 lightning; target 1.5)
+
+`import supernets` loaded timm, and through it torchvision's model zoo and torch._dynamo; predictors loaded
+scipy.stats. The no-op commands were within target before: they import Lightning (training, the DataModule)
+whose own import loads torchvision through torchmetrics, so timm added little there.
 
 Run from the repository root:
     python benchmarks/bench_import.py [--rounds 5]
@@ -101,16 +112,18 @@ def main() -> None:
                 wall, cpu, err = _run(argv, folder)
                 rows[name].append((wall, cpu, _importtime_total(err) if "importtime" in argv else float("nan")))
             print(f"  round {r + 1}/{args.rounds}", file=sys.stderr, flush=True)
+    busy = os.getloadavg()[0] > (os.cpu_count() or 1)  # wall times then measure the queue for a core
     med = {name: [statistics.median(v[i] for v in vals) for i in range(3)] for name, vals in rows.items()}
     print(f"\nmedian of {args.rounds} fresh subprocesses each, rounds interleaved; load average "
-          f"{os.getloadavg()[0]:.1f} at the end")
+          f"{os.getloadavg()[0]:.1f} at the end on {os.cpu_count()} cores"
+          + (": busy, so targets are judged on CPU time" if busy else ""))
     print(f"{'case':<28}{'wall s':>8}{'cpu s':>8}{'import s':>10}   ratio (wall / cpu) and target")
     for name, (wall, cpu, imp) in med.items():
         line = f"{name:<28}{wall:8.2f}{cpu:8.2f}{imp:10.2f}" if imp == imp else f"{name:<28}{wall:8.2f}{cpu:8.2f}{'':>10}"
         if name in TARGETS:
             ref, target = TARGETS[name]
             rw, rc = wall / med[ref][0], cpu / med[ref][1]
-            verdict = "ok" if max(rw, rc) <= target else "MISSED"
+            verdict = "ok" if (rc if busy else max(rw, rc)) <= target else "MISSED"
             line += f"   x{rw:.2f} / x{rc:.2f} {ref} (target <= {target}x: {verdict})"
         print(line)
 

@@ -255,18 +255,12 @@ def test_cli_search(tmp_path, capsys, nb201, monkeypatch):
 
 
 @pytest.mark.filterwarnings("ignore:.*(val_dataloader|LeafSpec|log_every_n_steps).*")
-def test_supernet_objective_uses_the_evaluation_table(tmp_path):
+def test_supernet_objective_uses_the_evaluation_table(tiny_checkpoint, tmp_path):
     from oneshot.score.evaluate import TABLE_NAME
-    from oneshot.recipe import Recipe
     from oneshot.table import read_table
-    from oneshot.training.trainer import train
 
-    recipe = Recipe.from_dict({
-        "name": "tiny", "output_dir": str(tmp_path), "supernet": {"name": "mbv3_test"},
-        "data": {"name": "digits", "image_size": 8, "batch_size": 32, "max_train_samples": 64, "max_eval_samples": 32},
-        "train": {"epochs": 1, "threads": 1, "accelerator": "cpu"},
-    })
-    ckpt = train(recipe, progress=False)
+    ckpt = tmp_path / "supernet.ckpt"  # the shared tiny checkpoint, copied: the table is written beside it
+    ckpt.write_bytes(tiny_checkpoint.read_bytes())
     space = get_space("mbv3_test")
     limit = _quantile_flops(space, 0.5)
     result = search(ckpt, "supernet", budgets={"flops": limit}, n_trials=4, n_startup=2, storage="memory",
