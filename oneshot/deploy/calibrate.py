@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from predictors import Predictor, create_predictor, get_encoding, kendall_tau
+from predictors.encodings import ConcatEncoding, SignalEncoding
 from predictors.intervals import DEFAULT_RESAMPLES, bootstrap_interval
 from predictors.metrics import LowSpreadError, cross_validate
 from supernets import Arch, SearchSpace
@@ -474,14 +475,10 @@ def calibrate(
     if np.ptp(y) == 0:
         raise ValueError(f"all {len(y)} truths equal {float(y[0])!r}: they cannot rank anything (train longer with "
                          "retrain.epochs, or calibrate on more subnets)")
-    from predictors.encodings import SignalEncoding
-
     opts = dict(predictor_options or {})
     base = encoding or create_predictor(predictor, space).default_encoding_for(space)
     sig = SignalEncoding(space, signals, reference=pool_values)
     enc = get_encoding(base, space)
-    from predictors.encodings import ConcatEncoding
-
     full = ConcatEncoding(space, [enc, sig])
     model = create_predictor(predictor, space, encoding=full, seed=seed, **opts)
     model.fit(chosen, y)
@@ -490,7 +487,7 @@ def calibrate(
         "n": len(y), "space": space.name, "truths": truth_text, "design": design_text, "seed": seed,
         "resamples": resamples, "confidence": confidence, "predictor": predictor, "encoding": full.name,
         "signals": {n: _tau_entry(values[:, j], y, resamples, confidence, seed) for j, n in enumerate(names)},
-        "fused": _oof(model, chosen, y, seed, resamples, confidence) if cross_validate_fit else _NOT_CV,
+        "fused": _oof(model, chosen, y, seed, resamples, confidence) if cross_validate_fit else dict(_NOT_CV),
         "weights": {k: float(v) for k, v in getattr(model, "weights_", {model.encoding.name: 1.0}).items()},
         "notes": notes,
     }
