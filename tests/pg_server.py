@@ -49,14 +49,19 @@ class Cluster:
     def run(self, *args: str) -> None:
         subprocess.run(self.prefix + list(args), check=True, capture_output=True, timeout=120)
 
+    def start_command(self) -> list[str]:
+        return self.prefix + [str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), "-l",
+                              str(self.root / "log"), "-w", "start", "-o", f"-p {self.port} -k {self.root} "
+                              "-c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"]
+
+    def stop_command(self, mode: str = "fast") -> list[str]:
+        return self.prefix + [str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), "-m", mode, "-w", "stop"]
+
     def start(self) -> None:
-        self.run(str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), "-l", str(self.root / "log"), "-w",
-                 "start", "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                 "-c max_connections=50")
+        subprocess.run(self.start_command(), check=True, capture_output=True, timeout=120)
 
     def stop(self, mode: str = "fast") -> None:
-        subprocess.run(self.prefix + [str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), "-m", mode,
-                                      "-w", "stop"], capture_output=True, timeout=60)
+        subprocess.run(self.stop_command(mode), capture_output=True, timeout=60)
 
 
 @contextmanager

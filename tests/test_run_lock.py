@@ -57,6 +57,11 @@ def _one_error_line(stderr: str, command: str) -> str:
     return lines[0]
 
 
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for p in sorted(folder.rglob("*"))}
+
+
 def _recipe(tmp_path: Path, **train) -> Path:
     recipe = {**TINY_RECIPE, "output_dir": str(tmp_path / "runs"), "train": {**TINY_RECIPE["train"], **train}}
     path = tmp_path / "tiny.yaml"
@@ -76,12 +81,12 @@ def test_second_command_on_a_run_folder_is_refused_and_a_dead_owners_lock_is_tak
         owner = f"`oneshot run (holder)` (pid {holder.pid} on {socket.gethostname()}"
         for argv in (["run", str(recipe), "--phases", "predict"], ["train", str(recipe)],
                      ["evaluate", str(recipe)]):  # a recipe phase runs inside `oneshot run`: the same lock
-            before = sorted(p.name for p in run_dir.iterdir())
+            before = _snapshot(tmp_path)
             p = _oneshot(*argv)
             assert p.returncode == 2
             line = _one_error_line(p.stderr, argv[0])
             assert f"run folder {str(run_dir)!r} is in use by {owner}" in line, line
-            assert sorted(p.name for p in run_dir.iterdir()) == before  # nothing written
+            assert _snapshot(tmp_path) == before  # nothing written, the lock file included
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
