@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"oneshot {args.command}: interrupted; finished work is saved and the next run resumes", file=sys.stderr)
         return 130
     except (MemoryError, RuntimeError) as exc:  # out of memory: say which memory and the setting that lowers it
-        from oneshot.console import out_of_memory
+        from oneshot.messages import out_of_memory
 
         line = out_of_memory("run" if hasattr(args, "phases") else args.command, exc)
         if line is None:
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 def _one_line(exc: BaseException) -> str:
     """The message of `exc` on one line (FileNotFoundError from open() carries errno, strerror and filename), with
     echoed input cut to a readable length."""
-    from oneshot.console import clip_message
+    from oneshot.messages import clip_message
 
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         return clip_message(f"{exc.filename}: {exc.strerror}")

@@ -25,7 +25,7 @@ def inside_folder(folder: str | Path, name: Any, what: str) -> Path:
     """`folder / name` for a file name read from a stored file (a manifest, a run folder, a search result), refused
     in one line unless it is a relative path that stays inside `folder` once `..` and symlinks are resolved: a
     crafted or stale entry must never make a command read or replace a file elsewhere. `what` names the source."""
-    from oneshot.console import clip
+    from oneshot.messages import clip
 
     folder = Path(folder)
     if not isinstance(name, str) or not name or "\x00" in name:
@@ -284,7 +284,7 @@ def entries_from_search(path: str | Path) -> list[dict[str, Any]]:
 
 def read_manifest(path: str | Path) -> tuple[Path, list[dict[str, Any]]]:
     """(folder, entries) of a manifest, given the manifest file or the folder holding it."""
-    from oneshot.console import clip
+    from oneshot.messages import clip
 
     p = Path(path)
     if p.is_dir():
