@@ -221,3 +221,31 @@ def test_oneshot_run_calibrates_searches_the_calibrated_estimate_and_reports_eac
                  *[x for k, v in settings.items() for x in ("--set", f"{k}={json.dumps(v)}")]]) == 0
     assert "already retrained" in capsys.readouterr().out
     assert len((run / "retrain.jsonl").read_text().splitlines()) == trained  # nothing trained twice
+
+
+def test_calibrate_command_reads_truths_from_a_table_of_trained_networks(tiny_checkpoint, tmp_path, capsys):
+    """`oneshot calibrate CHECKPOINT --table T`: truths from a user's table of the checkpoint's space; a table of
+    another space is one line."""
+    import shutil
+
+    from oneshot.cli import main
+    from oneshot.training.checkpoint import read_checkpoint
+
+    ckpt = tmp_path / "ck" / "supernet.ckpt"
+    ckpt.parent.mkdir()
+    shutil.copy(tiny_checkpoint, ckpt)
+    space = space_from_dict(read_checkpoint(ckpt)["oneshot"]["space"])
+    rng = np.random.default_rng(0)
+    nets = list(dict.fromkeys(space.canonical(space.sample(rng)) for _ in range(60)))[:12]
+    table = tmp_path / "trained.json"
+    table.write_text(json.dumps({str(a): {"acc": 90 - 10 * _h(f"t{a}")} for a in nets}))
+    assert main(["calibrate", str(ckpt), "--table", str(table), "--metric", "acc", "--subnets", "4",
+                 "--pool", "8", "--out", str(tmp_path / "cal")]) == 0
+    out = capsys.readouterr().out
+    assert "| supernet_acc |" in out and "| macs |" in out and (tmp_path / "cal" / "calibration.predictor").is_file()
+    other = get_space(SPACE)
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({str(other.smallest()): {"acc": 1.0}}))
+    assert main(["calibrate", str(ckpt), "--table", str(foreign), "--metric", "acc", "--subnets", "3"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(foreign) in err[0]
