@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Mapping
 
 import torch
@@ -200,6 +201,7 @@ class _MBV3Codec:
         return values
 
 
+@lru_cache(maxsize=1 << 14)  # a search computes the costs of thousands of candidates per proposal
 def _make_divisible(v: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:
     """timm's `make_divisible`, copied so that a space's sizes need no timm import (timm loads torchvision's models).
 

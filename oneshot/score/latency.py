@@ -168,6 +168,7 @@ class LatencyModel:
         self.space = space
         self.target = dict(target or {})  # what the milliseconds refer to: device, batch_size, threads
         self.measured = {str(Arch.from_str(space, a)): float(v) for a, v in measured.items()}
+        self._measured_archs = {Arch.from_str(space, a): v for a, v in self.measured.items()}  # no str() per lookup
         archs = list(self.measured)
         ms = np.array([self.measured[a] for a in archs])
         if predictor == "latency":
@@ -212,7 +213,7 @@ class LatencyModel:
                 raise ValueError(f"the latency model was measured on space {self.space.name!r} "
                                  f"({self.space.fingerprint}); subnet {arch} is from {arch.space.name!r} "
                                  f"({arch.space.fingerprint}): time subnets of this space with `oneshot latency`")
-            got = self.measured.get(str(arch))
+            got = self._measured_archs.get(arch)
             if got is None:
                 todo.append(arch)
             else:
