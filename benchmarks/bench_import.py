@@ -119,7 +119,8 @@ def main() -> None:
           + (": busy, so targets are judged on CPU time" if busy else ""))
     print(f"{'case':<28}{'wall s':>8}{'cpu s':>8}{'import s':>10}   ratio (wall / cpu) and target")
     for name, (wall, cpu, imp) in med.items():
-        line = f"{name:<28}{wall:8.2f}{cpu:8.2f}{imp:10.2f}" if imp == imp else f"{name:<28}{wall:8.2f}{cpu:8.2f}{'':>10}"
+        shown = f"{imp:10.2f}" if imp == imp else f"{'':>10}"  # NaN: a command, no import statement to total
+        line = f"{name:<28}{wall:8.2f}{cpu:8.2f}{shown}"
         if name in TARGETS:
             ref, target = TARGETS[name]
             rw, rc = wall / med[ref][0], cpu / med[ref][1]

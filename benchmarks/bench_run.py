@@ -19,14 +19,17 @@ one run on the working tree of 2026-12-07 16:25 UTC, light imports included), se
     report       3.2    0.7
     total      536.1  180.6   (wall under load; 3:02 on the idle machine of the previous round, issue 21)
 
-What the CPU goes to (measured separately, one thread): retraining 4 subnets for 8 epochs 41.8 s (two threads
-spend 1.6x the CPU for the same work: these networks are too small for two intra-op threads to pay off);
+What the CPU goes to (measured separately, one thread): retraining the 4 subnets for 8 epochs 41.8 s (the run's
+two threads spent 68 s of CPU on the same work: networks this small keep a second intra-op thread half idle);
 supernet training 8 epochs of 3 FairNAS paths ~40 s; evaluation 0.32 s a subnet (BN recalibration 60%, holdout
-40%); the search's SQLite study 7 s of its CPU (Optuna's ORM commits every parameter: the same search in memory
-takes 3.6 s instead of 10.7 with every subnet already evaluated). Retraining 5 epochs instead of 8 costs the chosen
-subnet 0.8 points of test accuracy and the worst extra 3 points, so the epochs stay; halving the evaluated subnets
-drops the predictors' cross-validated tau from 0.63 to 0.50; the search finds each budget's best at query 29-37 of
-45. None of these knobs is free, so the default keeps them.
+40%); the search's SQLite study about 7 s (Optuna's ORM commits every parameter of every trial: with every subnet
+already evaluated, the search takes 10.7 s of CPU in SQLite and 3.6 s in memory).
+
+Knobs measured and kept: retraining for 6 epochs instead of 8 (one thread, same seed) costs the chosen subnet 1.1
+points of test accuracy (5 epochs: 0.8, and the weakest extra subnet 3 points); evaluating 50 subnets instead of
+100 drops the predictors' cross-validated Kendall tau from about 0.63 to 0.50 (3 seeds); the search finds each
+budget's best at query 29-37 of its 45. None of them is free, so the default keeps them; the measured cuts are the
+imports (every process) and the latency-budget screening.
 
 Run from the repository root (minutes):
     python benchmarks/bench_run.py [--threads N] [--set KEY=VALUE ...]
