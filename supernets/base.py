@@ -152,14 +152,11 @@ class DynamicBatchNorm2d(nn.BatchNorm2d):
             self.num_batches_tracked.add_(1)
             factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
         use_batch_stats = self.training or self.running_mean is None
-        return F.batch_norm(
-            x,
-            self.running_mean[:c] if self.running_mean is not None else None,
-            self.running_var[:c] if self.running_var is not None else None,
-            self.weight[:c],
-            self.bias[:c],
-            use_batch_stats,
-            factor,
-            self.eps,
-        )
+        return F.batch_norm(x, _first(self.running_mean, c), _first(self.running_var, c), _first(self.weight, c),
+                            _first(self.bias, c), use_batch_stats, factor, self.eps)
+
+
+def _first(t: torch.Tensor | None, c: int) -> torch.Tensor | None:
+    """The first `c` entries of an optional tensor (BN without affine or running stats has None)."""
+    return None if t is None else t[:c]
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..base import DynamicBatchNorm2d, _first as _cut
 from .context import values_for
 from .values import Derived, Spec, Value, as_spec, describe_spec, spec_max
 
@@ -185,7 +186,7 @@ def _kernels(spec: Spec) -> tuple[int, ...]:
     return (int(spec),)  # type: ignore[arg-type]
 
 
-class ElasticBatchNorm2d(nn.BatchNorm2d, ElasticBlock):
+class ElasticBatchNorm2d(DynamicBatchNorm2d, ElasticBlock):
     """BatchNorm over the first `width` channels of its largest width (running stats of those channels update)."""
 
     def __init__(self, width: Any, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
@@ -205,15 +206,7 @@ class ElasticBatchNorm2d(nn.BatchNorm2d, ElasticBlock):
         want = _get(self.width_spec, values)
         if c != want:
             raise self._in_error(self.width_spec, want, c, "channels")
-        if c == self.num_features:
-            return super().forward(x)
-        factor = 0.0
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.add_(1)
-            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-        use_batch_stats = self.training or self.running_mean is None
-        return F.batch_norm(x, _cut(self.running_mean, c), _cut(self.running_var, c), _cut(self.weight, c),
-                            _cut(self.bias, c), use_batch_stats, factor, self.eps)
+        return super().forward(x)  # DynamicBatchNorm2d: the first c channels of stats and affine weights
 
     @torch.no_grad()
     def materialize(self, values: dict[Any, Any]) -> nn.BatchNorm2d:
@@ -228,10 +221,6 @@ class ElasticBatchNorm2d(nn.BatchNorm2d, ElasticBlock):
 
     def block_cost(self, values: dict[Any, Any], sizes: tuple[int, ...], bias_adds: bool) -> tuple[int, int]:
         return 0, (2 * _get(self.width_spec, values) if self.affine else 0)
-
-
-def _cut(t: torch.Tensor | None, c: int) -> torch.Tensor | None:
-    return None if t is None else t[:c]
 
 
 class ElasticLinear(nn.Linear, ElasticBlock):
