@@ -15,15 +15,18 @@ supernets + predictors <= 1.3x torch; a command with nothing to do <= 1.5x light
 A busy machine (load average above its cores) inflates wall times far beyond the work done (a 2.8 s-of-CPU
 import took 59 s of wall under a load average of 10), so there the verdict is judged on CPU time and says so.
 
-Measured on the shared 2-core machine under a load average of 6-12 from other jobs, 5 rounds each, CPU seconds
-(median), before (commit eb11b14) and after this change, in separate runs:
+Measured on the 2-core machine with few other jobs (load average 1-2), 5 rounds each, wall seconds (median; CPU
+within 0.1 s of it), before (commit eb11b14) and after this change, one run each, minutes apart:
 
                                 before          after
-    import torch                2.23            2.59
-    import supernets,predictors 6.48  (x2.91)   2.82  (x1.09 torch; target 1.3)
-    import lightning            7.22            7.84
-    oneshot train (done)        7.37  (x1.02)   7.98  (x1.02 lightning; target 1.5)
-    oneshot evaluate (cached)   7.93  (x1.10)   8.27  (x1.06 lightning; target 1.5)
+    import torch                2.51            2.23
+    import supernets,predictors 6.67  (x2.66)   2.30  (x1.03 torch; target 1.3)
+    import lightning            7.01            6.45
+    oneshot train (done)        7.13  (x1.02)   6.97  (x1.08 lightning; target 1.5)
+    oneshot evaluate (cached)   6.93  (x0.99)   6.77  (x1.05 lightning; target 1.5)
+
+Under a load average of 6-12 the CPU seconds read the same way: supernets + predictors 6.48 (x2.91 torch) before,
+2.82 (x1.09) after.
 
 `import supernets` loaded timm, and through it torchvision's model zoo and torch._dynamo; predictors loaded
 scipy.stats. The no-op commands were within target before: they import Lightning (training, the DataModule)

@@ -6,21 +6,27 @@ measures the queue for a core as much as the work, so the CPU time is the figure
 idle machine the run's wall time is what a user waits. Target (issue 21): the whole run within 3 minutes on 2
 cores.
 
-Measured on the shared 2-core machine (load average 10-12 from other jobs; 2 torch threads, the recipe's default;
-one run on the working tree of 2026-12-07 16:25 UTC, light imports included), seconds:
+Measured on the 2-core machine, 2 torch threads (the recipe's default), one run each, seconds:
 
-    phase       wall    cpu
-    train      138.4   50.8
-    evaluate    88.0   30.0
-    predict     39.7    8.4
-    search     108.2   19.0
-    extract      2.1    0.5
-    retrain    136.9   68.0
-    report       3.2    0.7
-    total      536.1  180.6   (wall under load; 3:02 on the idle machine of the previous round, issue 21)
+                with few other jobs (load 1-2)     shared, load 10-12
+    phase           wall     cpu                     wall     cpu
+    train           64.7    49.7                    138.4    50.8
+    evaluate        28.1    27.6                     88.0    30.0
+    predict          7.6     7.6                     39.7     8.4
+    calibrate        0.0     0.0                        -       -   (off in the default recipe)
+    search          17.2    16.8                    108.2    19.0
+    extract          0.4     0.4                      2.1     0.5
+    retrain         41.0    48.3                    136.9    68.0
+    report           0.6     0.6                      3.2     0.7
+    total          164.6   154.6                    536.1   180.6
 
-What the CPU goes to (measured separately, one thread): retraining the 4 subnets for 8 epochs 41.8 s (the run's
-two threads spent 68 s of CPU on the same work: networks this small keep a second intra-op thread half idle);
+The quiet run (2026-12-07 17:45 UTC, main at ffca04d) is within the 3-minute target with a few seconds of start-up
+on top (the imports, about 7 s); the issue measured 3:02 the round before. Under load the wall time is the queue
+for a core and means little; the CPU seconds barely move.
+
+What the CPU goes to (measured separately, one thread): retraining the 4 subnets for 8 epochs 41.8 s (the quiet
+run's two threads took 41.0 s of wall for it: on networks this small a second intra-op thread buys almost nothing,
+so running two subnets at once, one thread each, is where the next minute of this run is);
 supernet training 8 epochs of 3 FairNAS paths ~40 s; evaluation 0.32 s a subnet (BN recalibration 60%, holdout
 40%); the search's SQLite study about 7 s (Optuna's ORM commits every parameter of every trial: with every subnet
 already evaluated, the search takes 10.7 s of CPU in SQLite and 3.6 s in memory).
