@@ -349,7 +349,7 @@ def test_zc_combines_with_onehot_and_predictors_save_it(tmp_path):
     path = model.save(tmp_path / "m.predictor")
     loaded = load_predictor(path, proxies=source)
     assert np.allclose(loaded.predict(archs)[0], model.predict(archs)[0])
-    with pytest.raises(ValueError, match="zc encoding has no proxy values"):
+    with pytest.raises(ValueError, match="zc encoding has no values: give proxies="):
         load_predictor(path).predict(archs)
     with pytest.raises(ValueError, match="unknown encoding argument"):
         get_encoding("onehot", space, proxy=source)
