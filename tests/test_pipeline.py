@@ -45,7 +45,7 @@ def test_run_writes_report_with_per_budget_table(run_dir):
     for png in ("accuracy_vs_flops.png", "predictor_predicted_vs_measured.png", "search_history.png"):
         assert (run_dir / "report" / png).stat().st_size > 1000
     summary = json.loads((run_dir / "report" / "summary.json").read_text())
-    assert set(summary["phases"]) == {"train", "evaluate", "predict", "search", "extract", "retrain"}
+    assert set(summary["phases"]) == {"train", "evaluate", "predict", "calibrate", "search", "extract", "retrain"}
     rows = summary["budgets"]
     assert [r["budget"] for r in rows] == [0.5e6, 1.0e6]
     for r in rows:
@@ -138,11 +138,12 @@ def _recipe_file(path, output_dir, **extra):
 
 
 def test_each_phase_runs_alone_from_the_recipe_and_matches_the_full_run(run_dir, tmp_path, capsys):
-    """`oneshot train|evaluate|predict|search|extract|retrain RECIPE` one by one == `oneshot run`, phase for phase."""
+    """`oneshot train|evaluate|predict|calibrate|search|extract|retrain RECIPE` one by one == `oneshot run`, phase for
+    phase (calibrate is off here: it reports that it skipped)."""
     recipe = _recipe_file(tmp_path / "tiny.yaml", tmp_path / "out", **{"retrain.from_scratch": False})
     assert main(["extract", recipe]) == 2  # out of order: names the phase to run first
     assert "run `oneshot search RECIPE`" in capsys.readouterr().err
-    for phase in ("train", "evaluate", "predict", "search", "extract", "retrain"):
+    for phase in ("train", "evaluate", "predict", "calibrate", "search", "extract", "retrain"):
         assert main([phase, recipe, "--no-progress"]) == 0, phase
     alone = tmp_path / "out" / "digits"
     # Same seeds, same phases: the same subnets scored and the same subnet chosen per budget.
@@ -157,7 +158,7 @@ def test_each_phase_runs_alone_from_the_recipe_and_matches_the_full_run(run_dir,
     assert not any(r["from_scratch"] for r in retrained) and all(r["start_weights"] for r in retrained)
     assert main(["run", recipe, "--phases", "report", "--no-progress"]) == 0
     summary = json.loads((alone / "report" / "summary.json").read_text())
-    assert set(summary["phases"]) == {"train", "evaluate", "predict", "search", "extract", "retrain"}
+    assert set(summary["phases"]) == {"train", "evaluate", "predict", "calibrate", "search", "extract", "retrain"}
     assert "fine-tuned from inherited weights" in summary["what"]
 
 
