@@ -19,6 +19,17 @@ from tqdm.auto import tqdm
 __all__ = ["interactive", "progress_bar", "PlainProgress", "quiet_lightning", "trainer_console", "EpochLines",
            "EpochBar", "fit_interruptibly"]
 
+
+def __getattr__(name: str) -> Any:
+    """`EpochLines` and `EpochBar` live in `oneshot.console_callbacks` (they subclass Lightning's callbacks, seconds
+    to import): still importable from here by name, loaded on first use."""
+    if name in ("EpochLines", "EpochBar"):
+        from oneshot import console_callbacks
+
+        return getattr(console_callbacks, name)
+    raise AttributeError(f"module 'oneshot.console' has no attribute {name!r}")
+
+
 # Loggers behind Lightning's info messages ("GPU available: ...", "TPU available: ...", "💡 Tip: ...",
 # "`Trainer.fit` stopped: ..."); its warnings go through `warnings.warn` and are untouched.
 _LIGHTNING_INFO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
