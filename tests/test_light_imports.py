@@ -57,3 +57,41 @@ def test_mbv3_helpers_equal_timms() -> None:
     for name, cls in mbv3._TORCH_ACTS.items():
         assert timm_layers.get_act_layer(name) is cls, name
     assert type(mbv3._act("gelu")) is timm_layers.get_act_layer("gelu")  # other names still go to timm
+
+
+def test_commands_refusing_a_busy_run_folder_or_a_bad_manifest_load_no_torch(tmp_path) -> None:
+    """Refusals answer before the engine loads (torch alone is seconds per command): a run folder in use by another
+    process (`oneshot run`, `oneshot train`, a recipe phase), a manifest naming a file outside its folder (`oneshot
+    retrain`, `oneshot extract --overwrite`), a missing search result. The refusals' wording is tested with real
+    processes in test_run_lock.py and test_bad_input_round3.py; this pins that no torch was needed for them."""
+    import json
+
+    import yaml
+
+    from conftest import TINY_RECIPE
+    from oneshot.pipeline.run_folder import RunLock
+
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(yaml.safe_dump({**TINY_RECIPE, "output_dir": str(tmp_path / "runs")}))
+    subnets = tmp_path / "subnets"
+    subnets.mkdir()
+    (subnets / "manifest.json").write_text(json.dumps({"space": "mbv3_test", "subnets": [
+        {"name": "a", "file": "../victim.txt", "arch": "x"}]}))
+    ckpt = tmp_path / "supernet.ckpt"
+    ckpt.write_bytes(b"not read: the manifest is refused first")
+    commands = [["run", str(recipe), "--phases", "predict"], ["train", str(recipe)], ["evaluate", str(recipe)],
+                ["retrain", str(subnets)], ["extract", str(ckpt), "--arch", "x", "--out", str(subnets), "--overwrite"],
+                ["extract", str(ckpt), "--search", str(tmp_path / "nothere.json")]]
+    code = ("import sys, json\nfrom oneshot.cli.main import main\n"
+            f"codes = [main(argv) for argv in {commands!r}]\n"
+            "print(json.dumps([codes, 'torch' in sys.modules]))")
+    with RunLock(tmp_path / "runs" / "tiny", "the test"):  # held by this process: the commands' process is refused
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    codes, torch_loaded = json.loads(r.stdout.splitlines()[-1])
+    assert codes == [2] * len(commands), r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("oneshot ")]
+    assert [ln.split(":")[0] for ln in errors] == [f"oneshot {c[0]}" for c in commands], r.stderr
+    assert sum("is in use by `the test`" in ln for ln in errors) == 3 and "lies outside the folder" in errors[3]
+    assert "lies outside the folder" in errors[4] and "does not exist" in errors[5], errors
+    assert not torch_loaded

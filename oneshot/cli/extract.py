@@ -25,13 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from supernets import Arch
-
-    from oneshot.deploy.extract import entries_from_search, extract_subnets, read_manifest
-    from oneshot.score.evaluate import read_archs
-    from oneshot.training.checkpoint import load_supernet
+    # The engine (torch, Lightning: seconds) is imported only once the input has passed the checks that need none,
+    # so a command refused for a missing file or a bad manifest answers at once.
+    from oneshot.deploy.manifest import entries_from_search, read_manifest
 
     entries: list[dict[str, Any]] = [{"arch": a} for a in args.arch]
     loaded = None
@@ -39,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
         f = Path(args.archs)
         if not f.is_file():
             raise FileNotFoundError(f"arch list {args.archs!r} does not exist")
+        from oneshot.score.evaluate import read_archs
+        from oneshot.training.checkpoint import load_supernet
+
         loaded = load_supernet(args.checkpoint)  # the space, so a bad line is named by its number (as evaluate does)
         entries += [{"arch": str(a)} for a in read_archs(f, loaded[0].space)]
     if args.search:
@@ -53,6 +52,13 @@ def run(args: argparse.Namespace) -> int:
         raise NotADirectoryError(20, "is a file, not a folder for subnets", str(out))
     if (out / "manifest.json").is_file():
         read_manifest(out)  # one that names files outside its folder is refused before anything is scored
+    import torch
+
+    from supernets import Arch
+
+    from oneshot.deploy.extract import extract_subnets
+    from oneshot.training.checkpoint import load_supernet
+
     loaded = loaded or load_supernet(args.checkpoint)
     for e in entries:  # every arch checked before anything is scored or written
         Arch.from_str(loaded[0].space, str(e["arch"]))

@@ -23,17 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from supernets import load_subnet
-    from supernets.files import atomic_write_bytes
-
-    from oneshot.deploy.extract import read_manifest
-    from oneshot.deploy.retrain import rank_agreement, retrain_subnets
-    from oneshot.recipe import RetrainSection
-    from oneshot.threads import configure_threads
+    from oneshot.deploy.manifest import read_manifest
 
     if args.epochs is not None and args.epochs < 1:
         raise ValueError(f"--epochs must be at least 1 (0 would report untrained accuracy), got {args.epochs}")
-    configure_threads()
     target = Path(args.target)
     if target.is_dir() or target.name.endswith(".json"):
         folder, entries = read_manifest(target)
@@ -43,6 +36,16 @@ def run(args: argparse.Namespace) -> int:
         if not target.is_file():
             raise FileNotFoundError(f"subnet file {str(target)!r} does not exist")
         folder, files, prefix = target.parent, [(target, {})], f"{target.stem}."
+    # The engine (torch, Lightning: seconds) is imported once the target has passed the checks that need none, so
+    # a missing folder or a manifest naming files outside it is refused at once.
+    from supernets import load_subnet
+    from supernets.files import atomic_write_bytes
+
+    from oneshot.deploy.retrain import rank_agreement, retrain_subnets
+    from oneshot.recipe import RetrainSection
+    from oneshot.threads import configure_threads
+
+    configure_threads()
     # Entries sharing a file (several budgets chose one subnet) are one network: trained once, listed with all names.
     items: dict[str, dict[str, Any]] = {}
     data_info = None

@@ -25,12 +25,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from oneshot.pipeline.phases import run_pipeline
+    from oneshot.pipeline.run_folder import RunLock
     from oneshot.recipe import load_recipe, parse_overrides
 
     recipe = load_recipe(args.recipe, parse_overrides(args.overrides))
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-    run_dir = run_pipeline(recipe, progress=not args.no_progress, phases=phases, data_path=args.data_path)
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown:  # before the lock, which creates the run folder
+        raise ValueError(f"unknown phase(s) {unknown}; allowed: {list(PHASES)}")
+    # run_pipeline takes this lock too (re-entrant in one process); taken here first, before the engine is imported
+    # (torch, Lightning: seconds), a second command on a busy run folder is refused at once. The same owner text.
+    with RunLock(recipe.run_dir, f"oneshot run ({','.join(p for p in PHASES if p in phases)})"):
+        from oneshot.pipeline.phases import run_pipeline
+
+        run_dir = run_pipeline(recipe, progress=not args.no_progress, phases=phases, data_path=args.data_path)
     report = run_dir / "report" / "report.md"
     if "report" in phases and report.is_file():
         print(f"\nreport: {_shown(report)}\nnext:")

@@ -12,8 +12,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from supernets.files import atomic_write_bytes
-
 from oneshot.recipe import Recipe
 
 __all__ = ["Run", "RunLock", "RunFolderBusy", "LOCK_NAME", "record_phase", "write_json", "phase_seconds", "phase_runs",
@@ -106,13 +104,16 @@ class Run:
 
 
 def subnet_manifest(run: Run) -> tuple[Path, list[dict[str, Any]]]:
-    from oneshot.deploy.extract import read_manifest
+    from oneshot.deploy.manifest import read_manifest
 
     return read_manifest(run.path("subnets", "extract"))
 
 
 def write_json(path: Path, obj: Any) -> Path:
     """Write a run-folder JSON file atomically (a crash leaves the old file or the new one, never half)."""
+    from supernets.files import atomic_write_bytes  # here, not at the top: `supernets` loads torch, and the lock
+    # (RunLock) is taken by commands before they import the engine, so that a busy folder is refused at once
+
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, json.dumps(obj, indent=2, default=float).encode())
     return path
