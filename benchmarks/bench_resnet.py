@@ -21,7 +21,9 @@ Measured (one run, 2 shared CPU cores at load average 12-13.5, 2 torch threads, 
 `check` (build + all 8 checks, n_random=8), CPU seconds of this process + the fingerprint's fresh process:
 mbv3_test 3.5 + 2.6 (its first extraction imports timm), nb201_test 0.7 + 2.6, macro_test 0.6 + 2.8, vit_test
 0.5 + 2.6, resnet_test 0.4 + 2.9: 19.3 s CPU in total, 13.5 s of it the five fresh processes (importing torch);
-65 s wall on the loaded machine. resnet_cifar (ResNet-50 at 32 px) alone: 8.8 + 2.7 s CPU, 43 s wall, so the
+65 s wall on the loaded machine. A second run at load average 2.3 (one other process busy), 50 steps: the
+same spreads; `check` on the five families 24.4 s wall, 16.0 s CPU (mbv3_test 9.8 s wall, nb201_test 4.9,
+macro_test 2.7, vit_test 4.2, resnet_test 2.9): within the 30 s target. resnet_cifar (ResNet-50 at 32 px) alone: 8.8 + 2.7 s CPU, 43 s wall, so the
 test suite checks resnet_test only. The largest resnet50 subnet costs 4,089,185,256 MACs and 25,557,032 params,
 equal to `count_cost(torchvision.models.resnet50(), (3, 224, 224))`.
 
