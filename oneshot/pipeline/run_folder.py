@@ -22,13 +22,18 @@ class Run:
     """A recipe's run folder: each phase writes its results here, and later phases (or later calls) read them."""
 
     def __init__(self, recipe: Recipe, progress: bool = True, data_path: str | None = None) -> None:
-        from oneshot.training.trainer import checkpoint_path
-
         self.recipe, self.progress = recipe, progress
         self.dir = recipe.run_dir
-        self.ckpt = checkpoint_path(recipe)
         # Where the checkpoint's data lives now, when it moved (`--data-path`): its split digest is still checked.
         self.data_overrides = {"path": data_path} if data_path else {}
+
+    @cached_property
+    def ckpt(self) -> Path:
+        """The supernet checkpoint of this run (asked when a phase needs it: the trainer's module loads Lightning,
+        seconds that a phase refused for a missing input need not pay)."""
+        from oneshot.training.trainer import checkpoint_path
+
+        return checkpoint_path(self.recipe)
 
     def path(self, name: str, made_by: str) -> Path:
         """A file an earlier phase wrote; a clear error naming that phase when it is not there yet."""
