@@ -5,6 +5,7 @@ they moved into the functions that build a ViT / timm block or compute a statist
 in benchmarks/bench_import.py; these tests pin which modules an import loads, which cannot flake.
 """
 
+import json
 import subprocess
 import sys
 
@@ -13,30 +14,44 @@ import pytest
 HEAVY = ("timm", "torchvision", "scipy", "sklearn", "xgboost", "optuna", "lightning", "matplotlib", "pandas")
 
 
-def _loaded_after(statement: str) -> set[str]:
-    code = f"import sys\n{statement}\nprint(' '.join(sorted(m for m in sys.modules if '.' not in m)))"
+# Statements run in this order in one fresh process (torch is imported once, not once per test), with the top-level
+# modules loaded after each: a later statement starts where the earlier ones left off, so each test asserts on what
+# was loaded up to its own statement, and anything a statement loads is seen by its test and every later one.
+STEPS = {
+    "supernets": "import supernets, predictors",
+    "search": "from oneshot.study.search import search\nfrom oneshot.console import progress_bar",
+    "vit names": "from supernets import ViTNet, ViTSupernet, get_space, list_supernets\n"
+                 "get_space('vit_test'); get_space('mbv3_tiny').smallest()",
+}
+
+
+@pytest.fixture(scope="module")
+def loaded_after() -> dict[str, set[str]]:
+    code = "import json, sys\nloaded = {}\n"
+    for name, statement in STEPS.items():
+        code += f"{statement}\nloaded[{name!r}] = sorted(m for m in sys.modules if '.' not in m)\n"
+    code += "print(json.dumps(loaded))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
-    return set(r.stdout.split())
+    return {name: set(modules) for name, modules in json.loads(r.stdout.splitlines()[-1]).items()}
 
 
-def test_importing_supernets_and_predictors_loads_no_heavy_library() -> None:
-    loaded = _loaded_after("import supernets, predictors")
+def test_importing_supernets_and_predictors_loads_no_heavy_library(loaded_after) -> None:
+    loaded = loaded_after["supernets"]
     assert {"supernets", "predictors", "torch"} <= loaded  # the check sees what was imported
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
 
 
-def test_search_loads_no_lightning() -> None:
+def test_search_loads_no_lightning(loaded_after) -> None:
     """A search on a table or a predictor (and every storage worker) needs Optuna, not Lightning's training stack
     (Lightning loads torchmetrics, torchvision and scipy: seconds per process)."""
-    loaded = _loaded_after("from oneshot.study.search import search\nfrom oneshot.console import progress_bar")
-    assert "optuna" in loaded
+    loaded = loaded_after["search"]
+    assert "optuna" in loaded and "oneshot" in loaded
     assert loaded.isdisjoint(set(HEAVY) - {"optuna"}), sorted(loaded & set(HEAVY))
 
 
-def test_public_names_still_import_and_a_vit_still_builds_with_timm_layers() -> None:
-    loaded = _loaded_after("from supernets import ViTNet, ViTSupernet, get_space, list_supernets\n"
-                           "get_space('vit_test'); get_space('mbv3_tiny').smallest()")
+def test_public_names_still_import_and_a_vit_still_builds_with_timm_layers(loaded_after) -> None:
+    loaded = loaded_after["vit names"]
     assert "timm" not in loaded  # naming and spacing a ViT needs no timm; building one does (below)
     from supernets import ViTNet, create_supernet, extract
 
@@ -64,8 +79,6 @@ def test_commands_refusing_a_busy_run_folder_or_a_bad_manifest_load_no_torch(tmp
     process (`oneshot run`, `oneshot train`, a recipe phase), a manifest naming a file outside its folder (`oneshot
     retrain`, `oneshot extract --overwrite`), a missing search result. The refusals' wording is tested with real
     processes in test_run_lock.py and test_bad_input_round3.py; this pins that no torch was needed for them."""
-    import json
-
     import yaml
 
     from conftest import TINY_RECIPE
