@@ -576,30 +576,33 @@ def test_checkpoint_records_the_class_paths_and_rebuilds_everything_alone(traine
     assert out["searched"] == 2 and out["rc"] == [0, 0] and out["retrained"] == [out["arch"]]
 
 
-def test_without_the_user_package_each_command_names_the_import(trained: tuple[Path, str], tmp_path: Path) -> None:
+def test_without_the_user_package_each_command_names_the_import(trained: tuple[Path, str], tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    """Run in this process (a fresh one would spend seconds importing Lightning to show the same): the user's folder
+    is not on the path here, and its package, should an earlier test have imported it, is dropped while this runs."""
+    import importlib
+
+    from oneshot.cli.main import main
+
     folder, pkg = trained
     ckpt = folder / "out" / "mine" / "supernet.ckpt"
-    code = f"""
-        import contextlib, io, json
-        from oneshot.cli.main import main
-        out = []
-        for argv in (["evaluate", {str(ckpt)!r}, "--num-subnets", "2", "--table", "t.jsonl", "--device", "cpu"],
-                     ["extract", {str(ckpt)!r}, "--arch", "x", "--out", "subs"],
-                     ["search", {str(ckpt)!r}, "--budget", "params=1e9", "--n-trials", "1"]):
-            err = io.StringIO()
-            with contextlib.redirect_stderr(err):
-                rc = main(argv)
-            out.append([rc, err.getvalue()])
-        print(json.dumps(out))
-    """
-    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path, env=_env(str(ROOT)),
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    for rc, err in json.loads(r.stdout.strip().splitlines()[-1]):
+    assert str(folder) not in sys.path
+    for name in [m for m in sys.modules if m == pkg or m.startswith(f"{pkg}.")]:
+        monkeypatch.delitem(sys.modules, name)
+    importlib.invalidate_caches()
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    for argv in (["evaluate", str(ckpt), "--num-subnets", "2", "--table", "t.jsonl", "--device", "cpu"],
+                 ["extract", str(ckpt), "--arch", "x", "--out", "subs"],
+                 ["search", str(ckpt), "--budget", "params=1e9", "--n-trials", "1"]):
+        rc = main(argv)
+        err = capsys.readouterr().err
         lines = [line for line in err.splitlines() if "error:" in line]
         assert rc == 2 and len(lines) == 1, err
         missing = f"class path '{pkg}.models.Net' does not import: ModuleNotFoundError: No module named '{pkg}'"
         assert missing in lines[0]
+    assert pkg not in sys.modules
 
 
 def test_resume_refuses_other_data_init_args(trained: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
