@@ -88,13 +88,32 @@ def _evaluated(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 @pytest.mark.parametrize("storage_url", ["sqlite", "postgresql"], indirect=True)
 def test_two_workers_share_one_study_without_losing_or_duplicating_trials(storage_url, tmp_path):
+    """A worker process (seed 0) and this process (seed 1, the worker's objective and settings) share one study: a
+    second worker process would spend seconds importing torch and Optuna to do what this one does."""
+    import functools
+    import time
+
     url = storage_url
     n = 16
-    (tmp_path / "barrier").mkdir()
-    procs = [_worker(url, seed, n, pause=0.05, barrier=f"{tmp_path / 'barrier'}|2") for seed in (0, 1)]
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err[-2000:]
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    worker = _worker(url, 0, n, pause=0.05, barrier=f"{barrier}|2")
+    space = get_space("nb201_test")
+    f = make_objective(space, "pairwise", seed=0)
+
+    @functools.wraps(f)  # as the worker's: the study knows its objective by name and identity
+    def objective(arch):
+        time.sleep(0.05)
+        return f(arch)
+
+    (barrier / "ready-1").touch()
+    deadline = time.time() + 300
+    while len(os.listdir(barrier)) < 2:  # start together, once the worker has imported everything
+        assert worker.poll() is None and time.time() < deadline, worker.stderr.read()[-2000:]
+        time.sleep(0.02)
+    search(space, objective, n_trials=n, seed=1, storage=url, study_name="shared", n_startup=5, progress=False)
+    _, err = worker.communicate(timeout=120)
+    assert worker.returncode == 0, err[-2000:]
     study = optuna.load_study(study_name="shared", storage=url)
     trials = study.get_trials()
     assert [t.number for t in trials] == list(range(len(trials)))  # no trial lost, no number given twice
