@@ -146,3 +146,12 @@ def test_the_epoch_bar_counts_epochs_as_the_log_lines_do() -> None:
                             limit_val_batches=0, num_sanity_val_steps=0)
         trainer.fit(BoringModel())
     assert seen == ["train supernet: epoch 1/2", "train supernet: epoch 2/2"]
+
+
+def test_extract_of_a_bad_arch_says_only_the_error(fresh: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "o"
+    assert main(["extract", str(fresh), "--arch", "w9.0:k3e2", "--out", str(out), *CAL]) == 2
+    said, err = capsys.readouterr()
+    assert "writing to" not in said
+    assert err.startswith("oneshot extract: error: arch string 'w9.0:k3e2'") and len(err.strip().splitlines()) == 1
+    assert not out.exists()

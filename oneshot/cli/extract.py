@@ -47,7 +47,6 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "subnets"
     if not Path(args.checkpoint).exists():  # before "writing to": nothing is written for a missing input
         raise FileNotFoundError(f"supernet checkpoint {args.checkpoint!r} does not exist")
-    print(f"writing to {out}")
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(20, "is a file, not a folder for subnets", str(out))
     if (out / "manifest.json").is_file():
@@ -62,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = loaded or load_supernet(args.checkpoint)
     for e in entries:  # every arch checked before anything is scored or written
         Arch.from_str(loaded[0].space, str(e["arch"]))
+    print(f"writing to {out}")  # after every input check: a refused command never says it writes
     with torch.no_grad():  # scoped: a global switch would leak into whatever runs next in this process
         _add_supernet_acc(args, entries)
         manifest = extract_subnets(args.checkpoint, entries, out, calib_batches=args.calib_batches, fmt=args.fmt,
