@@ -26,15 +26,23 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 WORKER = """
 import functools, os, sys, time
 from oneshot.study.search import search
+def _count(folder, prefix):
+    return sum(name.startswith(prefix) for name in os.listdir(folder))
+def _first_done(folder, seed, n_workers):  # each worker returns its first result only once every worker has one
+    open(os.path.join(folder, f"did-{seed}"), "w").close()
+    deadline = time.time() + 120
+    while _count(folder, "did-") < n_workers and time.time() < deadline:
+        time.sleep(0.02)
 from predictors.synthetic import make_objective
 from supernets import get_space
 
 url, seed, n, die_after, pause = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+folder = ""
 if sys.argv[6]:  # start searching together, however long each process took to import torch and optuna
     folder, n_workers = sys.argv[6].split("|")
     open(os.path.join(folder, f"ready-{seed}"), "w").close()
     deadline = time.time() + 300
-    while len(os.listdir(folder)) < int(n_workers) and time.time() < deadline:
+    while _count(folder, "ready-") < int(n_workers) and time.time() < deadline:
         time.sleep(0.02)
 space = get_space("nb201_test")
 f = make_objective(space, "pairwise", seed=0)
@@ -46,6 +54,8 @@ def objective(arch):
     if die_after and len(calls) > die_after:
         os._exit(17)  # killed mid-trial: no cleanup, the trial stays RUNNING in the storage
     time.sleep(pause)
+    if folder and len(calls) == 1:
+        _first_done(folder, seed, int(n_workers))
     return f(arch)
 
 search(space, objective, n_trials=n, seed=seed, storage=url, study_name="shared", n_startup=5)
@@ -101,14 +111,22 @@ def test_two_workers_share_one_study_without_losing_or_duplicating_trials(storag
     space = get_space("nb201_test")
     f = make_objective(space, "pairwise", seed=0)
 
+    calls = []
+
     @functools.wraps(f)  # as the worker's: the study knows its objective by name and identity
     def objective(arch):
+        calls.append(arch)
         time.sleep(0.05)
+        if len(calls) == 1:  # as the worker: the first result waits until both have one in flight, so that
+            (barrier / "did-1").touch()  # however the two processes are scheduled, the study is really shared
+            end = time.time() + 120
+            while len([p for p in os.listdir(barrier) if p.startswith("did-")]) < 2 and time.time() < end:
+                time.sleep(0.02)
         return f(arch)
 
     (barrier / "ready-1").touch()
     deadline = time.time() + 300
-    while len(os.listdir(barrier)) < 2:  # start together, once the worker has imported everything
+    while len([p for p in os.listdir(barrier) if p.startswith("ready-")]) < 2:  # start together, once the worker has imported everything
         assert worker.poll() is None and time.time() < deadline, worker.stderr.read()[-2000:]
         time.sleep(0.02)
     search(space, objective, n_trials=n, seed=1, storage=url, study_name="shared", n_startup=5, progress=False)
