@@ -131,13 +131,43 @@ def compute(n: int, proxies: list[str]) -> None:
     # scored in a seeded random order: an interrupted run leaves a FLOPs-representative part in the table
     archs = [archs[i] for i in np.random.default_rng(0).permutation(len(archs))]
     batch = cifar_batch()
-    for proxy in proxies:  # one proxy over all networks before the next: the cheap ones are complete early
-        start = time.perf_counter()
-        records = score_proxies(get_space("macro"), archs, [proxy], batch, OUT / PROXY_TABLE, progress=False)
-        print(f"{len(records)} macro networks, {proxy}: {time.perf_counter() - start:.0f} s this run", flush=True)
+    for group in proxies:  # one proxy (or a+b+c: asked together, one shared backward) over all networks before
+        start = time.perf_counter()  # the next: the cheap ones are complete early
+        records = score_proxies(get_space("macro"), archs, group.split("+"), batch, OUT / PROXY_TABLE,
+                                progress=False)
+        print(f"{len(records)} macro networks, {group}: {time.perf_counter() - start:.0f} s this run", flush=True)
     for column in records[0]["seconds"]:
         secs = [r["seconds"][column] for r in records if column in r.get("seconds", {})]
         print(f"  {column:18s} {np.mean(secs):.3f} s per network (mean wall), {np.max(secs):.3f} s max")
+
+
+def score_supernet(n: int, checkpoint: str) -> None:
+    """The supernet's recalibrated holdout accuracy and loss of the `n` sampled networks (the product's
+    `SupernetSignals`: cached in the checkpoint folder's evaluation table, so it resumes), in the seeded random
+    order `compute` uses, in chunks: an interrupted run leaves a FLOPs-representative part scored."""
+    from oneshot.deploy.calibrate import SupernetSignals
+
+    archs = sample(n)
+    archs = [archs[i] for i in np.random.default_rng(0).permutation(len(archs))]
+    signals = SupernetSignals(checkpoint)
+    for i in range(0, len(archs), 50):
+        signals(archs[i:i + 50])
+        print(f"{min(i + 50, len(archs))} of {len(archs)} scored ({signals.seconds:.0f} s this run)", flush=True)
+
+
+def _supernet_values(checkpoint: str, archs: list) -> dict[str, dict[str, float]]:
+    """{supernet_acc, supernet_loss: {arch string: value}} of the networks the checkpoint's table already holds."""
+    from oneshot.score.evaluate import TABLE_NAME
+    from oneshot.table import ResultTable
+
+    path = Path(checkpoint).parent / TABLE_NAME
+    by_arch = {r["arch"]: r for r in ResultTable(path, archs[0].space).records()} if path.is_file() else {}
+    out: dict[str, dict[str, float]] = {"supernet_acc": {}, "supernet_loss": {}}
+    for a in archs:
+        r = by_arch.get(str(a))
+        out["supernet_acc"][str(a)] = float(r["holdout_acc"]) if r else float("nan")
+        out["supernet_loss"][str(a)] = float(r["holdout_loss"]) if r else float("nan")
+    return out
 
 
 def _load(n: int, proxies: list[str]) -> tuple[list, dict[str, dict[str, float]], TabularBenchmark]:
@@ -180,13 +210,16 @@ def _synthetic_supernet(archs: list, mean: np.ndarray, target: float, seed: int 
 
 
 def report(n: int, seeds: int, sizes: list[int], target: float, predictor: str, proxies: list[str],
-           encoding: str | None = None) -> None:
+           encoding: str | None = None, supernet: str | None = None) -> None:
     """Kendall tau of each signal alone, the predictor without signals, the proxies stack and the fused estimate
     on held-out networks, calibrated on N single-run truths picked by the design."""
     from oneshot.deploy.calibrate import calibrate
     from predictors import Signals, create_predictor, kendall_tau
 
     archs, values, table = _load(n, proxies)
+    if supernet:  # a REAL trained supernet: its recalibrated holdout accuracy and loss (score-supernet phase)
+        values.update(_supernet_values(supernet, archs))
+    sup = ["supernet_acc", "supernet_loss"] if supernet else ["supernet_sim"]
     complete = {k: v for k, v in values.items() if sum(np.isfinite(x) for x in v.values()) == len(archs)}
     partial = {k: sum(np.isfinite(x) for x in v.values()) for k, v in values.items() if k not in complete}
     if partial:
@@ -196,16 +229,18 @@ def report(n: int, seeds: int, sizes: list[int], target: float, predictor: str, 
               f"{len(keep)} networks that have all of them")
         archs = keep
     mean = np.array([table.value(a, "mean_acc") for a in archs])
-    values["supernet_sim"] = _synthetic_supernet(archs, mean, target)
-    proxies = [k for k in values if k != "supernet_sim"]
+    if not supernet:
+        values["supernet_sim"] = _synthetic_supernet(archs, mean, target)
+    proxies = [k for k in values if k not in sup]
     print(f"NAS-Bench-Macro, {len(archs)} distinct networks (FLOPs-stratified sample), truth for calibration: ONE "
           f"training run per network (`noisy_objective('test_acc', seed)`), judged against mean_acc (3 runs) on "
           f"the networks not calibrated on; {seeds} seeds; predictor {predictor}, encoding "
           f"{encoding or 'its default'} + signals.")
     print(f"signals present: {proxies} (real: flops and params from the table, proxies on 64 CIFAR-10 images at "
-          f"random init, seed 0); supernet_sim is SYNTHETIC (no macro supernet this session): the mean's normal "
-          f"score plus noise at Kendall tau {target} with the mean, as the best CPU-scale macro supernet measured (a new "
-          "noise draw per seed).")
+          f"random init, seed 0); " + (f"supernet_acc and supernet_loss: the REAL supernet {supernet} (recalibrated "
+          "holdout accuracy and loss)." if supernet else f"supernet_sim is SYNTHETIC (no macro supernet): the "
+          f"mean's normal score plus noise at Kendall tau {target} with the mean, as the best CPU-scale macro "
+          "supernet measured (a new noise draw per seed)."))
     col = {k: np.array([values[k][str(a)] for a in archs]) for k in values}
     alone = {k: kendall_tau(mean, v) for k, v in col.items()}
     print("each signal alone on all these networks (no truths needed): " +
@@ -214,12 +249,12 @@ def report(n: int, seeds: int, sizes: list[int], target: float, predictor: str, 
     t0 = time.perf_counter()
     for seed in range(seeds):
         truth = table.noisy_objective("test_acc", seed=seed)
-        # a fresh synthetic supernet per seed (its own noise), so the supernet objective's regret is not one draw
-        values["supernet_sim"] = _synthetic_supernet(archs, mean, target, seed)
-        col["supernet_sim"] = np.array([values["supernet_sim"][str(a)] for a in archs])
+        if not supernet:  # a fresh synthetic supernet per seed (its own noise): the regret is not one draw
+            values["supernet_sim"] = _synthetic_supernet(archs, mean, target, seed)
+            col["supernet_sim"] = np.array([values["supernet_sim"][str(a)] for a in archs])
         for m in sizes:
             fused_src = Signals({k: values[k] for k in values}, reference=archs)
-            fused = calibrate(table.space, m, fused_src, truth, candidates=archs, spread_by="supernet_sim",
+            fused = calibrate(table.space, m, fused_src, truth, candidates=archs, spread_by=sup[0],
                               cost=lambda a: values["flops"][str(a)], predictor=predictor, seed=seed, encoding=encoding,
                               cross_validate_fit=False, resamples=1)
             chosen = set(fused.archs)
@@ -246,7 +281,7 @@ def report(n: int, seeds: int, sizes: list[int], target: float, predictor: str, 
                 out.setdefault(k, []).append(kendall_tau(y_held, col[k][held]))
             # end to end: the network each objective picks within a FLOPs budget, searched exhaustively over the
             # sample (the best a search can do with that objective); regret against the table's best there
-            picks = {"supernet_sim": col["supernet_sim"], "proxies stack": px.predictor.predict(archs)[0],
+            picks = {"supernet": col[sup[0]], "proxies stack": px.predictor.predict(archs)[0],
                      "fused": fused.predictor.predict(archs)[0]}
             for q in BUDGET_QUANTILES:
                 inside = col["flops"] <= np.quantile(col["flops"], q)
@@ -254,7 +289,7 @@ def report(n: int, seeds: int, sizes: list[int], target: float, predictor: str, 
                     pick = np.flatnonzero(inside)[np.argmax(score[inside])]
                     out.setdefault(f"regret {name} q{q}", []).append(mean[inside].max() - mean[pick])
             out.setdefault("w:supernet", []).append(sum(w for name, w in fused.report["weights"].items()
-                                                        if name.endswith("supernet_sim")))
+                                                        if any(name.endswith(k) for k in sup)))
         print(f"  seed {seed} done ({time.perf_counter() - t0:.0f} s)", flush=True)
     names = [*values, "no signals", "proxies stack", "fused", "fused, random N"]
     print(f"\nKendall tau with mean_acc on the held-out networks (mean +- std over {seeds} seeds):")
@@ -262,7 +297,7 @@ def report(n: int, seeds: int, sizes: list[int], target: float, predictor: str, 
     for m in sizes:
         print(f"  {m:3d}  " + "".join(f"{np.mean(rows[m][k]):>9.3f} +- {np.std(rows[m][k]):.3f}" for k in names))
     print("\nfused minus proxies stack, paired over seeds (mean +- standard error, seeds where positive); "
-          "weight of the supernet_sim members in the fused stack:")
+          f"weight of the {'/'.join(sup)} members in the fused stack:")
     for m in sizes:
         d = np.array(rows[m]["fused"]) - np.array(rows[m]["proxies stack"])
         print(f"  N={m:3d}: {d.mean():+.3f} +- {d.std(ddof=1) / np.sqrt(len(d)):.3f} ({(d > 0).sum()}/{len(d)}); "
@@ -270,17 +305,19 @@ def report(n: int, seeds: int, sizes: list[int], target: float, predictor: str, 
     cuts = ", ".join(f"q{q}: {np.quantile(col['flops'], q) / 1e6:.1f} MFLOPs" for q in BUDGET_QUANTILES)
     print(f"\nend to end: regret (table mean_acc points: best within the budget minus the pick's) of the network each "
           f"objective picks within FLOPs budgets at these quantiles of the sample ({cuts}); mean +- std over seeds")
-    print("    N  budget " + "".join(f"{k:>18s}" for k in ("supernet_sim", "proxies stack", "fused")))
+    print("    N  budget " + "".join(f"{k:>18s}" for k in ("supernet", "proxies stack", "fused")))
     for m in sizes:
         for q in BUDGET_QUANTILES:
             print(f"  {m:3d}  q{q:<5}" + "".join(f"{np.mean(rows[m][f'regret {k} q{q}']):>9.3f} +- "
                                                  f"{np.std(rows[m][f'regret {k} q{q}']):.3f}"
-                                                 for k in ("supernet_sim", "proxies stack", "fused")))
+                                                 for k in ("supernet", "proxies stack", "fused")))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("phase", choices=["compute", "report"])
+    parser.add_argument("phase", choices=["compute", "score-supernet", "report"])
+    parser.add_argument("--supernet", default=None, help="a trained macro supernet's checkpoint: its scores are "
+                                                         "the supernet signals (instead of the synthetic one)")
     parser.add_argument("--n", type=int, default=1100)
     parser.add_argument("--proxies", default="synflow,nwot")
     parser.add_argument("--threads", type=int, default=1)
@@ -297,9 +334,11 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     if args.phase == "compute":
         compute(args.n, args.proxies.split(","))
+    elif args.phase == "score-supernet":
+        score_supernet(args.n, args.supernet)
     else:
         report(args.n, args.seeds, [int(x) for x in args.sizes.split(",")], args.supernet_tau, args.predictor,
-               args.proxies.split(","), args.encoding)
+               args.proxies.split(","), args.encoding, args.supernet)
 
 
 if __name__ == "__main__":

@@ -195,14 +195,16 @@ def test_supernet_signals_and_standalone_truths_from_a_checkpoint(tiny_checkpoin
 
 
 def test_oneshot_run_calibrates_searches_the_calibrated_estimate_and_reports_each_signal(tmp_path, capsys):
-    """`calibrate.subnets: 3` and `search.objective: calibrated` on the tiny digits run: three evaluated subnets
-    trained standalone (into the run's retrain table), the report carries the per-signal table; `oneshot
+    """`calibrate.subnets: 3` and `search.objective: calibrated` on the tiny digits run with a latency budget: three
+    evaluated subnets trained standalone (into the run's retrain table), latency among the signals, the report
+    carries the per-signal table; `oneshot
     calibrate RECIPE` re-runs the phase from the table without training again."""
     from oneshot.cli import main
 
     settings = {"supernet.name": "mbv3_test", "data.image_size": 8, "train.epochs": 1, "train.max_steps": 6,
                 "train.threads": 1, "evaluate.num_subnets": 8, "evaluate.calib_batches": 2, "predict.folds": 2,
-                "search.n_trials": 4, "search.budgets": {"flops": [1.0e6]}, "retrain.epochs": 1,
+                "search.n_trials": 4, "search.budgets": {"flops": [1.0e6], "latency": [1.0e3]},
+                "search.latency": {"num_subnets": 4, "repeats": 2, "warmup": 1}, "retrain.epochs": 1,
                 "retrain.extra_subnets": 0, "calibrate.subnets": 3, "search.objective": "calibrated"}
     args = ["run", "digits", "--no-progress", "--set", f"output_dir={tmp_path}"]
     for k, v in settings.items():
@@ -210,8 +212,9 @@ def test_oneshot_run_calibrates_searches_the_calibrated_estimate_and_reports_eac
     assert main(args) == 0
     run = tmp_path / "digits"
     saved = json.loads((run / "calibration" / "calibration.json").read_text())
-    assert len(saved["subnets"]) == 3 and {"supernet_acc", "supernet_loss", "macs", "params"} <= set(
-        saved["subnets"][0])
+    assert len(saved["subnets"]) == 3 and {"supernet_acc", "supernet_loss", "macs", "params", "latency_ms"} <= set(
+        saved["subnets"][0])  # a latency budget adds the latency model's prediction as a signal
+    assert len((run / "latency.jsonl").read_text().splitlines()) == 1 + 6  # timed once: calibrate and search share
     report = (run / "report" / "report.md").read_text()
     assert "Calibration on 3 standalone truths" in report and "| supernet_acc |" in report
     assert "calibrated estimate" in json.loads((run / "report" / "summary.json").read_text())["objective_label"]
