@@ -210,7 +210,7 @@ def _synthetic_supernet(archs: list, mean: np.ndarray, target: float, seed: int 
 
 
 def report(n: int, seeds: int, sizes: list[int], target: float, predictor: str, proxies: list[str],
-           encoding: str | None = None, supernet: str | None = None) -> None:
+           encoding: str | None = None, supernet: str | None = None, active: int = 0, kappa: float = 1.0) -> None:
     """Kendall tau of each signal alone, the predictor without signals, the proxies stack and the fused estimate
     on held-out networks, calibrated on N single-run truths picked by the design."""
     from oneshot.deploy.calibrate import calibrate
@@ -274,6 +274,18 @@ def report(n: int, seeds: int, sizes: list[int], target: float, predictor: str, 
             rnd_held = [i for i, a in enumerate(archs) if a not in set(rnd)]
             out.setdefault("fused, random N", []).append(
                 kendall_tau(mean[rnd_held], fr.predictor.predict([archs[i] for i in rnd_held])[0]))
+            if active:  # N - active by the design, then `active` more where the fused estimate is optimistic and
+                # unsure near the top of each budget (one per budget per round); judged on its own held-out set
+                regions = [(lambda a, lim=np.quantile(col["flops"], q): values["flops"][str(a)] <= lim)
+                           for q in BUDGET_QUANTILES]
+                fa = calibrate(table.space, m - active, fused_src, truth, candidates=archs, spread_by=sup[0],
+                               cost=lambda a: values["flops"][str(a)], predictor=predictor, seed=seed,
+                               encoding=encoding, cross_validate_fit=False, resamples=1, active=active,
+                               regions=regions, kappa=kappa)
+                a_held = [i for i, a in enumerate(archs) if a not in set(fa.archs)]
+                out.setdefault("fused, active", []).append(
+                    kendall_tau(mean[a_held], fa.predictor.predict([archs[i] for i in a_held])[0]))
+                picks_active = fa.predictor.predict(archs)[0]
             plain = create_predictor(predictor, table.space, seed=seed, **({"encoding": encoding} if encoding else {})
                                      ).fit(fused.archs, fused.truths)
             out.setdefault("no signals", []).append(kendall_tau(y_held, plain.predict(test)[0]))
@@ -283,6 +295,8 @@ def report(n: int, seeds: int, sizes: list[int], target: float, predictor: str, 
             # sample (the best a search can do with that objective); regret against the table's best there
             picks = {"supernet": col[sup[0]], "proxies stack": px.predictor.predict(archs)[0],
                      "fused": fused.predictor.predict(archs)[0]}
+            if active:
+                picks["fused, active"] = picks_active
             for q in BUDGET_QUANTILES:
                 inside = col["flops"] <= np.quantile(col["flops"], q)
                 for name, score in picks.items():
@@ -291,7 +305,7 @@ def report(n: int, seeds: int, sizes: list[int], target: float, predictor: str, 
             out.setdefault("w:supernet", []).append(sum(w for name, w in fused.report["weights"].items()
                                                         if any(name.endswith(k) for k in sup)))
         print(f"  seed {seed} done ({time.perf_counter() - t0:.0f} s)", flush=True)
-    names = [*values, "no signals", "proxies stack", "fused", "fused, random N"]
+    names = [*values, "no signals", "proxies stack", "fused", "fused, random N", *(["fused, active"] if active else [])]
     print(f"\nKendall tau with mean_acc on the held-out networks (mean +- std over {seeds} seeds):")
     print("    N  " + "".join(f"{k[:16]:>17s}" for k in names))
     for m in sizes:
@@ -305,17 +319,21 @@ def report(n: int, seeds: int, sizes: list[int], target: float, predictor: str, 
     cuts = ", ".join(f"q{q}: {np.quantile(col['flops'], q) / 1e6:.1f} MFLOPs" for q in BUDGET_QUANTILES)
     print(f"\nend to end: regret (table mean_acc points: best within the budget minus the pick's) of the network each "
           f"objective picks within FLOPs budgets at these quantiles of the sample ({cuts}); mean +- std over seeds")
-    print("    N  budget " + "".join(f"{k:>18s}" for k in ("supernet", "proxies stack", "fused")))
+    shown = ("supernet", "proxies stack", "fused", *(["fused, active"] if active else []))
+    print("    N  budget " + "".join(f"{k:>18s}" for k in shown))
     for m in sizes:
         for q in BUDGET_QUANTILES:
             print(f"  {m:3d}  q{q:<5}" + "".join(f"{np.mean(rows[m][f'regret {k} q{q}']):>9.3f} +- "
                                                  f"{np.std(rows[m][f'regret {k} q{q}']):.3f}"
-                                                 for k in ("supernet", "proxies stack", "fused")))
+                                                 for k in shown))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("phase", choices=["compute", "score-supernet", "report"])
+    parser.add_argument("--active", type=int, default=0, help="also: N - ACTIVE truths by the design, then ACTIVE "
+                                                                "chosen actively (UCB per FLOPs budget)")
+    parser.add_argument("--kappa", type=float, default=1.0)
     parser.add_argument("--supernet", default=None, help="a trained macro supernet's checkpoint: its scores are "
                                                          "the supernet signals (instead of the synthetic one)")
     parser.add_argument("--n", type=int, default=1100)
@@ -338,7 +356,7 @@ def main() -> None:
         score_supernet(args.n, args.supernet)
     else:
         report(args.n, args.seeds, [int(x) for x in args.sizes.split(",")], args.supernet_tau, args.predictor,
-               args.proxies.split(","), args.encoding, args.supernet)
+               args.proxies.split(","), args.encoding, args.supernet, args.active, args.kappa)
 
 
 if __name__ == "__main__":

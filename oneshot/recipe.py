@@ -162,6 +162,10 @@ class CalibrateSection:
     predictor: str = "gp"  # the stacked model fitted on the truths
     acquisition: str = "mean"  # mean | ucb (mean + kappa * std)
     kappa: float = 1.0
+    # further truths after the design's `subnets`, one per search budget per round where the fused estimate is
+    # highest at mean + active_kappa * std (optimistic and unsure near the top); 0: the design alone
+    active: int = 0
+    active_kappa: float = 1.0
 
 
 @dataclass
@@ -408,7 +412,7 @@ _RANGES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "PredictSection": {"folds": _at_least(2), "proxy_batch_size": _at_least(2)},
     "SearchSection": {"n_trials": _at_least(1)},
     "RetrainSection": {"epochs": _at_least(1), "extra_subnets": _at_least(0)},
-    "CalibrateSection": {"subnets": ((lambda v: v == 0 or v >= 3), "0 (off) or at least 3"), "kappa": _at_least(0),
+    "CalibrateSection": {"subnets": ((lambda v: v == 0 or v >= 3), "0 (off) or at least 3"), "kappa": _at_least(0), "active": _at_least(0), "active_kappa": _at_least(0),
                          "acquisition": ((lambda v: v in ("mean", "ucb")), "mean or ucb")},
     "FewShotSection": {"epochs": _at_least(1), "lr_scale": _POSITIVE, "split": ((lambda v: bool(v)), "a decision of the space")},
     "SupernetSection": {"class_path": _CLASS_PATH},

@@ -57,6 +57,29 @@ def test_calibrate_from_a_table_reports_each_signal_and_a_fused_estimate_that_ra
     assert "| good |" in cal.markdown() and "out of fold" in cal.markdown()
 
 
+def test_active_choice_adds_truths_near_the_top_of_each_region():
+    """`active=6` after a design of 10: six more truths, one per region per round, each the highest mean + kappa
+    std of the fused estimate inside its region: they sit near the top of their region, where the design's sit
+    anywhere."""
+    space, cands, table, truth, signals = _world()
+    macs = {a: cost(a).macs for a in cands}
+    cut = float(np.median(list(macs.values())))
+    regions = [lambda a: macs[a] <= cut, lambda a: True]  # a tight budget and no budget
+    cal = calibrate(space, 10, signals, table, candidates=cands, metric="acc", seed=1, resamples=50, active=6,
+                    regions=regions, cross_validate_fit=False)
+    design, extra = cal.archs[:10], cal.archs[10:]
+    assert cal.report["n"] == 16 and len(set(cal.archs)) == 16 and "6 more chosen actively" in cal.report["design"]
+    # rounds of two: the tight budget picks first in round 1, second in round 2, first in round 3
+    assert all(macs[extra[i]] <= cut for i in (0, 3, 4))
+    rank = {k: i / len(truth) for i, k in enumerate(sorted(truth, key=truth.get))}  # 0 worst .. 1 best
+    assert np.mean([rank[str(a)] for a in extra]) > 0.75 > np.mean([rank[str(a)] for a in design])
+    again = calibrate(space, 10, signals, table, candidates=cands, metric="acc", seed=1, resamples=50, active=6,
+                      regions=regions, cross_validate_fit=False)
+    assert again.archs == cal.archs  # seeded: the same truths in the same order
+    with pytest.raises(ValueError, match="active choice picks from a candidate pool"):
+        calibrate(space, 10, signals, table, archs=cands[:10], metric="acc", active=2)
+
+
 def test_the_design_holds_the_cheapest_and_the_dearest_and_spreads_over_cost_and_score():
     space, cands, *_ = _world()
     costs = np.array([cost(a).macs for a in cands], float)
@@ -195,8 +218,9 @@ def test_supernet_signals_and_standalone_truths_from_a_checkpoint(tiny_checkpoin
 
 
 def test_oneshot_run_calibrates_searches_the_calibrated_estimate_and_reports_each_signal(tmp_path, capsys):
-    """`calibrate.subnets: 3` and `search.objective: calibrated` on the tiny digits run with a latency budget: three
-    evaluated subnets trained standalone (into the run's retrain table), latency among the signals, the report
+    """`calibrate.subnets: 3`, `calibrate.active: 1` and `search.objective: calibrated` on the tiny digits run with
+    a latency budget: three evaluated subnets by the design and one chosen inside the budget trained standalone
+    (into the run's retrain table), latency among the signals, the report
     carries the per-signal table; `oneshot
     calibrate RECIPE` re-runs the phase from the table without training again."""
     from oneshot.cli import main
@@ -205,18 +229,19 @@ def test_oneshot_run_calibrates_searches_the_calibrated_estimate_and_reports_eac
                 "train.threads": 1, "evaluate.num_subnets": 8, "evaluate.calib_batches": 2, "predict.folds": 2,
                 "search.n_trials": 4, "search.budgets": {"flops": [1.0e6], "latency": [1.0e3]},
                 "search.latency": {"num_subnets": 4, "repeats": 2, "warmup": 1}, "retrain.epochs": 1,
-                "retrain.extra_subnets": 0, "calibrate.subnets": 3, "search.objective": "calibrated"}
+                "retrain.extra_subnets": 0, "calibrate.subnets": 3, "calibrate.active": 1,
+                "search.objective": "calibrated"}
     args = ["run", "digits", "--no-progress", "--set", f"output_dir={tmp_path}"]
     for k, v in settings.items():
         args += ["--set", f"{k}={json.dumps(v)}"]
     assert main(args) == 0
     run = tmp_path / "digits"
     saved = json.loads((run / "calibration" / "calibration.json").read_text())
-    assert len(saved["subnets"]) == 3 and {"supernet_acc", "supernet_loss", "macs", "params", "latency_ms"} <= set(
+    assert len(saved["subnets"]) == 4 and {"supernet_acc", "supernet_loss", "macs", "params", "latency_ms"} <= set(
         saved["subnets"][0])  # a latency budget adds the latency model's prediction as a signal
     assert len((run / "latency.jsonl").read_text().splitlines()) == 1 + 6  # timed once: calibrate and search share
     report = (run / "report" / "report.md").read_text()
-    assert "Calibration on 3 standalone truths" in report and "| supernet_acc |" in report
+    assert "Calibration on 4 standalone truths" in report and "1 more chosen actively" in report and "| supernet_acc |" in report
     assert "calibrated estimate" in json.loads((run / "report" / "summary.json").read_text())["objective_label"]
     trained = len((run / "retrain.jsonl").read_text().splitlines())
     capsys.readouterr()
@@ -242,9 +267,10 @@ def test_calibrate_command_reads_truths_from_a_table_of_trained_networks(tiny_ch
     nets = list(dict.fromkeys(space.canonical(space.sample(rng)) for _ in range(60)))[:12]
     table = tmp_path / "trained.json"
     table.write_text(json.dumps({str(a): {"acc": 90 - 10 * _h(f"t{a}")} for a in nets}))
-    assert main(["calibrate", str(ckpt), "--table", str(table), "--metric", "acc", "--subnets", "4",
+    assert main(["calibrate", str(ckpt), "--table", str(table), "--metric", "acc", "--subnets", "4", "--active", "2",
                  "--pool", "8", "--out", str(tmp_path / "cal")]) == 0
     out = capsys.readouterr().out
+    assert "Calibration on 6 standalone truths" in out and "2 more chosen actively" in out
     assert "| supernet_acc |" in out and "| macs |" in out and (tmp_path / "cal" / "calibration.predictor").is_file()
     other = get_space(SPACE)
     foreign = tmp_path / "foreign.json"

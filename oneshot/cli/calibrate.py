@@ -14,6 +14,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the truths: a table of standalone-trained networks of the checkpoint's space (JSON or CSV, "
                         "as `oneshot fidelity` reads, e.g. a tabular benchmark)")
     p.add_argument("--subnets", type=int, default=25, help="N, the networks calibrated on (default 25)")
+    p.add_argument("--active", type=int, default=0,
+                   help="then this many more, one at a time, where the fused estimate is highest at mean + std "
+                        "(default 0)")
     p.add_argument("--metric", default="mean_acc", help="the table's accuracy column (default mean_acc)")
     p.add_argument("--pool", type=int, default=DEFAULT_POOL,
                    help=f"table networks whose signals are computed, the N picked among them (default {DEFAULT_POOL})")
@@ -52,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     data = {"path": args.data_path} if args.data_path else None
     signals = Signals(cost_signals(space) if CostEncoding.supports(space) else {},
                       sources=[SupernetSignals(ckpt, data=data)])
-    cal = calibrate(space, args.subnets, signals, table, candidates=pool, metric=args.metric, seed=args.seed)
+    cal = calibrate(space, args.subnets, signals, table, candidates=pool, metric=args.metric, seed=args.seed,
+                    active=args.active)
     out = Path(args.out) if args.out else ckpt.parent / "calibration"
     md = cal.save(out, overwrite=args.overwrite)
     print(cal.markdown())

@@ -400,6 +400,9 @@ def calibrate(
     confidence: float = 0.95,
     predictor_options: dict[str, Any] | None = None,
     cross_validate_fit: bool = True,
+    active: int = 0,
+    regions: Sequence[Callable[[Arch], bool]] | None = None,
+    kappa: float = 1.0,
 ) -> Calibration:
     """Fit the estimate search should maximize on `subnets` standalone truths, with `signals` as columns.
 
@@ -418,6 +421,10 @@ def calibrate(
     seed:       fixes the pool, the design, the folds and the bootstrap.
     cross_validate_fit: compute the out-of-fold taus (a few more fits; False for benchmarks that judge the fit
                 on held-out subnets themselves: the report then says they were not computed).
+    active:     after the `subnets` of the design, this many more truths chosen one round at a time where the
+                fused model is optimistic and unsure near the top: per round, in each of `regions` (e.g. one
+                feasibility test per search budget; default the whole pool) the candidate of highest
+                mean + kappa * std. N + active truths in all.
     """
     from supernets.cost import cost as analytic_cost
 
@@ -462,10 +469,27 @@ def calibrate(
                        f"seed {seed})")
     signal_seconds = time.perf_counter() - t_signals
     t_truth = time.perf_counter()
-    y = np.asarray(truth_fn(chosen), dtype=float).reshape(-1)
+    y = _truths_of(truth_fn, chosen)
     truth_wall = time.perf_counter() - t_truth
-    if y.size != len(chosen):
-        raise ValueError(f"the truth source gave {y.size} values for {len(chosen)} subnets")
+    opts = dict(predictor_options or {})
+    base = encoding or create_predictor(predictor, space).default_encoding_for(space)
+
+    def fused_model(reference: np.ndarray) -> Predictor:
+        enc = ConcatEncoding(space, [get_encoding(base, space), SignalEncoding(space, signals, reference=reference)])
+        return create_predictor(predictor, space, encoding=enc, seed=seed, **opts)
+
+    if active:
+        if isinstance(active, bool) or not isinstance(active, int) or active < 0:
+            raise ValueError(f"active must be a whole number of further truths, got {active!r}")
+        if archs is not None:
+            raise ValueError("active choice picks from a candidate pool: give candidates=, not archs=")
+        t_active = time.perf_counter()
+        picked, y = _choose_actively(pool, picked, y, active, regions, kappa, fused_model(pool_values), truth_fn)
+        truth_wall += time.perf_counter() - t_active
+        chosen = [pool[i] for i in picked]
+        design_text += (f"; then {len(picked) - subnets} more chosen actively, one per "
+                        f"{'budget' if regions else 'round'} at a time: the highest mean + {kappa:g} std of the "
+                        "fused estimate")
     values = pool_values[picked]
     dropped = np.flatnonzero(~np.isfinite(y))
     notes = []
@@ -479,12 +503,8 @@ def calibrate(
     if np.ptp(y) == 0:
         raise ValueError(f"all {len(y)} truths equal {float(y[0])!r}: they cannot rank anything (train longer with "
                          "retrain.epochs, or calibrate on more subnets)")
-    opts = dict(predictor_options or {})
-    base = encoding or create_predictor(predictor, space).default_encoding_for(space)
-    sig = SignalEncoding(space, signals, reference=pool_values)
-    enc = get_encoding(base, space)
-    full = ConcatEncoding(space, [enc, sig])
-    model = create_predictor(predictor, space, encoding=full, seed=seed, **opts)
+    model = fused_model(pool_values)
+    full = model.encoding
     model.fit(chosen, y)
 
     report: dict[str, Any] = {
@@ -519,6 +539,47 @@ def calibrate(
 
 
 _NOT_CV = {"tau": None, "ci": None, "note": "not computed (cross_validate_fit=False)"}
+
+
+def _truths_of(truth_fn: Callable[[list[Arch]], np.ndarray], archs: list[Arch]) -> np.ndarray:
+    y = np.asarray(truth_fn(archs), dtype=float).reshape(-1)
+    if y.size != len(archs):
+        raise ValueError(f"the truth source gave {y.size} values for {len(archs)} subnets")
+    return y
+
+
+def _choose_actively(pool: list[Arch], picked: list[int], y: np.ndarray, active: int,
+                     regions: Sequence[Callable[[Arch], bool]] | None, kappa: float, model: Predictor,
+                     truth_fn: Callable[[list[Arch]], np.ndarray]) -> tuple[list[int], np.ndarray]:
+    """`active` more truths, a round at a time: refit on the truths so far (NaN ones left out), then per region the
+    untried candidate of highest mean + kappa * std; returns (all picked pool indices, their truths)."""
+    masks = [np.array(r.many(pool) if hasattr(r, "many") else [r(a) for a in pool], dtype=bool) for r in regions
+             ] if regions else [np.ones(len(pool), bool)]
+    picked, y = list(picked), np.asarray(y, dtype=float)
+    rounds, start = 0, len(picked)
+    while len(picked) < start + active:
+        ok = np.isfinite(y)
+        if ok.sum() < MIN_SUBNETS or np.ptp(y[ok]) == 0:
+            break  # nothing to be optimistic about yet: the report notes how many were chosen
+        model.fit([pool[i] for i in np.asarray(picked)[ok]], y[ok])
+        mean, std = model.predict(pool)
+        score = mean + kappa * std
+        taken = np.zeros(len(pool), bool)
+        taken[picked] = True
+        new: list[int] = []
+        for k in range(len(masks)):  # rotate which region picks first, so a short last round is fair
+            mask = masks[(rounds + k) % len(masks)] & ~taken
+            if len(picked) + len(new) >= start + active or not mask.any():
+                continue
+            i = int(np.flatnonzero(mask)[np.argmax(score[mask])])
+            new.append(i)
+            taken[i] = True
+        if not new:
+            break  # every candidate of every region has a truth
+        y = np.concatenate([y, _truths_of(truth_fn, [pool[i] for i in new])])
+        picked += new
+        rounds += 1
+    return picked, y
 
 
 class _Columns:

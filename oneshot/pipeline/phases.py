@@ -150,8 +150,16 @@ def phase_calibrate(run: Run) -> str:
           f"standalone for {r.retrain.epochs} epochs as truths")
     truths = RetrainTruths(run.loaded[1]["data"], r.retrain, seed=r.seed, table_path=run.dir / "retrain.jsonl",
                            progress=run.progress, data_overrides=run.data_overrides or None)
+    regions = None
+    if ca.active:  # the further truths are chosen near the top of each search budget
+        from oneshot.study.budget import BudgetCheck, CostModel, parse_budgets
+
+        latency = latency_model(run)
+        costs = CostModel({"latency": latency} if latency is not None else None)
+        regions = [BudgetCheck(b, costs) for b in parse_budgets(r.search.budgets or None, costs.keys)]
+        print(f"then {ca.active} more, one per budget per round, where the fused estimate is optimistic and unsure")
     cal = calibrate(run.space, ca.subnets, run_signals(run), truths, candidates=candidates, predictor=ca.predictor,
-                    seed=r.seed)
+                    seed=r.seed, active=ca.active, regions=regions, kappa=ca.active_kappa)
     cal.save(run.dir / "calibration", overwrite=True)  # the phase's own output, as predict.json is
     f, rest = cal.report["fused"], cal.report.get("fused_without_supernet")
     fused = "n/a" if f["tau"] is None else f"{f['tau']:.3f}"
