@@ -210,7 +210,7 @@ def _synthetic_supernet(archs: list, mean: np.ndarray, target: float, seed: int 
 
 
 def report(n: int, seeds: int, sizes: list[int], target: float, predictor: str, proxies: list[str],
-           encoding: str | None = None, supernet: str | None = None, active: int = 0, kappa: float = 1.0) -> None:
+           encoding: str | None = None, supernet: str | None = None, active: float = 0.0, kappa: float = 1.0) -> None:
     """Kendall tau of each signal alone, the predictor without signals, the proxies stack and the fused estimate
     on held-out networks, calibrated on N single-run truths picked by the design."""
     from oneshot.deploy.calibrate import calibrate
@@ -274,13 +274,14 @@ def report(n: int, seeds: int, sizes: list[int], target: float, predictor: str, 
             rnd_held = [i for i, a in enumerate(archs) if a not in set(rnd)]
             out.setdefault("fused, random N", []).append(
                 kendall_tau(mean[rnd_held], fr.predictor.predict([archs[i] for i in rnd_held])[0]))
-            if active:  # N - active by the design, then `active` more where the fused estimate is optimistic and
+            if active:  # N - k by the design, then k = active x N more where the fused estimate is optimistic and
                 # unsure near the top of each budget (one per budget per round); judged on its own held-out set
+                k = min(int(round(active * m)), m - 3)
                 regions = [(lambda a, lim=np.quantile(col["flops"], q): values["flops"][str(a)] <= lim)
                            for q in BUDGET_QUANTILES]
-                fa = calibrate(table.space, m - active, fused_src, truth, candidates=archs, spread_by=sup[0],
+                fa = calibrate(table.space, m - k, fused_src, truth, candidates=archs, spread_by=sup[0],
                                cost=lambda a: values["flops"][str(a)], predictor=predictor, seed=seed,
-                               encoding=encoding, cross_validate_fit=False, resamples=1, active=active,
+                               encoding=encoding, cross_validate_fit=False, resamples=1, active=k,
                                regions=regions, kappa=kappa)
                 a_held = [i for i, a in enumerate(archs) if a not in set(fa.archs)]
                 out.setdefault("fused, active", []).append(
@@ -331,8 +332,8 @@ def report(n: int, seeds: int, sizes: list[int], target: float, predictor: str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("phase", choices=["compute", "score-supernet", "report"])
-    parser.add_argument("--active", type=int, default=0, help="also: N - ACTIVE truths by the design, then ACTIVE "
-                                                                "chosen actively (UCB per FLOPs budget)")
+    parser.add_argument("--active", type=float, default=0.0, help="also: this share of the N truths chosen actively "
+                                                                  "(UCB per FLOPs budget) after the design's")
     parser.add_argument("--kappa", type=float, default=1.0)
     parser.add_argument("--supernet", default=None, help="a trained macro supernet's checkpoint: its scores are "
                                                          "the supernet signals (instead of the synthetic one)")
