@@ -147,10 +147,11 @@ class RetrainTruths:
             from oneshot.table import ResultTable
 
             before = {r.get("key") for r in ResultTable(self.table_path, archs[0].space).records()}
-        records = retrain_subnets([{"arch": a, "name": f"calibrate-{i}"} for i, a in enumerate(archs)],
+        first = len(self.records)  # numbered on across calls (active choice asks a round at a time)
+        records = retrain_subnets([{"arch": a, "name": f"calibrate-{first + i}"} for i, a in enumerate(archs)],
                                   self.data_info, self.section, self.seed, self.table_path, self.accelerator,
                                   self.progress, self.data_overrides)
-        self.records = records
+        self.records = self.records + records
         self.seconds += float(sum(r.get("train_seconds", 0.0) for r in records))
         self.trained += sum(1 for r in records if r.get("key") not in before)  # the rest came from the table
         return np.array([r[self.metric] for r in records], dtype=float)
@@ -474,8 +475,8 @@ def calibrate(
     opts = dict(predictor_options or {})
     base = encoding or create_predictor(predictor, space).default_encoding_for(space)
 
-    def fused_model(reference: np.ndarray) -> Predictor:
-        enc = ConcatEncoding(space, [get_encoding(base, space), SignalEncoding(space, signals, reference=reference)])
+    def fused_model() -> Predictor:  # the base encoding plus every signal, ranked against the candidate pool
+        enc = ConcatEncoding(space, [get_encoding(base, space), SignalEncoding(space, signals, reference=pool_values)])
         return create_predictor(predictor, space, encoding=enc, seed=seed, **opts)
 
     if active:
@@ -484,7 +485,7 @@ def calibrate(
         if archs is not None:
             raise ValueError("active choice picks from a candidate pool: give candidates=, not archs=")
         t_active = time.perf_counter()
-        picked, y = _choose_actively(pool, picked, y, active, regions, kappa, fused_model(pool_values), truth_fn)
+        picked, y = _choose_actively(pool, picked, y, active, regions, kappa, fused_model(), truth_fn)
         truth_wall += time.perf_counter() - t_active
         chosen = [pool[i] for i in picked]
         design_text += (f"; then {len(picked) - subnets} more chosen actively, one per "
@@ -503,7 +504,7 @@ def calibrate(
     if np.ptp(y) == 0:
         raise ValueError(f"all {len(y)} truths equal {float(y[0])!r}: they cannot rank anything (train longer with "
                          "retrain.epochs, or calibrate on more subnets)")
-    model = fused_model(pool_values)
+    model = fused_model()
     full = model.encoding
     model.fit(chosen, y)
 
