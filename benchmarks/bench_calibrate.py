@@ -68,7 +68,8 @@ but the 0.15-point target is not met at every budget (0.21 / 0.22 / 0.22 at best
 
 Earlier runs (first session, SYNTHETIC supernet only, before the extra proxies):
 
-Measured 2026-12-07 (first session) on the shared 2-core machine (load 8-11), one torch thread, nice 19. Cost of the proxies here:
+Measured 2026-12-07 (first session) on the shared 2-core machine (load 8-11), one torch thread, nice 19. Cost of
+the proxies here:
 synflow 0.34 s and nwot 4.4 s wall per network under that load (bench_proxies: 0.12 s and 0.68 s CPU).
 
 flops, params, synflow (+ supernet_sim, a new draw per seed), all 1,100 networks, 20 seeds, Kendall tau mean +- std:

@@ -126,7 +126,8 @@ def test_two_workers_share_one_study_without_losing_or_duplicating_trials(storag
 
     (barrier / "ready-1").touch()
     deadline = time.time() + 300
-    while len([p for p in os.listdir(barrier) if p.startswith("ready-")]) < 2:  # start together, once the worker has imported everything
+    while len([p for p in os.listdir(barrier) if p.startswith("ready-")]) < 2:  # start together, once the worker
+        # has imported everything
         assert worker.poll() is None and time.time() < deadline, worker.stderr.read()[-2000:]
         time.sleep(0.02)
     search(space, objective, n_trials=n, seed=1, storage=url, study_name="shared", n_startup=5, progress=False)
