@@ -152,6 +152,9 @@ def test_fidelity_end_to_end(ckpt: Path, table: Path, space) -> None:
     assert m["regret_top1"]["value"] == pytest.approx(truth.max() - truth[np.argsort(-est, kind="stable")[0]])
     for v in m.values():
         assert v["ci"][0] <= v["value"] <= v["ci"][1]
+    loss = np.array([r["holdout_loss"] for r in again])  # the loss's ranking is measured beside the accuracy's
+    assert [r["holdout_loss"] for r in rows] == loss.tolist()
+    assert report["metrics_by_loss"]["kendall_tau"]["value"] == pytest.approx(stats.kendalltau(-loss, truth)[0])
     for r in rows:
         assert r["holdout_ci"][0] <= r["holdout_acc"] <= r["holdout_ci"][1] and r["holdout_size"] == 50
     # the ceiling: Kendall tau between the table's seeds, averaged over seed pairs, over all its networks
@@ -161,6 +164,9 @@ def test_fidelity_end_to_end(ckpt: Path, table: Path, space) -> None:
     assert report["ceiling"]["table"]["mean"] == pytest.approx(expect) and report["ceiling"]["table"]["n"] == 40
     for name in ("fidelity.json", "fidelity.md", "fidelity.png"):
         assert (ckpt.parent / name).stat().st_size > 0
+    tau_loss = f"{report['metrics_by_loss']['kendall_tau']['value']:.3f}"
+    assert f"holdout loss instead (lower first), the same subnets give Kendall tau {tau_loss}" in (
+        ckpt.parent / "fidelity.md").read_text()
     assert json.loads((ckpt.parent / "fidelity.json").read_text())["metrics"] == json.loads(json.dumps(m))
     # a second call evaluates nothing: the evaluation table is unchanged, the numbers identical
     evals = (ckpt.parent / TABLE_NAME).read_bytes()
