@@ -46,7 +46,8 @@ fused minus proxies stack, paired: N=10 +0.029 +- 0.009 (16/20), N=25 +0.011 +- 
     10  0.93 0.84 0.71      0.84 0.45 0.31      0.54 0.22 0.27      0.43 0.28 0.26
     25  0.93 0.84 0.71      0.41 0.27 0.24      0.41 0.19 0.23      0.21 0.22 0.22
     50  0.93 0.84 0.71      0.18 0.23 0.16      0.29 0.14 0.15      0.23 0.19 0.11
-(Picking by ONE training run of every one of the 1,100 leaves 0.04 / 0.05 / 0.06: the noise floor.)
+(Picking by ONE training run of every one of the 1,100 leaves 0.04 / 0.05 / 0.06: the noise floor.) More of the 25
+chosen actively: 60% 0.18 / 0.18 / 0.17 (tau 0.768), 80% 0.22 / 0.22 / 0.18 (0.776): no share reaches 0.15 everywhere.
 The same with flops, params, synflow, nwot only + the real supernet: fused 0.705 / 0.800 / 0.852, proxies stack
 0.680 / 0.782 / 0.844, paired +0.025 +- 0.008, +0.018 +- 0.006, +0.007 +- 0.001; regret at N = 25 fused 0.60 / 0.20 /
 0.16, active 0.23 / 0.18 / 0.19.
