@@ -31,9 +31,15 @@ def _oneshot(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess:
                           env=ENV)
 
 
+def _interactive() -> None:
+    """Ctrl-C as in a terminal: a suite started in the background (`cmd &` in a script) hands its children SIGINT
+    ignored, and a command started so rightly ignores Ctrl-C; these tests are about the terminal case."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(*argv: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "oneshot", *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV)
+                            stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=_interactive)
 
 
 def _wait_for(proc: subprocess.Popen, text: str, timeout: float = 240) -> list[str]:
