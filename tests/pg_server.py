@@ -22,6 +22,15 @@ class Unavailable(RuntimeError):
     """No PostgreSQL server or driver here: the caller skips (or fails, when one is required)."""
 
 
+def skip_or_fail(exc: Unavailable) -> None:
+    """What a fixture does without a server: skip, or fail when ONESHOT_TEST_POSTGRES=require (CI)."""
+    import pytest
+
+    if os.environ.get("ONESHOT_TEST_POSTGRES") == "require":
+        pytest.fail(f"PostgreSQL required but unavailable: {exc}")
+    pytest.skip(str(exc))
+
+
 def _bin_dir() -> Path:
     """The folder of initdb/pg_ctl: on PATH, or Debian's versioned folder."""
     found = shutil.which("initdb")

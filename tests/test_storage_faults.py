@@ -20,7 +20,7 @@ from oneshot.study.storage import StorageError
 from predictors.synthetic import make_objective
 from supernets import get_space
 
-from pg_server import Unavailable, fresh_database, postgres_cluster
+from pg_server import Unavailable, fresh_database, postgres_cluster, skip_or_fail
 
 PASSWORD = "Pw0rd-issue22"  # the throwaway server trusts loopback, so any password connects: it must not be saved
 
@@ -31,9 +31,7 @@ def cluster():
         with postgres_cluster() as c:
             yield c
     except Unavailable as exc:
-        if os.environ.get("ONESHOT_TEST_POSTGRES") == "require":
-            pytest.fail(f"PostgreSQL required but unavailable: {exc}")
-        pytest.skip(str(exc))
+        skip_or_fail(exc)
 
 
 def _with_password(url: str, password: str = PASSWORD) -> str:
