@@ -105,17 +105,6 @@ def phase_predict(run: Run) -> str:
     return "; ".join(lines)
 
 
-def latency_model(run: Run) -> Any:
-    """The run's latency model when a search budget names latency (timed once on the recipe's target device and
-    kept in latency.jsonl, so the calibrate and search phases share one set of timings), else None."""
-    se = run.recipe.search
-    if "latency" not in dict(se.budgets or {}):
-        return None
-    from oneshot.score.latency import LatencyModel
-
-    return LatencyModel.measure(run.space, **{"table": run.dir / "latency.jsonl", **se.latency})
-
-
 def run_signals(run: Run) -> Any:
     """The signals a calibration sees: the supernet's holdout accuracy and loss (the evaluate phase's table),
     the analytic MACs and params, the recipe's zero-cost proxies (predict.proxies), and the predicted latency
@@ -129,9 +118,8 @@ def run_signals(run: Run) -> Any:
     if run.proxies is not None:
         sources.append(run.proxies)
     costs = cost_signals(run.space) if CostEncoding.supports(run.space) else {}
-    latency = latency_model(run)
-    if latency is not None:
-        costs["latency_ms"] = latency
+    if run.latency is not None:
+        costs["latency_ms"] = run.latency
     clash = set(costs) & {n for src in sources for n in src.names}  # a proxy named like a cost wins
     return Signals({k: v for k, v in costs.items() if k not in clash}, sources=sources)
 
@@ -154,8 +142,7 @@ def phase_calibrate(run: Run) -> str:
     if ca.active:  # the further truths are chosen near the top of each search budget
         from oneshot.study.budget import BudgetCheck, CostModel, parse_budgets
 
-        latency = latency_model(run)
-        costs = CostModel({"latency": latency} if latency is not None else None)
+        costs = CostModel({"latency": run.latency} if run.latency is not None else None)
         regions = [BudgetCheck(b, costs) for b in parse_budgets(r.search.budgets or None, costs.keys)]
         print(f"then {ca.active} more, one per budget per round, where the fused estimate is optimistic and unsure")
     cal = calibrate(run.space, ca.subnets, run_signals(run), truths, candidates=candidates, predictor=ca.predictor,
@@ -200,7 +187,7 @@ def phase_search(run: Run) -> str:
                          f"{r.predict.models}")
     costs = {}
     if "latency" in budgets:  # timed once on the recipe's target device, kept in latency.jsonl
-        costs["latency"] = latency_model(run)
+        costs["latency"] = run.latency
         print(f"  {costs['latency'].summary()}")
     result = search(target, objective, evaluate_args={"data": run.data, **run.eval_kwargs}, budgets=budgets,
                     costs=costs,

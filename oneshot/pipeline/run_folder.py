@@ -89,6 +89,17 @@ class Run:
         batch = ProxyBatch.from_datamodule(self.data, pr.proxy_batch_size, self.recipe.seed)
         return ProxyLookup(self.space, pr.proxies, batch, table=self.dir / "proxies.jsonl", seed=self.recipe.seed)
 
+    @cached_property
+    def latency(self) -> Any:
+        """The latency model when a search budget names latency (timed once on the recipe's target device and kept
+        in <run>/latency.jsonl, so the calibrate and search phases share one set of timings), else None."""
+        se = self.recipe.search
+        if "latency" not in dict(se.budgets or {}):
+            return None
+        from oneshot.score.latency import LatencyModel
+
+        return LatencyModel.measure(self.space, **{"table": self.dir / "latency.jsonl", **se.latency})
+
     @property
     def eval_kwargs(self) -> dict[str, Any]:
         """Scoring settings shared by evaluate, search and extract, so they hit one evaluation table."""
