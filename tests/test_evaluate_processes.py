@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,8 @@ import torch
 from oneshot.score.evaluate import evaluate
 from oneshot.table import read_table
 
+from barrier import meet, worker_env
+
 torch.set_num_threads(1)
 pytestmark = pytest.mark.filterwarnings("ignore:.*(val_dataloader|LeafSpec|log_every_n_steps).*")
 
@@ -23,8 +24,9 @@ KW = dict(calib_batches=1, calib_batch_size=8, threads=1)  # as the worker: same
 
 # argv: barrier folder, workers, checkpoint, table, output JSON, subnets, kill after this many evaluations (-1: never)
 WORKER = """
-import json, os, sys, time
+import json, os, sys
 from pathlib import Path
+from barrier import meet
 barrier, workers, ckpt, table, out, n, kill_after = sys.argv[1:8]
 import torch
 torch.set_num_threads(1)
@@ -37,9 +39,7 @@ if int(kill_after) >= 0:
             os.kill(os.getpid(), 9)
         return real(*args, **kwargs)
     ev.recalibrate_bn = dying
-Path(barrier, str(os.getpid())).touch()
-while len(os.listdir(barrier)) < int(workers):  # a file barrier: start together once all have imported
-    time.sleep(0.01)
+meet(barrier, "ready", os.getpid(), int(workers))  # start together once all have imported
 records = ev.evaluate(ckpt, num_subnets=int(n), calib_batches=1, calib_batch_size=8, progress=False, table=table)
 Path(out).write_text(json.dumps({"evaluated": records.evaluated, "records": list(records)}))
 """
@@ -54,7 +54,8 @@ def _start(tmp_path: Path, ckpt: Path, table: Path, i: int, workers: int, n: int
     barrier = tmp_path / "barrier"
     barrier.mkdir(exist_ok=True)
     args = [str(barrier), str(workers), str(ckpt), str(table), str(tmp_path / f"out{i}.json"), str(n), str(kill_after)]
-    return subprocess.Popen([sys.executable, "-c", WORKER, *args], stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-c", WORKER, *args], stderr=subprocess.PIPE, text=True,
+                            env=worker_env())
 
 
 def test_two_processes_on_one_table_evaluate_each_subnet_once(ckpt: Path, tmp_path: Path) -> None:
@@ -63,11 +64,12 @@ def test_two_processes_on_one_table_evaluate_each_subnet_once(ckpt: Path, tmp_pa
     n, table = 12, tmp_path / "shared.jsonl"
     worker = _start(tmp_path, ckpt, table, 1, 2, n)
     barrier = tmp_path / "barrier"
-    (barrier / str(os.getpid())).touch()
-    deadline = time.time() + 300
-    while len(os.listdir(barrier)) < 2:  # start together, once the worker has imported everything
-        assert worker.poll() is None and time.time() < deadline, worker.stderr.read()
-        time.sleep(0.01)
+
+    def worker_alive() -> None:
+        assert worker.poll() is None, worker.stderr.read()
+
+    meet(barrier, "ready", os.getpid(), 2, alive=worker_alive)  # start together, once the worker has imported
+    assert len(list(barrier.glob("ready-*"))) == 2, "the worker did not reach the barrier in 300 s"
     records = evaluate(ckpt, num_subnets=n, table=table, progress=False, **KW)
     assert worker.wait() == 0, worker.stderr.read()
     mine = json.loads(json.dumps({"evaluated": records.evaluated, "records": list(records)}))  # as the worker's

@@ -16,8 +16,9 @@ from oneshot.study.storage import open_storage, redact
 from predictors.synthetic import make_objective
 from supernets import Arch, get_space
 
+from barrier import meet, worker_env
 from counting import counted
-from pg_server import Unavailable, fresh_database, postgres_server
+from pg_server import Unavailable, fresh_database, postgres_server, skip_or_fail
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -25,14 +26,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 # and a barrier: (folder, number of workers) to wait at until every worker has imported everything ('' for none).
 WORKER = """
 import functools, os, sys, time
+from barrier import meet
 from oneshot.study.search import search
-def _count(folder, prefix):
-    return sum(name.startswith(prefix) for name in os.listdir(folder))
-def _first_done(folder, seed, n_workers):  # each worker returns its first result only once every worker has one
-    open(os.path.join(folder, f"did-{seed}"), "w").close()
-    deadline = time.time() + 120
-    while _count(folder, "did-") < n_workers and time.time() < deadline:
-        time.sleep(0.02)
 from predictors.synthetic import make_objective
 from supernets import get_space
 
@@ -40,10 +35,7 @@ url, seed, n, die_after, pause = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 folder = ""
 if sys.argv[6]:  # start searching together, however long each process took to import torch and optuna
     folder, n_workers = sys.argv[6].split("|")
-    open(os.path.join(folder, f"ready-{seed}"), "w").close()
-    deadline = time.time() + 300
-    while _count(folder, "ready-") < int(n_workers) and time.time() < deadline:
-        time.sleep(0.02)
+    meet(folder, "ready", seed, int(n_workers))
 space = get_space("nb201_test")
 f = make_objective(space, "pairwise", seed=0)
 calls = []
@@ -54,8 +46,8 @@ def objective(arch):
     if die_after and len(calls) > die_after:
         os._exit(17)  # killed mid-trial: no cleanup, the trial stays RUNNING in the storage
     time.sleep(pause)
-    if folder and len(calls) == 1:
-        _first_done(folder, seed, int(n_workers))
+    if folder and len(calls) == 1:  # each worker returns its first result only once every worker has one
+        meet(folder, "did", seed, int(n_workers), timeout=120)
     return f(arch)
 
 search(space, objective, n_trials=n, seed=seed, storage=url, study_name="shared", n_startup=5)
@@ -66,7 +58,7 @@ def _worker(url: str, seed: int, n: int, die_after: int = 0, pause: float = 0.0,
             barrier: str = "") -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", WORKER, url, str(seed), str(n), str(die_after), str(pause),
                              barrier],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=worker_env())
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +68,7 @@ def postgres():
         with postgres_server() as url:
             yield url
     except Unavailable as exc:
-        if os.environ.get("ONESHOT_TEST_POSTGRES") == "require":
-            pytest.fail(f"PostgreSQL required but unavailable: {exc}")
-        pytest.skip(str(exc))
+        skip_or_fail(exc)
 
 
 @pytest.fixture
@@ -118,18 +108,14 @@ def test_two_workers_share_one_study_without_losing_or_duplicating_trials(storag
         calls.append(arch)
         time.sleep(0.05)
         if len(calls) == 1:  # as the worker: the first result waits until both have one in flight, so that
-            (barrier / "did-1").touch()  # however the two processes are scheduled, the study is really shared
-            end = time.time() + 120
-            while len([p for p in os.listdir(barrier) if p.startswith("did-")]) < 2 and time.time() < end:
-                time.sleep(0.02)
+            meet(barrier, "did", 1, 2, timeout=120)  # however the two are scheduled, the study is really shared
         return f(arch)
 
-    (barrier / "ready-1").touch()
-    deadline = time.time() + 300
-    while len([p for p in os.listdir(barrier) if p.startswith("ready-")]) < 2:  # start together, once the worker
-        # has imported everything
-        assert worker.poll() is None and time.time() < deadline, worker.stderr.read()[-2000:]
-        time.sleep(0.02)
+    def worker_alive() -> None:
+        assert worker.poll() is None, worker.stderr.read()[-2000:]
+
+    meet(barrier, "ready", 1, 2, alive=worker_alive)  # start together, once the worker has imported everything
+    assert len(list(barrier.glob("ready-*"))) == 2, "the worker did not reach the barrier in 300 s"
     search(space, objective, n_trials=n, seed=1, storage=url, study_name="shared", n_startup=5, progress=False)
     _, err = worker.communicate(timeout=120)
     assert worker.returncode == 0, err[-2000:]
@@ -176,14 +162,12 @@ def test_killed_search_resumes_the_same_study(storage_url):
 # Opens a storage once every one of argv[3] processes has marked itself ready in the folder argv[2]: they all race
 # to create the schema at the same instant, however long each took to import optuna.
 OPENER = """
-import os, sys, time
+import os, sys
+from barrier import meet
 from oneshot.study.storage import open_storage, redact
 
 url, folder, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-open(os.path.join(folder, f"ready-{os.getpid()}"), "w").close()
-deadline = time.time() + 300
-while len(os.listdir(folder)) < n and time.time() < deadline:
-    time.sleep(0.01)
+meet(folder, "ready", os.getpid(), n)
 open_storage(url)
 """
 
@@ -193,7 +177,7 @@ def test_workers_opening_a_fresh_storage_together_all_succeed(storage_url, tmp_p
     """Three processes create the same new schema at the same instant: the race must not kill any."""
     (tmp_path / "barrier").mkdir()
     procs = [subprocess.Popen([sys.executable, "-c", OPENER, storage_url, str(tmp_path / "barrier"), "3"],
-                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+                              stderr=subprocess.PIPE, text=True, env=worker_env()) for _ in range(3)]
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-1500:]
