@@ -22,6 +22,19 @@ TINY_RECIPE = {
 }
 
 
+def image_folder(root, per_class: int):
+    """An ImageFolder tree of random 12x10 RGB PNGs, classes cat, dog and emu (`from conftest import
+    image_folder`); returns `root`."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for c in ("cat", "dog", "emu"):
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import TINY_RECIPE
+from conftest import TINY_RECIPE, image_folder
 from oneshot.cli import main
 from oneshot.deploy.extract import extract_subnets, read_manifest
 from oneshot.recipe import Recipe, load_recipe
@@ -318,21 +318,10 @@ def test_stale_checkpoint_temporaries_are_removed_under_the_lock(tmp_path: Path,
     assert "removed 1 temporary file(s) of an interrupted checkpoint save" in capsys.readouterr().err
 
 
-def _image_folder(root: Path, per_class: int) -> Path:
-    from PIL import Image
-
-    rng = np.random.default_rng(1)
-    for c in ("cat", "dog", "emu"):
-        (root / c).mkdir(parents=True)
-        for i in range(per_class):
-            Image.fromarray(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
-    return root
-
-
 def test_data_that_moved_is_found_with_data_path_and_other_data_is_refused(tmp_path: Path, capsys) -> None:
     """--data-path for evaluate, extract, search and run: the same images at a new path are used (and results keyed
     by the data are reused); a folder whose split differs is refused by the split digest."""
-    first = _image_folder(tmp_path / "images", 12)
+    first = image_folder(tmp_path / "images", 12)
     recipe = {**TINY_RECIPE, "output_dir": str(tmp_path / "runs"),
               "data": {"name": "imagefolder", "path": str(first), "image_size": 8, "batch_size": 8}}
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
@@ -356,7 +345,7 @@ def test_data_that_moved_is_found_with_data_path_and_other_data_is_refused(tmp_p
     assert main(["run", str(tmp_path / "r.yaml"), "--phases", "train,evaluate", "--no-progress", "--data-path",
                  str(moved), "--set", "evaluate.num_subnets=2", "--set", "evaluate.calib_batches=1",
                  "--set", "evaluate.calib_batch_size=8"]) == 0
-    other = _image_folder(tmp_path / "other", 13)  # other images: another split
+    other = image_folder(tmp_path / "other", 13)  # other images: another split
     capsys.readouterr()
     before = _snapshot(tmp_path / "runs")
     assert main(["extract", str(ckpt), "--arch", SMALLEST, "--data-path", str(other), "--out",

@@ -14,6 +14,8 @@ from oneshot.data import (
     list_datamodules,
 )
 
+from conftest import image_folder
+
 torch.set_num_threads(1)
 
 
@@ -132,25 +134,15 @@ def test_cifar10_missing_and_corrupt(tmp_path: Path) -> None:
         create_datamodule("cifar10", path=str(tmp_path)).setup()
 
 
-def _fake_folder(root: Path, per_class: int) -> None:
-    from PIL import Image
-
-    rng = np.random.default_rng(1)
-    for c in ("cat", "dog", "emu"):
-        (root / c).mkdir(parents=True)
-        for i in range(per_class):
-            Image.fromarray(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
-
-
 def test_imagefolder_flat_and_train_test(tmp_path: Path) -> None:
-    _fake_folder(tmp_path / "flat", 10)
+    image_folder(tmp_path / "flat", 10)
     dm = create_datamodule("imagefolder", path=str(tmp_path / "flat"), image_size=8)
     dm.setup()
     assert dm.classes == ["cat", "dog", "emu"] and sum(map(len, dm.split_indices.values())) == 30
     x, y = dm.train_set[0]
     assert x.shape == (3, 8, 8) and int(y) in (0, 1, 2)
-    _fake_folder(tmp_path / "tt" / "train", 8)
-    _fake_folder(tmp_path / "tt" / "test", 2)
+    image_folder(tmp_path / "tt" / "train", 8)
+    image_folder(tmp_path / "tt" / "test", 2)
     dm = create_datamodule("imagefolder", path=str(tmp_path / "tt"), image_size=8)
     dm.setup()
     assert len(dm.test_set) == 6 and len(dm.train_set) + len(dm.holdout_set) == 24
