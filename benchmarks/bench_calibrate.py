@@ -259,7 +259,7 @@ def _synthetic_supernet(archs: list, mean: np.ndarray, target: float, seed: int 
 
 
 def report(n: int, seeds: int, sizes: list[int], target: float, predictor: str, proxies: list[str],
-           encoding: str | None = None, supernet: str | None = None, active: float = 0.0, kappa: float = 1.0) -> None:
+           encoding: str | None = None, supernet: str | None = None, active: float = 0.0, kappa: float = 0.0) -> None:
     """Kendall tau of each signal alone, the predictor without signals, the proxies stack and the fused estimate
     on held-out networks, calibrated on N single-run truths picked by the design."""
     from oneshot.deploy.calibrate import calibrate
@@ -335,18 +335,21 @@ def report(n: int, seeds: int, sizes: list[int], target: float, predictor: str, 
                 a_held = [i for i, a in enumerate(archs) if a not in set(fa.archs)]
                 out.setdefault("fused, active", []).append(
                     kendall_tau(mean[a_held], fa.predictor.predict([archs[i] for i in a_held])[0]))
-                picks_active = fa.predictor.predict(archs)[0]
+                picks_active = {"fused, active": fa.estimate(archs),
+                                "fused, active, mean only": fa.predictor.predict(archs)[0]}
             plain = create_predictor(predictor, table.space, seed=seed, **({"encoding": encoding} if encoding else {})
                                      ).fit(fused.archs, fused.truths)
             out.setdefault("no signals", []).append(kendall_tau(y_held, plain.predict(test)[0]))
             for k in values:
                 out.setdefault(k, []).append(kendall_tau(y_held, col[k][held]))
             # end to end: the network each objective picks within a FLOPs budget, searched exhaustively over the
-            # sample (the best a search can do with that objective); regret against the table's best there
-            picks = {"supernet": col[sup[0]], "proxies stack": px.predictor.predict(archs)[0],
-                     "fused": fused.predictor.predict(archs)[0]}
+            # sample (the best a search can do with that objective); regret against the table's best there. The
+            # calibrated objective (`Calibration.estimate`) is a trained network's truth, else the predicted mean;
+            # "mean only" ranks the trained ones by the prediction too (as before 2026-12-07, third session)
+            picks = {"supernet": col[sup[0]], "proxies stack": px.estimate(archs), "fused": fused.estimate(archs),
+                     "fused, mean only": fused.predictor.predict(archs)[0]}
             if active:
-                picks["fused, active"] = picks_active
+                picks.update(picks_active)
             for q in BUDGET_QUANTILES:
                 inside = col["flops"] <= np.quantile(col["flops"], q)
                 for name, score in picks.items():
@@ -369,8 +372,9 @@ def report(n: int, seeds: int, sizes: list[int], target: float, predictor: str, 
     cuts = ", ".join(f"q{q}: {np.quantile(col['flops'], q) / 1e6:.1f} MFLOPs" for q in BUDGET_QUANTILES)
     print(f"\nend to end: regret (table mean_acc points: best within the budget minus the pick's) of the network each "
           f"objective picks within FLOPs budgets at these quantiles of the sample ({cuts}); mean +- std over seeds")
-    shown = ("supernet", "proxies stack", "fused", *(["fused, active"] if active else []))
-    print("    N  budget " + "".join(f"{k:>18s}" for k in shown))
+    shown = ("supernet", "proxies stack", "fused, mean only", "fused",
+             *(["fused, active, mean only", "fused, active"] if active else []))
+    print("    N  budget " + "".join(f"{k[:18]:>18s}" for k in shown))
     for m in sizes:
         for q in BUDGET_QUANTILES:
             print(f"  {m:3d}  q{q:<5}" + "".join(f"{np.mean(rows[m][f'regret {k} q{q}']):>9.3f} +- "
@@ -382,8 +386,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("phase", choices=["compute", "score-supernet", "report"])
     parser.add_argument("--active", type=float, default=0.0, help="also: this share of the N truths chosen actively "
-                                                                  "(UCB per FLOPs budget) after the design's")
-    parser.add_argument("--kappa", type=float, default=1.0)
+                                                                  "(per FLOPs budget) after the design's")
+    parser.add_argument("--kappa", type=float, default=0.0, help="active choice: mean + kappa std (default 0, as "
+                                                                 "calibrate's)")
     parser.add_argument("--supernet", default=None, help="a trained macro supernet's checkpoint: its scores are "
                                                          "the supernet signals (instead of the synthetic one)")
     parser.add_argument("--n", type=int, default=1100)

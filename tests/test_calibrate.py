@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from oneshot.deploy.calibrate import Calibration, calibrate, candidate_pool, design_subnets
+from oneshot.deploy.calibrate import Calibration, calibrate, calibrated_objective, candidate_pool, design_subnets
 from oneshot.score.tabular import TabularBenchmark
 from predictors import Signals, kendall_tau, load_predictor
-from supernets import get_space, space_from_dict
+from supernets import Arch, get_space, space_from_dict
 from supernets.cost import cost
 
 SPACE = "nb201_test"
@@ -54,6 +54,12 @@ def test_calibrate_from_a_table_reports_each_signal_and_a_fused_estimate_that_ra
     f, ucb = cal.objective(), cal.objective("ucb", kappa=2.0)
     assert f(held[0]) == pytest.approx(mean[0]) and ucb(held[0]) == pytest.approx(mean[0] + 2 * std[0])
     assert f.identity != ucb.identity and cal.digest in f.identity
+    # a trained subnet's value is its measured truth, under either acquisition; the others are predicted
+    predicted = cal.predictor.predict(cal.archs[:1])[0][0]
+    assert f(cal.archs[0]) == ucb(cal.archs[0]) == cal.truths[0] != pytest.approx(predicted)
+    est = cal.estimate([cal.archs[1], held[0]], kappa=2.0)
+    assert est[0] == cal.truths[1] and est[1] == pytest.approx(mean[0] + 2 * std[0])
+    assert f.measured == {str(a): t for a, t in zip(cal.archs, cal.truths)}
     assert "| good |" in cal.markdown() and "out of fold" in cal.markdown()
 
 
@@ -165,6 +171,18 @@ def test_given_subnets_are_calibrated_as_they_are_and_saved_without_pickle(tmp_p
         other.save(tmp_path / "cal")
     _one_line(err, "another calibration", "overwrite=True")
     other.save(tmp_path / "cal", overwrite=True)
+    f = calibrated_objective(tmp_path / "cal", signals)  # from the files: the trained subnets' truths, else predicted
+    assert f(cands[12]) == other.truths[0] and f(cands[40]) == pytest.approx(other.predictor.predict([cands[40]])[0][0])
+    assert set(f.measured) == {str(a) for a in cands[12:24]}
+    saved = json.loads((tmp_path / "cal" / "calibration.json").read_text())
+    saved["subnets"][0]["truth"] += 1.0  # other truths: another objective, so another study identity
+    (tmp_path / "cal" / "calibration.json").write_text(json.dumps(saved))
+    g = calibrated_objective(tmp_path / "cal", signals)
+    assert g(cands[12]) == other.truths[0] + 1.0 and g.identity != f.identity
+    (tmp_path / "cal" / "calibration.json").write_text("{")
+    with pytest.raises(ValueError) as err:
+        calibrated_objective(tmp_path / "cal", signals)
+    _one_line(err, "calibration.json", "not a readable calibration")
 
 
 def test_a_useless_supernet_signal_is_weighed_out_of_the_fused_estimate():
@@ -217,7 +235,7 @@ def test_supernet_signals_and_standalone_truths_from_a_checkpoint(tiny_checkpoin
     assert "epochs=1" in again.identity
 
 
-def test_oneshot_run_calibrates_searches_the_calibrated_estimate_and_reports_each_signal(tmp_path, capsys):
+def test_oneshot_run_calibrates_searches_the_calibrated_estimate_and_reports_each_signal(tmp_path, capsys, monkeypatch):
     """`calibrate.subnets: 3`, `calibrate.active: 1` and `search.objective: calibrated` on the tiny digits run with
     a latency budget: three evaluated subnets by the design and one chosen inside the budget trained standalone
     (into the run's retrain table), latency among the signals, the report
@@ -243,6 +261,32 @@ def test_oneshot_run_calibrates_searches_the_calibrated_estimate_and_reports_eac
     report = (run / "report" / "report.md").read_text()
     assert "Calibration on 4 standalone truths" in report and "1 more chosen actively" in report and "| supernet_acc |" in report
     assert "calibrated estimate" in json.loads((run / "report" / "summary.json").read_text())["objective_label"]
+    from oneshot.study.budget import CostModel
+    from oneshot.training.checkpoint import read_checkpoint
+
+    space = space_from_dict(read_checkpoint(run / "supernet.ckpt")["oneshot"]["space"])
+    fits = [x["truth"] for x in saved["subnets"] if CostModel()(Arch.from_str(space, x["arch"]))["flops"] <= 1.0e6]
+    chosen = json.loads((run / "search" / "chosen.json").read_text())["chosen"]
+    assert fits and chosen[0]["search_score"] >= max(fits)  # the trained subnets compete with their truths
+    import oneshot.deploy.calibrate as cal_module
+
+    real = cal_module.calibrated_objective
+
+    def penalized(*args, **kwargs):  # every subnet not trained scores far below the trained ones
+        f = real(*args, **kwargs)
+
+        def g(arch):
+            return f(arch) - (0.0 if str(arch.space.canonical(arch)) in f.measured else 100.0)
+
+        g.identity, g.measured = f.identity + " penalized", f.measured
+        return g
+
+    monkeypatch.setattr(cal_module, "calibrated_objective", penalized)
+    sets = [x for k, v in settings.items() for x in ("--set", f"{k}={json.dumps(v)}")]
+    assert main(["search", "digits", "--no-progress", "--set", f"output_dir={tmp_path}", "--set",
+                 "search.study_name=penalized", *sets]) == 0
+    chosen = json.loads((run / "search" / "chosen.json").read_text())["chosen"]
+    assert chosen[0]["arch"] in {x["arch"] for x in saved["subnets"]} and chosen[0]["search_score"] == max(fits)
     trained = len((run / "retrain.jsonl").read_text().splitlines())
     capsys.readouterr()
     assert main(["calibrate", "digits", "--no-progress", "--set", f"output_dir={tmp_path}",

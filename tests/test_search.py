@@ -176,6 +176,33 @@ def test_many_budgets(strategy, nb201):
         assert len(result.studies) == 1 and len(result.studies[0].directions) == 2
 
 
+def test_start_subnets_are_evaluated_first_where_they_fit_and_count_as_queries(nb201, rng):
+    """`start=`: the subnets whose scores are known (a calibration's trained networks) are evaluated before the
+    random startup ones, those that fit each budget, each once, and count towards n_trials."""
+    f = make_objective(nb201, "pairwise", seed=9)
+    limit = _quantile_flops(nb201, 0.5)
+    start = list(dict.fromkeys(nb201.canonical(nb201.sample(rng)) for _ in range(12)))
+    inside = [a for a in start if cost(a).flops <= limit]
+    assert 0 < len(inside) < len(start)
+    calls, counted_f = counted(f)
+    result = search(nb201, counted_f, budgets={"flops": [limit, 1e12]}, start=[*map(str, start), start[0]],
+                    n_trials=2 * len(start) + 4, sampler="random", n_startup=0, storage="memory")
+    tight, loose = result.studies
+    first = [t.user_attrs["oneshot"] for t in tight.get_trials()[:len(inside)]]
+    assert {x["arch"] for x in first} == set(map(str, inside)) and {x["source"] for x in first} == {"start"}
+    # the loose budget gets the tight one's as known results, then evaluates the rest of the start subnets first
+    ev = [t.user_attrs["oneshot"] for t in loose.get_trials() if t.user_attrs["oneshot"]["status"] == "evaluated"]
+    assert {x["arch"] for x in ev[:len(start) - len(inside)]} == {str(a) for a in start if a not in inside}
+    assert len(calls) == len(set(map(str, calls))) == len(result)  # each subnet once, every one a query
+    assert result.settings["start"].endswith(f"({len(start)} subnets)")
+    with pytest.raises(ValueError, match=r"start\[1\] 'nope' is not a subnet of space 'nb201_test'"):
+        search(nb201, f, start=[str(start[0]), "nope"], n_trials=2, storage="memory")
+    with pytest.raises(ValueError, match=r"start\[0\] .* is from space 'mbv3_test', not 'nb201_test'"):
+        search(nb201, f, start=[get_space("mbv3_test").smallest()], n_trials=2, storage="memory")
+    with pytest.raises(TypeError, match="start must be a list of subnets"):
+        search(nb201, f, start=str(start[0]), n_trials=2, storage="memory")
+
+
 def test_objective_may_be_a_fitted_predictor(nb201, rng, tmp_path):
     f = make_objective(nb201, "additive", seed=7)
     train = [nb201.sample(rng) for _ in range(40)]

@@ -44,7 +44,7 @@ def test_a_saved_study_records_what_defines_it(tmp_path):
     assert identity == {"space": f"nb201_test ({SPACE.fingerprint})", "budget": "flops<=500000",
                         "objective": f"callable {F.__module__}.{F.__qualname__} [synthetic pairwise noise=0 seed=3 "
                                      "cost_weight=1]", "strategy": "constrained",
-                        "sampler": "rea", "sampler_args": {}, "seed": 2}
+                        "sampler": "rea", "sampler_args": {}, "seed": 2, "start": None}
     assert result.settings["study_name"] == "nb201_test-objective-flops<=500000-seed2"
 
 
@@ -64,6 +64,7 @@ def test_another_seed_in_the_same_folder_is_another_study(tmp_path):
     ({"objective": make_objective(SPACE, "additive", seed=3)}, r"objective 'callable .*synthetic pairwise noise=0 seed=3 "
                                                                r"cost_weight=1\]', not 'callable .*synthetic additive "),
     ({"sampler_args": {"max_draws": 50}}, r"sampler_args \{\}, not \{'max_draws': 50\}"),
+    ({"start": [SPACE.smallest()]}, r"start None, not '[0-9a-f]{16} \(1 subnets\)'"),
 ])
 def test_resuming_a_named_study_with_other_settings_is_an_error(change, named, tmp_path):
     search(SPACE, F, n_trials=4, sampler="random", study_name="mine", run_dir=tmp_path)

@@ -15,8 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "as `oneshot fidelity` reads, e.g. a tabular benchmark)")
     p.add_argument("--subnets", type=int, default=25, help="N, the networks calibrated on (default 25)")
     p.add_argument("--active", type=int, default=0,
-                   help="then this many more, one at a time, where the fused estimate is highest at mean + std "
-                        "(default 0)")
+                   help="then this many more, one at a time: the best the fused estimate predicts among those not "
+                        "yet calibrated on (default 0)")
     p.add_argument("--metric", default="mean_acc", help="the table's accuracy column (default mean_acc)")
     p.add_argument("--pool", type=int, default=DEFAULT_POOL,
                    help=f"table networks whose signals are computed, the N picked among them (default {DEFAULT_POOL})")

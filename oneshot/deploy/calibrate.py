@@ -31,6 +31,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -247,21 +248,37 @@ class Calibration:
     signal_values: np.ndarray  # (N, P) raw values of the N subnets
     report: dict[str, Any] = field(default_factory=dict)
 
+    def estimate(self, archs: Sequence[Arch], kappa: float = 0.0) -> np.ndarray:
+        """Per subnet: its measured truth where it was trained, else the predicted mean + `kappa` std. A trained
+        network's accuracy is known, not estimated: the stack's mean smooths it away (NAS-Bench-Macro, 25 truths:
+        picking by the mean alone left 0.18-0.27 points of regret in the tightest budget, by this 0.14)."""
+        archs = list(archs)
+        mean, std = self.predictor.predict(archs) if archs else (np.zeros(0), np.zeros(0))
+        out = np.asarray(mean, dtype=float) + kappa * np.asarray(std, dtype=float)
+        measured = self.measured
+        for i, a in enumerate(archs):
+            known = measured.get(str(a.space.canonical(a)))
+            if known is not None:
+                out[i] = known
+        return out
+
     def objective(self, acquisition: str = "mean", kappa: float = 1.0) -> Callable[[Arch], float]:
-        """`arch -> float` for `search(space, objective=...)`: the predicted truth (`"mean"`), or its mean plus
-        `kappa` standard deviations (`"ucb"`: optimism where the calibration is unsure)."""
-        if acquisition not in ACQUISITIONS:
-            raise ValueError(f"unknown acquisition {acquisition!r}; choose from {list(ACQUISITIONS)}")
-        if not math.isfinite(kappa) or kappa < 0:
-            raise ValueError(f"kappa must be a finite number >= 0, got {kappa}")
-        pred, k = self.predictor, kappa if acquisition == "ucb" else 0.0
+        """`arch -> float` for `search(space, objective=...)`: a trained subnet's truth, else the predicted truth
+        (`"mean"`) or its mean plus `kappa` standard deviations (`"ucb"`: optimism where the calibration is unsure);
+        `.measured` names the trained subnets (search's `start`)."""
+        k = _acquisition_kappa(acquisition, kappa)
 
         def calibrated(arch: Arch) -> float:
-            mean, std = pred.predict([arch])
-            return float(mean[0] + k * std[0])
+            return float(self.estimate([arch], k)[0])
 
         calibrated.identity = f"calibration sha256={self.digest} {acquisition} kappa={k:g}"  # type: ignore[attr-defined]
+        calibrated.measured = self.measured  # type: ignore[attr-defined]
         return calibrated
+
+    @cached_property
+    def measured(self) -> dict[str, float]:
+        """{canonical subnet string: truth} of the subnets trained for this calibration."""
+        return _measured(self.archs, self.truths)
 
     @property
     def digest(self) -> str:
@@ -321,25 +338,52 @@ class Calibration:
 def calibrated_objective(folder: str | os.PathLike, signals: Any, acquisition: str = "mean",
                          kappa: float = 1.0) -> Callable[[Arch], float]:
     """The search objective of a calibration saved in `folder` (`Calibration.save`), its signals computed by
-    `signals` (the same names as when it was fitted); its identity names the predictor file's digest."""
+    `signals` (the same names as when it was fitted): a trained subnet's truth, else the prediction (as
+    `Calibration.objective`); its identity names the digests of the predictor file and of the truths."""
     from predictors import load_predictor
 
     path = Path(folder) / f"{CALIBRATION_NAME}.predictor"
     if not path.is_file():
         raise FileNotFoundError(f"no calibration in {str(folder)!r} (run the calibrate phase first, with "
                                 "calibrate.subnets > 0)")
-    if acquisition not in ACQUISITIONS:
-        raise ValueError(f"unknown acquisition {acquisition!r}; choose from {list(ACQUISITIONS)}")
+    k = _acquisition_kappa(acquisition, kappa)
     pred = load_predictor(path, signals=signals)
-    k = kappa if acquisition == "ucb" else 0.0
+    measured = _saved_truths(Path(folder) / f"{CALIBRATION_NAME}.json", pred.space)
 
     def calibrated(arch: Arch) -> float:
+        known = measured.get(str(arch.space.canonical(arch)))
+        if known is not None:
+            return known
         mean, std = pred.predict([arch])
         return float(mean[0] + k * std[0])
 
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256(path.read_bytes() + json.dumps(measured, sort_keys=True).encode()).hexdigest()[:16]
     calibrated.identity = f"calibration file sha256={digest} {acquisition} kappa={k:g}"  # type: ignore[attr-defined]
+    calibrated.measured = measured  # type: ignore[attr-defined]
     return calibrated
+
+
+def _acquisition_kappa(acquisition: str, kappa: float) -> float:
+    """The std multiplier of an acquisition (0 for the mean), or a one-line error."""
+    if acquisition not in ACQUISITIONS:
+        raise ValueError(f"unknown acquisition {acquisition!r}; choose from {list(ACQUISITIONS)}")
+    if not isinstance(kappa, (int, float)) or not math.isfinite(kappa) or kappa < 0:
+        raise ValueError(f"kappa must be a finite number >= 0, got {kappa}")
+    return float(kappa) if acquisition == "ucb" else 0.0
+
+
+def _measured(archs: Sequence[Arch], truths: np.ndarray) -> dict[str, float]:
+    """{canonical subnet string: its truth} of the trained subnets (the last truth where one was trained twice)."""
+    return {str(a.space.canonical(a)): float(t) for a, t in zip(archs, truths) if math.isfinite(t)}
+
+
+def _saved_truths(path: Path, space: SearchSpace) -> dict[str, float]:
+    """{canonical subnet string: truth} of a saved calibration.json, or a one-line error naming the file."""
+    try:
+        rows = json.loads(path.read_text())["subnets"]
+        return _measured([Arch.from_str(space, r["arch"]) for r in rows], np.array([r["truth"] for r in rows], float))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{str(path)!r} is not a readable calibration (its subnets and truths): {exc}") from None
 
 
 # --------------------------------------------------------------------------- calibrate
@@ -403,7 +447,7 @@ def calibrate(
     cross_validate_fit: bool = True,
     active: int = 0,
     regions: Sequence[Callable[[Arch], bool]] | None = None,
-    kappa: float = 1.0,
+    kappa: float = 0.0,
 ) -> Calibration:
     """Fit the estimate search should maximize on `subnets` standalone truths, with `signals` as columns.
 
@@ -425,7 +469,8 @@ def calibrate(
     active:     after the `subnets` of the design, this many more truths chosen one round at a time where the
                 fused model is optimistic and unsure near the top: per round, in each of `regions` (e.g. one
                 feasibility test per search budget; default the whole pool) the candidate of highest
-                mean + kappa * std. N + active truths in all.
+                mean + kappa * std: kappa 0 (default) trains the predicted best not yet trained, which left less
+                regret on NAS-Bench-Macro than kappa 0.25-2 (docs/measured-figures.md). N + active truths in all.
     """
     from supernets.cost import cost as analytic_cost
 
@@ -484,13 +529,14 @@ def calibrate(
             raise ValueError(f"active must be a whole number of further truths, got {active!r}")
         if archs is not None:
             raise ValueError("active choice picks from a candidate pool: give candidates=, not archs=")
+        kappa = _acquisition_kappa("ucb", kappa)
         t_active = time.perf_counter()
         picked, y = _choose_actively(pool, picked, y, active, regions, kappa, fused_model(), truth_fn)
         truth_wall += time.perf_counter() - t_active
         chosen = [pool[i] for i in picked]
         design_text += (f"; then {len(picked) - subnets} more chosen actively, one per "
-                        f"{'budget' if regions else 'round'} at a time: the highest mean + {kappa:g} std of the "
-                        "fused estimate")
+                        f"{'budget' if regions else 'round'} at a time: the highest "
+                        f"{f'mean + {kappa:g} std' if kappa else 'mean'} of the fused estimate")
     values = pool_values[picked]
     dropped = np.flatnonzero(~np.isfinite(y))
     notes = []

@@ -196,13 +196,20 @@ def phase_search(run: Run) -> str:
                     run_dir=run.dir / "search", progress=run.progress, verbose=True,
                     proxies=run.proxies if se.objective not in ("supernet", "calibrated") else None)
     # With the supernet as objective, the evaluate phase's subnets are measurements of the same objective (same
-    # calibration, same holdout split): the best per budget is taken over both sets.
+    # calibration, same holdout split); with the calibrated one, the subnets trained as its truths: the best per
+    # budget is taken over both sets.
     candidates = [{"arch": str(x.arch), "score": x.score, **dict(x.costs)} for x in result.records]
     if se.objective == "supernet":
         candidates += [{"arch": x["arch"], "score": x["holdout_acc"], "macs": x["macs"], "flops": x["flops"],
                         "params": x["params"],
                         **{k: fn(Arch.from_str(run.space, x["arch"])) for k, fn in costs.items()}}
                        for x in run.evaluated()]
+    elif se.objective == "calibrated":  # the calibration's trained subnets: their truth is the objective's value
+        from oneshot.study.budget import CostModel
+
+        known = CostModel(costs)
+        candidates += [{"arch": a, "score": v, **known(Arch.from_str(run.space, a))}
+                       for a, v in objective.measured.items()]
     chosen, lines = [], []
     for b in parse_budgets(budgets, keys=(*COST_KEYS, *costs)):  # limits on several costs pair up, as in search
         best = best_within(candidates, b, lambda c: c["score"], lambda c: c)

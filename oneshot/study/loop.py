@@ -53,8 +53,11 @@ class StudyLoop:
 
     def __init__(self, study: optuna.Study, space: SearchSpace, objective: Callable[[Arch], float], budget: Budget,
                  objectives: tuple[str, ...], costs: CostModel, cache: dict[Arch, float], target: int,
-                 n_startup: int, max_rejects: int, seed: int, rng: np.random.Generator) -> None:
+                 n_startup: int, max_rejects: int, seed: int, rng: np.random.Generator,
+                 start: list[Arch] | None = None) -> None:
         self.study, self.space, self.objective, self.budget = study, space, objective, budget
+        # subnets evaluated before any other (canonical; in a seeded order, so workers rarely take the same one)
+        self.start = [start[i] for i in rng.permutation(len(start))] if start else []
         self.cost_keys = objectives[1:]  # minimized alongside the score in a multi-objective study
         self.costs, self.cache, self.target = costs, cache, target
         self.n_startup, self.max_rejects, self.seed, self.rng = n_startup, max_rejects, seed, rng
@@ -130,11 +133,11 @@ class StudyLoop:
             return age < UNCLAIMED_S
         return str(worker).rpartition(":")[0] == socket.gethostname() or age < OTHER_HOST_S
 
-    def _evaluate_random(self, arch: Arch) -> None:
+    def _evaluate_random(self, arch: Arch, source: str = "random") -> None:
         c = self.costs(arch)
         score = self._score(arch)
         info = {"arch": str(arch), "cost": c, "seed": self.seed, "status": "evaluated", "score": score,
-                "source": "random"}
+                "source": source}
         self.study.add_trial(trial_for(arch, [score, *(c[k] for k in self.cost_keys)], {ATTR: info},
                                        self.budget.violations(c)))
 
@@ -179,6 +182,14 @@ class StudyLoop:
 
     def feasible(self, arch: Arch) -> bool:
         return self.budget.admits(self.costs(arch))
+
+    def next_start(self, seen: set[Arch]) -> Arch | None:
+        """The next of the `start` subnets that fits the budget and is not in `seen`; None when none is left."""
+        while self.start:
+            arch = self.start.pop()
+            if arch not in seen and self.feasible(arch):
+                return arch
+        return None
 
     def random_new(self, seen: set[Arch]) -> Arch:
         """A random subnet that fits the budget and whose network (canonical form) is not in `seen`; raises
@@ -237,16 +248,18 @@ class StudyLoop:
                 bar.refresh()
             if self.n_evaluated >= self.target:
                 break
-            if self.n_known + n_in_flight < self.n_startup or rejects >= self.max_rejects or self._sampler_stuck:
-                # Startup, or a sampler stuck on old or over-budget subnets: a random new one that fits,
-                # evaluated here and added as a finished trial (one atomic insert; `enqueue_trial` would let two
-                # workers on SQLite pop the same waiting trial).
+            first = self.next_start(set(self.cache) | in_flight)
+            if (first is not None or self.n_known + n_in_flight < self.n_startup or rejects >= self.max_rejects
+                    or self._sampler_stuck):
+                # The start subnets, then startup, or a sampler stuck on old or over-budget subnets: a random new
+                # one that fits, evaluated here and added as a finished trial (one atomic insert; `enqueue_trial`
+                # would let two workers on SQLite pop the same waiting trial).
                 try:
-                    arch = self.random_new(set(self.cache) | in_flight)
+                    arch = first if first is not None else self.random_new(set(self.cache) | in_flight)
                 except SpaceExhausted as exc:
                     log.info("study %s: %s", self.study.study_name, exc)
                     break
-                self._evaluate_random(arch)
+                self._evaluate_random(arch, "random" if first is None else "start")
                 done_here += 1
                 rejects = 0
                 continue

@@ -25,6 +25,8 @@ How a search runs (one loop per study, `oneshot.study.loop`, over `study.ask()` 
   strategy, sampler, seed): resuming it with anything else is an error that names the difference. The default
   name holds the space, objective, budgets and seed; the API keeps studies in memory unless given a storage or
   a run folder.
+- `start` subnets (e.g. the networks a calibration trained, whose accuracy is known) are evaluated first, those
+  that fit each budget; they count towards `n_trials`.
 - The first `n_startup` subnets are uniform random ones that fit the budget and are new; after `max_rejects`
   rejected proposals in a row the loop evaluates one such subnet too, so a
   sampler stuck on a tight budget or on old subnets cannot stall the search. Where random draws find nothing
@@ -41,6 +43,7 @@ never loads a checkpoint, data or a predictor file itself.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -50,7 +53,7 @@ import sys
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import optuna
@@ -100,6 +103,7 @@ def search(
     progress: bool = False,
     verbose: bool | None = None,
     proxies: Any = None,
+    start: Sequence[Arch | str] | None = None,
 ) -> SearchResult:
     """Search `space_or_checkpoint` for the best subnets within `budgets`; returns a `SearchResult`.
 
@@ -145,6 +149,9 @@ def search(
             (None: as `progress`; always logged to the `oneshot.search` logger).
         proxies: zero-cost proxy scores (e.g. `oneshot.score.proxy_table.ProxyLookup`) for a `"predictor:PATH"`
             objective fitted with them (its encoding has `zc`); the file is still what identifies the study.
+        start: subnets (or their strings) evaluated first, before the random startup ones, those that fit each
+            budget: e.g. a calibration's trained networks (`objective.measured`), whose truth the objective knows
+            and which search should not miss. Part of the study identity.
     """
     _check_int("n_trials", n_trials, 1)
     _check_int("seed", seed, 0)
@@ -171,6 +178,7 @@ def search(
     cost_model = CostModel(costs)
     resolved = resolve_objective(space_or_checkpoint, objective, evaluate_args, proxies=proxies)
     space, fn = resolved.space, resolved.fn
+    first = _start_archs(space, start)
     budget_list = parse_budgets(budgets, cost_model.keys)
     check_reachable(space, budget_list, cost_model)
 
@@ -188,7 +196,7 @@ def search(
         try:
             result = _run_studies(state, storage, run_dir, space, fn, resolved, budget_list, cost_model, sampler,
                                   sampler_args, seed, n_trials, n_startup, max_rejects, multi, derived, progress,
-                                  verbose)
+                                  verbose, first)
         except Exception as exc:
             failure = storage_failure(exc, state["where"] or "?")
             if failure is None:
@@ -214,7 +222,8 @@ def search(
 def _run_studies(state: dict[str, Any], storage: Any, run_dir: Path | None, space: SearchSpace, fn: Any,
                  resolved: Any, budget_list: list[Budget], cost_model: CostModel, sampler: Any,
                  sampler_args: Mapping[str, Any] | None, seed: int, n_trials: int, n_startup: int, max_rejects: int,
-                 multi: bool, derived: bool, progress: bool, verbose: bool | None) -> SearchResult:
+                 multi: bool, derived: bool, progress: bool, verbose: bool | None,
+                 start: list[Arch]) -> SearchResult:
     """Open the storage and the studies, and run each study's loop to its target (one attempt of `search`)."""
     old = state.get("storage_obj")
     if old is not None and hasattr(old, "engine"):  # a lost server's pooled connections are dead: new ones
@@ -236,6 +245,8 @@ def _run_studies(state: dict[str, Any], storage: Any, run_dir: Path | None, spac
         "n_startup": n_startup, "max_rejects": max_rejects, "strategy": "pareto" if multi else "constrained",
         "budgets": [str(b) for b in budget_list], "storage": redact(storage_url), "study_name": base,
         "code_version": code_version(),
+        "start": (hashlib.sha256("\n".join(sorted(map(str, start))).encode()).hexdigest()[:16] + f" ({len(start)} "
+                  "subnets)") if start else None,
     }
     where = state["where"]
     seeds = np.random.SeedSequence(seed).spawn(2 * len(plans))
@@ -258,7 +269,7 @@ def _run_studies(state: dict[str, Any], storage: Any, run_dir: Path | None, spac
             if not multi and len(plans) > 1:
                 _warm_start(study, space, budget, cache, cost_model, seed)
             loop = StudyLoop(study, space, fn, budget, objectives, cost_model, cache, target, n_startup,
-                             max_rejects, seed, np.random.default_rng(seeds[2 * i + 1]))
+                             max_rejects, seed, np.random.default_rng(seeds[2 * i + 1]), start)
             with progress_bar(total=target, desc=f"search {budget}", unit="subnet", enabled=progress) as bar:
                 loop.run(bar)
     # per study: subnets it held when this call started (0: a new study), not when a lost connection was retried
@@ -282,6 +293,27 @@ def default_study_name(space: SearchSpace, objective_name: str, budgets: Sequenc
     """`<space>-<objective>-<budgets>-seed<seed>`: searches that differ in these never share a study."""
     tag = "+".join(str(b) for b in budgets if b) or "unconstrained"
     return f"{space.name}-{objective_name}-{tag}-seed{seed}"
+
+
+def _start_archs(space: SearchSpace, start: Sequence[Arch | str] | None) -> list[Arch]:
+    """The distinct canonical subnets of `start`, or a one-line error naming the first that is not one of `space`."""
+    if start is None:
+        return []
+    if isinstance(start, (str, Arch)) or not isinstance(start, Iterable):
+        raise TypeError(f"start must be a list of subnets or their strings, got {type(start).__name__}")
+    out: dict[Arch, None] = {}
+    for i, x in enumerate(start):
+        if isinstance(x, str):
+            try:
+                x = Arch.from_str(space, x)
+            except ValueError as exc:
+                raise ValueError(f"start[{i}] {x!r} is not a subnet of space {space.name!r}: {exc}") from None
+        elif not isinstance(x, Arch):
+            raise TypeError(f"start[{i}] must be a subnet or its string, got {type(x).__name__}")
+        elif x.space.fingerprint != space.fingerprint:
+            raise ValueError(f"start[{i}] {str(x)!r} is from space {x.space.name!r}, not {space.name!r}")
+        out[space.canonical(x)] = None
+    return list(out)
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -317,13 +349,13 @@ def _free_name(storage: BaseStorage, base: str, budgets: list[Budget], n_trials:
 
 
 # What defines a study: resuming it with a difference in any of these would mix two searches' results.
-IDENTITY_KEYS = ("space", "objective", "budget", "strategy", "sampler", "sampler_args", "seed")
+IDENTITY_KEYS = ("space", "objective", "budget", "strategy", "sampler", "sampler_args", "seed", "start")
 
 
 def _identity(space: SearchSpace, objective: str, budget: Budget, settings: Mapping[str, Any]) -> dict[str, Any]:
     ident = {"space": f"{space.name} ({space.fingerprint})", "objective": objective, "budget": str(budget),
              "strategy": settings["strategy"], "sampler": settings["sampler"],
-             "sampler_args": settings["sampler_args"], "seed": settings["seed"]}
+             "sampler_args": settings["sampler_args"], "seed": settings["seed"], "start": settings["start"]}
     return json.loads(json.dumps(ident, default=str))  # as storages give it back (tuples become lists)
 
 
