@@ -28,6 +28,24 @@ Phases:
         --active 0.4 --supernet /tmp/cal/macro_cifar10/supernet.ckpt
     python benchmarks/bench_calibrate.py report --proxies synflow,nwot --seeds 20   # synthetic supernet
 
+Measured 2026-12-07 (third session): the end-to-end picks now score each network calibrated on by its measured
+truth and the others by the predicted mean (`Calibration.estimate`, what search maximizes); "mean only" ranks
+every network by the prediction (as before). Active choice at kappa 0 (the predicted best not yet trained, per
+budget and round). Five proxies + the real supernet, 20 seeds, regret within 48.3 / 59.7 / 105.7 MFLOPs:
+    N   fused, mean only    fused               active 60%, mean only   active 60%         active 40%
+    10  0.54 0.22 0.27      0.54 0.22 0.24      0.67 0.22 0.22          0.47 0.44 0.21     0.66 0.30 0.28
+    25  0.41 0.19 0.23      0.35 0.19 0.17      0.27 0.12 0.15          0.141 0.120 0.135  0.146 0.152 0.138
+    50  0.29 0.14 0.15      0.27 0.14 0.16      0.10 0.10 0.08          0.06 0.06 0.09     0.09 0.07 0.12
+tau on the held-out networks, active 60% / 40%: 0.686 / 0.707 at 10, 0.770 / 0.790 at 25, 0.816 / 0.839 at 50 (the
+design alone 0.713, 0.809, 0.862). Active 60% with other signals at N = 25: flops, params, synflow, nwot + the real
+supernet 0.22 / 0.11 / 0.15 (tau 0.732); five proxies + the SYNTHETIC supernet (tau 0.46) 0.12 / 0.15 / 0.11 (tau
+0.772). A diagnostic over the same 20 seeds (N = 25, active 60%) also tried picking by mean - std (0.22 / 0.10 /
+0.28 at kappa 0: worse at the largest budget) and by the best truth alone (0.14 / 0.13 / 0.14); active kappa 0.5
+with the truth-aware pick left 0.15 / 0.17 / 0.17, kappa 0.25 0.37 / 0.16 / 0.13.
+Reading: the regret came from two causes, truths spread over the space instead of near each budget's top, and
+the stack's mean smoothing a trained network's own accuracy away; fixing both meets 0.15 at every budget with 25
+truths (15 chosen actively), at a cost in tau over the whole space (0.770 against 0.809).
+
 Measured 2026-12-07 (second session), the shared 2-core machine, one torch thread per report. The REAL supernet:
 `recipes/macro_cifar10.yaml` as shipped (FairNAS, 6 epochs on 5,000 images, 234 steps), trained in 1,258 s on one
 thread beside other jobs; all 1,100 networks scored (BN recalibrated with 2 x 128 images, 500 holdout images) in
