@@ -201,6 +201,21 @@ def test_a_useless_supernet_signal_is_weighed_out_of_the_fused_estimate():
     assert diffs.mean() >= -max(2 * diffs.std(ddof=1) / math.sqrt(len(diffs)), 0.02), diffs
 
 
+def test_a_supernet_signal_that_is_the_truth_dominates_the_fused_estimate():
+    """`supernet_acc` equal to the truth up to small noise: the stack's member that is that signal alone carries
+    most of the weight, the encoding alone little, and the fused estimate ranks held-out subnets almost exactly."""
+    space, cands, table, truth, signals = _world(160)
+    exact = Signals({"good": signals.columns["good"], "noise": signals.columns["noise"],
+                     "supernet_acc": {k: v + 0.05 * _h(f"x{k}") for k, v in truth.items()}})
+    for seed in range(2):
+        cal = calibrate(space, 20, exact, table, candidates=cands, metric="acc", seed=seed, resamples=50)
+        w = cal.report["weights"]
+        assert w["signals:supernet_acc"] > 0.5 and w["onehot+ordinal"] < 0.3, w
+        assert max(cal.report["signals"], key=lambda k: cal.report["signals"][k]["tau"]) == "supernet_acc"
+        held = [a for a in cands if a not in set(cal.archs)]
+        assert kendall_tau([truth[str(a)] for a in held], cal.predictor.predict(held)[0]) > 0.9
+
+
 def test_supernet_signals_and_standalone_truths_from_a_checkpoint(tiny_checkpoint, tmp_path):
     """On the tiny digits run: the supernet's accuracy and loss plus MACs as signals (the design spreads over the
     supernet's accuracy); standalone truths trained for one epoch with the retrain settings, then served from the
