@@ -37,21 +37,23 @@ class NotFittedError(RuntimeError):
     """`predict` or `save` was called before `fit`."""
 
 
-def as_archs(space: SearchSpace, archs: Iterable[Arch | str]) -> list[Arch]:
-    """Subnets of `space` as `Arch`s: strings are parsed, `Arch`s of another space are refused by name."""
+def as_archs(space: SearchSpace, archs: Iterable[Arch | str], what: str = "subnet",
+             owner: str = "this predictor") -> list[Arch]:
+    """Subnets of `space` as `Arch`s: strings are parsed, `Arch`s of another space are refused by name (errors
+    call the i-th one `{what} #i` and the caller `owner`)."""
     out: list[Arch] = []
     for i, a in enumerate(archs):
         if isinstance(a, str):
             try:
                 a = Arch.from_str(space, a)
             except ValueError as exc:
-                raise ValueError(f"subnet #{i} {a!r} is not in space {space.name!r}: {exc}") from None
+                raise ValueError(f"{what} #{i} {a!r} is not in space {space.name!r}: {exc}") from None
         elif not isinstance(a, Arch):
-            raise TypeError(f"subnet #{i} must be an Arch or its string, got {type(a).__name__}")
+            raise TypeError(f"{what} #{i} must be an Arch or its string, got {type(a).__name__}")
         elif a.space.fingerprint != space.fingerprint:
             raise ValueError(
-                f"subnet #{i} {str(a)!r} is from space {a.space.name!r} (fingerprint {a.space.fingerprint}), "
-                f"but this predictor is for space {space.name!r} (fingerprint {space.fingerprint})"
+                f"{what} #{i} {str(a)!r} is from space {a.space.name!r} (fingerprint {a.space.fingerprint}), "
+                f"but {owner} is for space {space.name!r} (fingerprint {space.fingerprint})"
             )
         out.append(a)
     return out

@@ -330,7 +330,9 @@ class Calibration:
             lines.append(f"| **{label}** | {tau} | {ci} | {f.get('note', '')} |")
         lines += ["", "Stack weights (members by their columns; a signal name is the best signal alone): " +
                   ", ".join(f"`{k}` {v:.2f}" for k, v in r["weights"].items()), "",
-                  f"Cost: {r['cost']['text']}", ""]
+                  f"Cost: {r['cost']['text']}", "",
+                  f"Search with this calibration scores each of these {r['n']} subnets by its truth and every other "
+                  "subnet by the fused estimate.", ""]
         lines += [f"- {note}" for note in r.get("notes", [])]
         return "\n".join(lines + [""] if r.get("notes") else lines)
 

@@ -301,19 +301,9 @@ def _start_archs(space: SearchSpace, start: Sequence[Arch | str] | None) -> list
         return []
     if isinstance(start, (str, Arch)) or not isinstance(start, Iterable):
         raise TypeError(f"start must be a list of subnets or their strings, got {type(start).__name__}")
-    out: dict[Arch, None] = {}
-    for i, x in enumerate(start):
-        if isinstance(x, str):
-            try:
-                x = Arch.from_str(space, x)
-            except ValueError as exc:
-                raise ValueError(f"start[{i}] {x!r} is not a subnet of space {space.name!r}: {exc}") from None
-        elif not isinstance(x, Arch):
-            raise TypeError(f"start[{i}] must be a subnet or its string, got {type(x).__name__}")
-        elif x.space.fingerprint != space.fingerprint:
-            raise ValueError(f"start[{i}] {str(x)!r} is from space {x.space.name!r}, not {space.name!r}")
-        out[space.canonical(x)] = None
-    return list(out)
+    from predictors.base import as_archs
+
+    return list(dict.fromkeys(space.canonical(a) for a in as_archs(space, start, "start subnet", "this search")))
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
