@@ -164,7 +164,7 @@ class CalibrateSection:
     kappa: float = 1.0
     # further truths after the design's `subnets`, one per search budget per round where the fused estimate is
     # highest at mean + active_kappa * std (0: the predicted best not yet trained); 0 further: the design alone.
-    # NAS-Bench-Macro, 25 truths: 10 by the design + 15 so left 0.12-0.14 points of regret per budget (README)
+    # NAS-Bench-Macro, 25 truths: 7 by the design + 18 so left 0.09-0.15 points of regret per budget (README)
     active: int = 0
     active_kappa: float = 0.0
 

@@ -251,7 +251,7 @@ class Calibration:
     def estimate(self, archs: Sequence[Arch], kappa: float = 0.0) -> np.ndarray:
         """Per subnet: its measured truth where it was trained, else the predicted mean + `kappa` std. A trained
         network's accuracy is known, not estimated: the stack's mean smooths it away (NAS-Bench-Macro, 25 truths:
-        picking by the mean alone left 0.18-0.27 points of regret in the tightest budget, by this 0.14)."""
+        picking by the mean alone left 0.23 points of regret in the tightest budget, by this 0.145; 60 seeds)."""
         archs = list(archs)
         mean, std = self.predictor.predict(archs) if archs else (np.zeros(0), np.zeros(0))
         out = np.asarray(mean, dtype=float) + kappa * np.asarray(std, dtype=float)
