@@ -17,7 +17,9 @@ trained standalone say which of them to believe on this data. `calibrate(space, 
    out-of-fold tau (and, when there are supernet signals, the same without them: did the supernet help?); the
    stack's weights; and what the N truths cost.
 
-`Calibration.objective()` is what search maximizes: the predicted mean, or mean + kappa * std (`"ucb"`).
+`Calibration.objective()` is what search maximizes: a trained subnet's measured truth, else the predicted mean, or
+mean + kappa * std (`"ucb"`). With `active=K`, K more truths are the predicted best of each search budget, a round
+at a time: they put the trained subnets where search picks.
 Bad input gets one-line errors (N beyond the feasible subnets, truths of another space's table, NaN or constant
 truths); a signal constant or undefined over the N has no tau: the report says so (`note`) and the stack cannot
 lean on it. Nothing here writes outside the folder given to `Calibration.save`.
@@ -469,7 +471,7 @@ def calibrate(
     cross_validate_fit: compute the out-of-fold taus (a few more fits; False for benchmarks that judge the fit
                 on held-out subnets themselves: the report then says they were not computed).
     active:     after the `subnets` of the design, this many more truths chosen one round at a time where the
-                fused model is optimistic and unsure near the top: per round, in each of `regions` (e.g. one
+                fused model puts the top: per round, in each of `regions` (e.g. one
                 feasibility test per search budget; default the whole pool) the candidate of highest
                 mean + kappa * std: kappa 0 (default) trains the predicted best not yet trained, which left less
                 regret on NAS-Bench-Macro than kappa 0.25-2 (docs/measured-figures.md). N + active truths in all.
@@ -609,7 +611,7 @@ def _choose_actively(pool: list[Arch], picked: list[int], y: np.ndarray, active:
     while len(picked) < start + active:
         ok = np.isfinite(y)
         if ok.sum() < MIN_SUBNETS or np.ptp(y[ok]) == 0:
-            break  # nothing to be optimistic about yet: the report notes how many were chosen
+            break  # nothing to rank by yet: the report notes how many were chosen
         model.fit([pool[i] for i in np.asarray(picked)[ok]], y[ok])
         mean, std = model.predict(pool)
         score = mean + kappa * std

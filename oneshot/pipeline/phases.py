@@ -144,7 +144,8 @@ def phase_calibrate(run: Run) -> str:
 
         costs = CostModel({"latency": run.latency} if run.latency is not None else None)
         regions = [BudgetCheck(b, costs) for b in parse_budgets(r.search.budgets or None, costs.keys)]
-        print(f"then {ca.active} more, one per budget per round, where the fused estimate is optimistic and unsure")
+        print(f"then {ca.active} more, one per budget per round: the best the fused estimate predicts there" +
+              (f" at mean + {ca.active_kappa:g} std" if ca.active_kappa else ""))
     cal = calibrate(run.space, ca.subnets, run_signals(run), truths, candidates=candidates, predictor=ca.predictor,
                     seed=r.seed, active=ca.active, regions=regions, kappa=ca.active_kappa)
     cal.save(run.dir / "calibration", overwrite=True)  # the phase's own output, as predict.json is
