@@ -274,6 +274,8 @@ def test_oneshot_run_calibrates_searches_the_calibrated_estimate_and_reports_eac
         saved["subnets"][0])  # a latency budget adds the latency model's prediction as a signal
     assert len((run / "latency.jsonl").read_text().splitlines()) == 1 + 6  # timed once: calibrate and search share
     report = (run / "report" / "report.md").read_text()
+    noise = saved["report"]["truth_noise"]  # each truth's own sampling noise, from the holdout's size
+    assert noise["holdout_images"] > 0 and 0 < noise["half_width"] < 0.5 and "Truth noise: each truth" in report
     assert "Calibration on 4 standalone truths" in report and "1 more chosen actively" in report and "| supernet_acc |" in report
     assert "calibrated estimate" in json.loads((run / "report" / "summary.json").read_text())["objective_label"]
     from oneshot.study.budget import CostModel

@@ -41,7 +41,7 @@ import numpy as np
 
 from predictors import Predictor, create_predictor, get_encoding, kendall_tau
 from predictors.encodings import ConcatEncoding, SignalEncoding
-from predictors.intervals import DEFAULT_RESAMPLES, bootstrap_interval
+from predictors.intervals import DEFAULT_RESAMPLES, accuracy_interval, bootstrap_interval
 from predictors.metrics import LowSpreadError, cross_validate
 from supernets import Arch, SearchSpace
 from supernets.files import atomic_write_bytes
@@ -135,6 +135,12 @@ class RetrainTruths:
         self.metric, self.data_overrides = metric, data_overrides
         self.seconds, self.trained = 0.0, 0
         self.records: list[dict[str, Any]] = []
+
+    @property
+    def holdout_images(self) -> int | None:
+        """How many images each truth's holdout accuracy counts (its sampling noise), when the data says."""
+        n = (self.data_info.get("split_sizes") or {}).get("holdout")
+        return int(n) if n else None
 
     @property
     def identity(self) -> str:
@@ -333,6 +339,7 @@ class Calibration:
         lines += ["", "Stack weights (members by their columns; a signal name is the best signal alone): " +
                   ", ".join(f"`{k}` {v:.2f}" for k, v in r["weights"].items()), "",
                   f"Cost: {r['cost']['text']}", "",
+                  *([f"Truth noise: {r['truth_noise']['text']}.", ""] if r.get("truth_noise") else []),
                   f"Search with this calibration scores each of these {r['n']} subnets by its truth and every other "
                   "subnet by the fused estimate.", ""]
         lines += [f"- {note}" for note in r.get("notes", [])]
@@ -575,6 +582,14 @@ def calibrate(
                                          SignalEncoding(space, sub, reference=pool_values[:, rest])])
         report["fused_without_supernet"] = _oof(create_predictor(predictor, space, encoding=sub_enc, seed=seed,
                                                                  **opts), chosen, y, seed, resamples, confidence)
+    holdout = getattr(truths, "holdout_images", None)
+    if holdout and np.all((y >= 0) & (y <= 1)):  # accuracies as fractions of `holdout` images: their own noise
+        lo, hi = accuracy_interval(float(np.median(y)), holdout, confidence)
+        q1, q3 = np.percentile(y, [25, 75])
+        report["truth_noise"] = {"holdout_images": holdout, "half_width": (hi - lo) / 2, "iqr": float(q3 - q1),
+                                 "text": f"each truth is an accuracy on {holdout} holdout images: +-{50 * (hi - lo):.1f} "
+                                         f"points ({confidence:.0%}) at their median {float(np.median(y)):.1%}, "
+                                         f"against a spread of {100 * (q3 - q1):.1f} points between their quartiles"}
     trained = getattr(truths, "trained", None)
     truth_seconds = float(getattr(truths, "seconds", 0.0)) if getattr(truths, "batched", False) else truth_wall
     epochs = getattr(getattr(truths, "section", None), "epochs", None)
