@@ -586,10 +586,11 @@ def calibrate(
     if holdout and np.all((y >= 0) & (y <= 1)):  # accuracies as fractions of `holdout` images: their own noise
         lo, hi = accuracy_interval(float(np.median(y)), holdout, confidence)
         q1, q3 = np.percentile(y, [25, 75])
+        text = (f"each truth is an accuracy on {holdout} holdout images: +-{50 * (hi - lo):.1f} points "
+                f"({confidence:.0%}) at their median {float(np.median(y)):.1%}, against a spread of "
+                f"{100 * (q3 - q1):.1f} points between their quartiles")
         report["truth_noise"] = {"holdout_images": holdout, "half_width": (hi - lo) / 2, "iqr": float(q3 - q1),
-                                 "text": f"each truth is an accuracy on {holdout} holdout images: +-{50 * (hi - lo):.1f} "
-                                         f"points ({confidence:.0%}) at their median {float(np.median(y)):.1%}, "
-                                         f"against a spread of {100 * (q3 - q1):.1f} points between their quartiles"}
+                                 "text": text}
     trained = getattr(truths, "trained", None)
     truth_seconds = float(getattr(truths, "seconds", 0.0)) if getattr(truths, "batched", False) else truth_wall
     epochs = getattr(getattr(truths, "section", None), "epochs", None)
