@@ -183,11 +183,12 @@ class StudyLoop:
     def feasible(self, arch: Arch) -> bool:
         return self.budget.admits(self.costs(arch))
 
-    def next_start(self, seen: set[Arch]) -> Arch | None:
-        """The next of the `start` subnets that fits the budget and is not in `seen`; None when none is left."""
+    def next_start(self, in_flight: set[Arch]) -> Arch | None:
+        """The next of the `start` subnets that fits the budget and is neither known nor in flight; None when none
+        is left."""
         while self.start:
             arch = self.start.pop()
-            if arch not in seen and self.feasible(arch):
+            if arch not in self.cache and arch not in in_flight and self.feasible(arch):
                 return arch
         return None
 
@@ -248,7 +249,7 @@ class StudyLoop:
                 bar.refresh()
             if self.n_evaluated >= self.target:
                 break
-            first = self.next_start(set(self.cache) | in_flight)
+            first = self.next_start(in_flight) if self.start else None
             if (first is not None or self.n_known + n_in_flight < self.n_startup or rejects >= self.max_rejects
                     or self._sampler_stuck):
                 # The start subnets, then startup, or a sampler stuck on old or over-budget subnets: a random new
