@@ -172,7 +172,8 @@ def test_given_subnets_are_calibrated_as_they_are_and_saved_without_pickle(tmp_p
     _one_line(err, "another calibration", "overwrite=True")
     other.save(tmp_path / "cal", overwrite=True)
     f = calibrated_objective(tmp_path / "cal", signals)  # from the files: the trained subnets' truths, else predicted
-    assert f(cands[12]) == other.truths[0] and f(cands[40]) == pytest.approx(other.predictor.predict([cands[40]])[0][0])
+    assert f(cands[12]) == other.truths[0]
+    assert f(cands[40]) == pytest.approx(other.predictor.predict([cands[40]])[0][0])
     assert set(f.measured) == {str(a) for a in cands[12:24]}
     saved = json.loads((tmp_path / "cal" / "calibration.json").read_text())
     saved["subnets"][0]["truth"] += 1.0  # other truths: another objective, so another study identity
@@ -250,7 +251,8 @@ def test_supernet_signals_and_standalone_truths_from_a_checkpoint(tiny_checkpoin
     assert "epochs=1" in again.identity
 
 
-def test_oneshot_run_calibrates_searches_the_calibrated_estimate_and_reports_each_signal(tmp_path, capsys, monkeypatch):
+def test_oneshot_run_calibrates_searches_the_calibrated_estimate_and_reports_each_signal(tmp_path, capsys,
+                                                                                         monkeypatch):
     """`calibrate.subnets: 3`, `calibrate.active: 1` and `search.objective: calibrated` on the tiny digits run with
     a latency budget: three evaluated subnets by the design and one chosen inside the budget trained standalone
     (into the run's retrain table), latency among the signals, the report
@@ -276,7 +278,8 @@ def test_oneshot_run_calibrates_searches_the_calibrated_estimate_and_reports_eac
     report = (run / "report" / "report.md").read_text()
     noise = saved["report"]["truth_noise"]  # each truth's own sampling noise, from the holdout's size
     assert noise["holdout_images"] > 0 and 0 < noise["half_width"] < 0.5 and "Truth noise: each truth" in report
-    assert "Calibration on 4 standalone truths" in report and "1 more chosen actively" in report and "| supernet_acc |" in report
+    assert "Calibration on 4 standalone truths" in report and "1 more chosen actively" in report
+    assert "| supernet_acc |" in report
     assert "calibrated estimate" in json.loads((run / "report" / "summary.json").read_text())["objective_label"]
     from oneshot.study.budget import CostModel
     from oneshot.training.checkpoint import read_checkpoint
